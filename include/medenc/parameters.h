@@ -1,0 +1,67 @@
+#pragma once
+// All parameters of a model in one float buffer (llm.c style): each tensor is a named slice with its
+// Hugging Face name and shape. Gradients and optimizer state use the same layout.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace medenc {
+
+class Checkpoint;
+
+struct ParamSpec {
+  std::string name;  // the name Hugging Face saves for this architecture
+  std::vector<int64_t> shape;
+  size_t offset = 0;  // in floats
+  size_t numel = 0;
+  bool is_bias_or_norm = false;  // excluded from weight decay by the Trainer's default rule
+};
+
+class ParameterSet {
+ public:
+  // Declares a tensor and returns its index. Offsets are assigned in declaration order, so tensors
+  // declared one after another are contiguous (used to fuse Q/K/V into one GEMM).
+  size_t declare(const std::string& name, std::vector<int64_t> shape, bool is_bias_or_norm = false);
+  void allocate();  // zero-filled buffer for everything declared
+
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  const ParamSpec* find(const std::string& name) const;
+  size_t total() const { return total_; }
+  float* data() { return values_.data(); }
+  const float* data() const { return values_.data(); }
+  float* at(size_t index) { return values_.data() + specs_[index].offset; }
+  const float* at(size_t index) const { return values_.data() + specs_[index].offset; }
+  std::vector<float>& values() { return values_; }
+
+ private:
+  std::vector<ParamSpec> specs_;
+  std::unordered_map<std::string, size_t> index_;
+  std::vector<float> values_;
+  size_t total_ = 0;
+};
+
+// How stored tensor names map onto declared ones for one model family.
+struct NameRules {
+  // Prefix of the backbone inside task models ("model." for ModernBERT, "bert." for BERT).
+  std::string backbone_prefix;
+  // Returns true for a declared name that belongs to the backbone (so the prefix may be added or
+  // stripped when looking it up).
+  std::function<bool(const std::string&)> is_backbone;
+  // Extra spellings to try for a declared name (legacy gamma/beta, ...).
+  std::function<std::vector<std::string>(const std::string&)> legacy_aliases;
+  // Stored tensors that may be present and are not used (buffers, tied copies, other heads).
+  std::function<bool(const std::string&)> ignorable;
+};
+
+// Fills every declared tensor from the checkpoint, converting F16/BF16/F64 to float32.
+// Errors (medenc::Error) name the file and tensor: missing, wrong shape, non-float dtype, and stored
+// tensors that the architecture does not use.
+void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRules& rules,
+                     const std::string& architecture);
+
+// Writes the parameters as one model.safetensors (F32), the way save_pretrained lays them out.
+void save_parameters(const ParameterSet& params, const std::string& path);
+
+}  // namespace medenc

@@ -1,0 +1,526 @@
+// ModernBERT (Hugging Face ModernBert*): config, parameter layout, forward pass on unpadded batches.
+// Layer l: pre-norm residual blocks (layer 0 has no attention norm), fused Wqkv with rotate-half
+// RoPE (theta per layer type), global or banded local attention, GeGLU MLP; final norm; heads.
+#include "medenc/modernbert.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "medenc/error.h"
+#include "medenc/safetensors.h"
+#include "models/common.h"
+#include "ops/ops.h"
+#include "util/fs.h"
+#include "util/json_fields.h"
+#include "util/random.h"
+
+namespace medenc {
+
+using nlohmann::json;
+using namespace json_fields;
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+ModernBertConfig ModernBertConfig::from_json_text(const std::string& text, const std::string& path) {
+  json j = parse_config(text, path);
+  const std::string model_type = get_string(j, "model_type", "modernbert", path);
+  if (model_type != "modernbert")
+    throw Error(fmt::format("{}: model_type is '{}', expected 'modernbert'", path, model_type));
+  ModernBertConfig c;
+  c.source_json = text;
+  c.vocab_size = get_positive(j, "vocab_size", c.vocab_size, path);
+  c.hidden_size = get_positive(j, "hidden_size", c.hidden_size, path);
+  c.intermediate_size = get_positive(j, "intermediate_size", c.intermediate_size, path);
+  c.num_hidden_layers = get_positive(j, "num_hidden_layers", c.num_hidden_layers, path);
+  c.num_attention_heads = get_positive(j, "num_attention_heads", c.num_attention_heads, path);
+  c.hidden_activation = get_string(j, "hidden_activation", c.hidden_activation, path);
+  c.max_position_embeddings = get_positive(j, "max_position_embeddings", c.max_position_embeddings, path);
+  c.initializer_range = get_double(j, "initializer_range", c.initializer_range, path);
+  c.initializer_cutoff_factor = get_double(j, "initializer_cutoff_factor", 3.0 /* None means 3 */, path);
+  if (!j.contains("initializer_cutoff_factor")) c.initializer_cutoff_factor = 2.0;
+  c.norm_eps = get_double(j, "norm_eps", c.norm_eps, path);
+  c.norm_bias = get_bool(j, "norm_bias", c.norm_bias, path);
+  c.pad_token_id = get_int(j, "pad_token_id", c.pad_token_id, path);
+  c.eos_token_id = get_int(j, "eos_token_id", c.eos_token_id, path);
+  c.bos_token_id = get_int(j, "bos_token_id", c.bos_token_id, path);
+  c.cls_token_id = get_int(j, "cls_token_id", c.cls_token_id, path);
+  c.sep_token_id = get_int(j, "sep_token_id", c.sep_token_id, path);
+  c.global_rope_theta = get_double(j, "global_rope_theta", c.global_rope_theta, path);
+  // 4.48: an explicit null local_rope_theta means "use the global theta".
+  if (j.contains("local_rope_theta") && j["local_rope_theta"].is_null()) c.local_rope_theta = c.global_rope_theta;
+  else c.local_rope_theta = get_double(j, "local_rope_theta", c.local_rope_theta, path);
+  c.attention_bias = get_bool(j, "attention_bias", c.attention_bias, path);
+  c.attention_dropout = get_double(j, "attention_dropout", c.attention_dropout, path);
+  c.global_attn_every_n_layers = get_positive(j, "global_attn_every_n_layers", c.global_attn_every_n_layers, path);
+  c.local_attention = get_positive(j, "local_attention", c.local_attention, path);
+  c.embedding_dropout = get_double(j, "embedding_dropout", c.embedding_dropout, path);
+  c.mlp_bias = get_bool(j, "mlp_bias", c.mlp_bias, path);
+  c.mlp_dropout = get_double(j, "mlp_dropout", c.mlp_dropout, path);
+  c.decoder_bias = get_bool(j, "decoder_bias", c.decoder_bias, path);
+  c.classifier_pooling = get_string(j, "classifier_pooling", c.classifier_pooling, path);
+  c.classifier_dropout = get_double(j, "classifier_dropout", c.classifier_dropout, path);
+  c.classifier_bias = get_bool(j, "classifier_bias", c.classifier_bias, path);
+  c.classifier_activation = get_string(j, "classifier_activation", c.classifier_activation, path);
+  c.sparse_prediction = get_bool(j, "sparse_prediction", c.sparse_prediction, path);
+  c.sparse_pred_ignore_index = get_int(j, "sparse_pred_ignore_index", c.sparse_pred_ignore_index, path);
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", c.tie_word_embeddings, path);
+
+  // Newer configs: rope_parameters per layer type (only the default rope type is supported).
+  if (auto rp = j.find("rope_parameters"); rp != j.end() && !rp->is_null()) {
+    if (!rp->is_object()) throw Error(path + ": \"rope_parameters\" must be an object");
+    auto read_theta = [&](const char* type, double* theta) {
+      auto it = rp->find(type);
+      if (it == rp->end() || it->is_null()) return;
+      if (!it->is_object()) throw Error(fmt::format("{}: rope_parameters.{} must be an object", path, type));
+      const std::string rope_type = get_string(*it, "rope_type", "default", path);
+      if (rope_type != "default")
+        throw Error(fmt::format("{}: rope_parameters.{}.rope_type '{}' is not supported (only 'default')", path, type,
+                                rope_type));
+      *theta = get_double(*it, "rope_theta", *theta, path);
+    };
+    read_theta("full_attention", &c.global_rope_theta);
+    read_theta("sliding_attention", &c.local_rope_theta);
+  }
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
+    std::string t = rs->is_object() ? get_string(*rs, "rope_type", get_string(*rs, "type", "default", path), path) : "?";
+    if (t != "default") throw Error(fmt::format("{}: rope_scaling type '{}' is not supported", path, t));
+  }
+
+  if (c.hidden_size % c.num_attention_heads != 0)
+    throw Error(fmt::format("{}: hidden_size {} is not divisible by num_attention_heads {}", path, c.hidden_size,
+                            c.num_attention_heads));
+  if (c.head_dim() % 2 != 0)
+    throw Error(fmt::format("{}: head dimension {} must be even for rotary embeddings", path, c.head_dim()));
+  if (!(c.norm_eps > 0.0)) throw Error(fmt::format("{}: norm_eps must be positive, got {}", path, c.norm_eps));
+  if (!(c.global_rope_theta > 0.0) || !(c.local_rope_theta > 0.0))
+    throw Error(path + ": rope theta values must be positive");
+  for (auto [name, p] : {std::pair{"attention_dropout", c.attention_dropout}, {"embedding_dropout", c.embedding_dropout},
+                         {"mlp_dropout", c.mlp_dropout}, {"classifier_dropout", c.classifier_dropout}})
+    if (p < 0.0 || p >= 1.0) throw Error(fmt::format("{}: \"{}\" must be in [0, 1), got {}", path, name, p));
+  parse_activation(c.hidden_activation, path + ": hidden_activation");
+  parse_activation(c.classifier_activation, path + ": classifier_activation");
+  if (c.classifier_pooling != "cls" && c.classifier_pooling != "mean")
+    throw Error(fmt::format("{}: classifier_pooling must be \"cls\" or \"mean\", got \"{}\"", path,
+                            c.classifier_pooling));
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size)
+    throw Error(fmt::format("{}: pad_token_id {} is outside the vocabulary (size {})", path, c.pad_token_id,
+                            c.vocab_size));
+
+  c.layer_is_global.assign((size_t)c.num_hidden_layers, false);
+  if (auto lt = j.find("layer_types"); lt != j.end() && !lt->is_null()) {
+    if (!lt->is_array() || (int64_t)lt->size() != c.num_hidden_layers)
+      throw Error(fmt::format("{}: \"layer_types\" must list {} layer types", path, c.num_hidden_layers));
+    for (size_t l = 0; l < lt->size(); ++l) {
+      const json& t = (*lt)[l];
+      if (t == "full_attention") c.layer_is_global[l] = true;
+      else if (t == "sliding_attention") c.layer_is_global[l] = false;
+      else throw Error(fmt::format("{}: layer_types[{}] must be \"full_attention\" or \"sliding_attention\"", path, l));
+    }
+  } else {
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) c.layer_is_global[l] = (l % c.global_attn_every_n_layers) == 0;
+  }
+  c.head = parse_head(j, path, "ModernBert");
+  return c;
+}
+
+ModernBertConfig ModernBertConfig::from_file(const std::string& path) {
+  return from_json_text(read_text_file(path), path);
+}
+
+std::string ModernBertConfig::to_json() const {
+  json j = source_json.empty() ? json::object() : json::parse(source_json);
+  j.erase("layer_types");  // re-derived below only when it cannot be expressed by the period
+  j["model_type"] = "modernbert";
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["intermediate_size"] = intermediate_size;
+  j["num_hidden_layers"] = num_hidden_layers;
+  j["num_attention_heads"] = num_attention_heads;
+  j["hidden_activation"] = hidden_activation;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["initializer_range"] = initializer_range;
+  j["initializer_cutoff_factor"] = initializer_cutoff_factor;
+  j["norm_eps"] = norm_eps;
+  j["norm_bias"] = norm_bias;
+  j["pad_token_id"] = pad_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["bos_token_id"] = bos_token_id;
+  j["cls_token_id"] = cls_token_id;
+  j["sep_token_id"] = sep_token_id;
+  j["global_rope_theta"] = global_rope_theta;
+  j["local_rope_theta"] = local_rope_theta;
+  j["attention_bias"] = attention_bias;
+  j["attention_dropout"] = attention_dropout;
+  j["global_attn_every_n_layers"] = global_attn_every_n_layers;
+  j["local_attention"] = local_attention;
+  j["embedding_dropout"] = embedding_dropout;
+  j["mlp_bias"] = mlp_bias;
+  j["mlp_dropout"] = mlp_dropout;
+  j["decoder_bias"] = decoder_bias;
+  j["classifier_pooling"] = classifier_pooling;
+  j["classifier_dropout"] = classifier_dropout;
+  j["classifier_bias"] = classifier_bias;
+  j["classifier_activation"] = classifier_activation;
+  j["sparse_prediction"] = sparse_prediction;
+  j["sparse_pred_ignore_index"] = sparse_pred_ignore_index;
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["deterministic_flash_attn"] = false;
+  j["torch_dtype"] = "float32";
+  bool periodic = true;
+  for (int64_t l = 0; l < num_hidden_layers; ++l)
+    periodic &= layer_is_global[l] == ((l % global_attn_every_n_layers) == 0);
+  if (!periodic) {
+    json types = json::array();
+    for (bool g : layer_is_global) types.push_back(g ? "full_attention" : "sliding_attention");
+    j["layer_types"] = types;
+  }
+  j.erase("rope_parameters");
+  write_head(j, head);
+  if (head.kind == HeadKind::Base || head.kind == HeadKind::MaskedLM) {
+    if (!j.contains("id2label") || head.id2label.size() == 2) {
+      j.erase("id2label");
+      j.erase("label2id");
+    }
+  }
+  return j.dump(2) + "\n";
+}
+
+ModernBertConfig modernbert_preset(const std::string& name) {
+  ModernBertConfig c;
+  if (name == "base") {
+    // ModernBERT-base shapes: the defaults, with the Hub config's mean pooling.
+    c.classifier_pooling = "mean";
+  } else if (name == "large") {
+    c.hidden_size = 1024;
+    c.intermediate_size = 2624;
+    c.num_hidden_layers = 28;
+    c.num_attention_heads = 16;
+    c.classifier_pooling = "mean";
+  } else if (name == "tiny") {
+    c.hidden_size = 64;
+    c.intermediate_size = 96;
+    c.num_hidden_layers = 6;
+    c.num_attention_heads = 4;
+    c.local_attention = 32;
+  } else {
+    throw Error(fmt::format("unknown ModernBERT preset '{}' (tiny, base, large)", name));
+  }
+  c.layer_is_global.assign((size_t)c.num_hidden_layers, false);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) c.layer_is_global[l] = (l % c.global_attn_every_n_layers) == 0;
+  c.head.architecture = "ModernBertModel";
+  c.head.kind = HeadKind::Base;
+  c.head.num_labels = 2;
+  c.head.id2label = {"LABEL_0", "LABEL_1"};
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters and runtime state
+
+struct ModernBertModel::Impl {
+  struct Layer {
+    size_t attn_norm_w = npos, attn_norm_b = npos;
+    size_t wqkv = npos, bqkv = npos, wo = npos, bo = npos;
+    size_t mlp_norm_w = npos, mlp_norm_b = npos;
+    size_t wi = npos, bi = npos, wo2 = npos, bo2 = npos;
+    ops::LinearWeights qkv, attn_out, mlp_in, mlp_out;
+  };
+  static constexpr size_t npos = (size_t)-1;
+
+  size_t tok_emb = npos, emb_norm_w = npos, emb_norm_b = npos;
+  std::vector<Layer> layers;
+  size_t final_norm_w = npos, final_norm_b = npos;
+  size_t head_dense_w = npos, head_dense_b = npos, head_norm_w = npos, head_norm_b = npos;
+  size_t decoder_w = npos, decoder_b = npos;
+  size_t classifier_w = npos, classifier_b = npos;
+  ops::LinearWeights head_dense, decoder, classifier;
+
+  Activation hidden_act = Activation::GeluErf;
+  Activation classifier_act = Activation::GeluErf;
+  std::vector<float> inv_freq_global, inv_freq_local;
+  ops::Context ctx;
+
+  // Workspace reused across layers and calls.
+  std::vector<float> x, normed, qkv, attn, mlp_z, mlp_g;
+  std::vector<int32_t> positions;
+
+  const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
+};
+
+namespace {
+
+// inv_freq[j] = 1 / theta^(2j/d) with every step in float32, as torch computes it.
+std::vector<float> rope_inv_freq(double theta, int64_t head_dim) {
+  std::vector<float> f((size_t)head_dim / 2);
+  const float base = (float)theta;
+  for (int64_t j = 0; j < head_dim / 2; ++j) {
+    const float exponent = (float)(2 * j) / (float)head_dim;
+    f[j] = 1.0f / std::pow(base, exponent);
+  }
+  return f;
+}
+
+}  // namespace
+
+ModernBertModel::ModernBertModel(ModernBertConfig config, const LoadOptions& options)
+    : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
+  const ModernBertConfig& c = config_;
+  Impl& m = *impl_;
+  if (options.bf16) throw Error("--dtype bf16 is not available yet for ModernBERT");
+  m.ctx.threads = options.threads;
+  m.ctx.deterministic = options.deterministic;
+  ops::configure_threads(m.ctx);
+  m.hidden_act = parse_activation(c.hidden_activation, "hidden_activation");
+  m.classifier_act = parse_activation(c.classifier_activation, "classifier_activation");
+  m.inv_freq_global = rope_inv_freq(c.global_rope_theta, c.head_dim());
+  m.inv_freq_local = rope_inv_freq(c.local_rope_theta, c.head_dim());
+
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const HeadKind kind = c.head.kind;
+  const std::string pre = kind == HeadKind::Base ? "" : "model.";
+  auto norm = [&](const std::string& name, size_t* w, size_t* b) {
+    *w = params_.declare(name + ".weight", {H}, true);
+    if (c.norm_bias) *b = params_.declare(name + ".bias", {H}, true);
+  };
+  m.tok_emb = params_.declare(pre + "embeddings.tok_embeddings.weight", {V, H});
+  norm(pre + "embeddings.norm", &m.emb_norm_w, &m.emb_norm_b);
+  m.layers.resize((size_t)c.num_hidden_layers);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    Impl::Layer& L = m.layers[l];
+    const std::string lp = fmt::format("{}layers.{}.", pre, l);
+    if (l != 0) norm(lp + "attn_norm", &L.attn_norm_w, &L.attn_norm_b);
+    L.wqkv = params_.declare(lp + "attn.Wqkv.weight", {3 * H, H});
+    if (c.attention_bias) L.bqkv = params_.declare(lp + "attn.Wqkv.bias", {3 * H}, true);
+    L.wo = params_.declare(lp + "attn.Wo.weight", {H, H});
+    if (c.attention_bias) L.bo = params_.declare(lp + "attn.Wo.bias", {H}, true);
+    norm(lp + "mlp_norm", &L.mlp_norm_w, &L.mlp_norm_b);
+    L.wi = params_.declare(lp + "mlp.Wi.weight", {2 * I, H});
+    if (c.mlp_bias) L.bi = params_.declare(lp + "mlp.Wi.bias", {2 * I}, true);
+    L.wo2 = params_.declare(lp + "mlp.Wo.weight", {H, I});
+    if (c.mlp_bias) L.bo2 = params_.declare(lp + "mlp.Wo.bias", {H}, true);
+  }
+  norm(pre + "final_norm", &m.final_norm_w, &m.final_norm_b);
+  if (kind != HeadKind::Base) {
+    m.head_dense_w = params_.declare("head.dense.weight", {H, H});
+    if (c.classifier_bias) m.head_dense_b = params_.declare("head.dense.bias", {H}, true);
+    norm("head.norm", &m.head_norm_w, &m.head_norm_b);
+  }
+  if (kind == HeadKind::MaskedLM) {
+    if (!c.tie_word_embeddings) m.decoder_w = params_.declare("decoder.weight", {V, H});
+    if (c.decoder_bias) m.decoder_b = params_.declare("decoder.bias", {V}, true);
+  }
+  if (kind == HeadKind::SequenceClassification || kind == HeadKind::TokenClassification) {
+    m.classifier_w = params_.declare("classifier.weight", {c.head.num_labels, H});
+    m.classifier_b = params_.declare("classifier.bias", {c.head.num_labels}, true);
+  }
+  params_.allocate();
+  parameters_changed();
+
+  info_.family = Family::ModernBert;
+  info_.head = c.head;
+  info_.hidden_size = H;
+  info_.vocab_size = V;
+  info_.max_positions = c.max_position_embeddings;
+  info_.num_layers = c.num_hidden_layers;
+  info_.type_vocab_size = 0;
+  info_.has_pooler = false;
+  info_.classifier_pooling = c.classifier_pooling;
+  info_.pad_token_id = c.pad_token_id;
+}
+
+void ModernBertModel::parameters_changed() {
+  const ModernBertConfig& c = config_;
+  Impl& m = *impl_;
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  auto lw = [&](size_t w, size_t b, int64_t in, int64_t out) {
+    ops::LinearWeights x;
+    x.weight = m.p(params_, w);
+    x.bias = m.p(params_, b);
+    x.in = in;
+    x.out = out;
+    return x;
+  };
+  for (auto& L : m.layers) {
+    L.qkv = lw(L.wqkv, L.bqkv, H, 3 * H);
+    L.attn_out = lw(L.wo, L.bo, H, H);
+    L.mlp_in = lw(L.wi, L.bi, H, 2 * I);
+    L.mlp_out = lw(L.wo2, L.bo2, I, H);
+  }
+  if (m.head_dense_w != Impl::npos) m.head_dense = lw(m.head_dense_w, m.head_dense_b, H, H);
+  if (c.head.kind == HeadKind::MaskedLM)
+    m.decoder = lw(m.decoder_w != Impl::npos ? m.decoder_w : m.tok_emb, m.decoder_b, H, c.vocab_size);
+  if (m.classifier_w != Impl::npos) m.classifier = lw(m.classifier_w, m.classifier_b, H, c.head.num_labels);
+}
+
+std::unique_ptr<ModernBertModel> ModernBertModel::load(const std::string& dir, const LoadOptions& options) {
+  ModernBertConfig config = ModernBertConfig::from_file(join_path(dir, "config.json"));
+  auto model = std::make_unique<ModernBertModel>(std::move(config), options);
+  const Checkpoint ckpt = Checkpoint::open_dir(dir);
+  NameRules rules;
+  rules.backbone_prefix = "model.";
+  rules.is_backbone = [](const std::string& n) {
+    return n.rfind("head.", 0) != 0 && n.rfind("decoder.", 0) != 0 && n.rfind("classifier.", 0) != 0;
+  };
+  const bool tied = model->config_.tie_word_embeddings;
+  rules.ignorable = [tied](const std::string& n) {
+    return (tied && n == "decoder.weight") || n.ends_with("inv_freq");
+  };
+  load_parameters(ckpt, model->params_, rules, model->config_.head.architecture);
+  model->parameters_changed();
+  model->info_.dir = dir;
+  return model;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions& options) {
+  const ModernBertConfig& c = config_;
+  Impl& m = *impl_;
+  const ParameterSet& ps = params_;
+  const ops::Context& ctx = m.ctx;
+  const int64_t N = batch.tokens(), B = batch.size();
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
+  const float eps = (float)c.norm_eps;
+  const float scale = 1.0f / std::sqrt((float)hd);
+
+  validate_batch(batch, c.vocab_size, /*max_positions=*/0, /*type_vocab=*/0);
+  sequence_positions(batch, m.positions);
+
+  m.x.resize((size_t)(N * H));
+  m.normed.resize((size_t)(N * H));
+  m.qkv.resize((size_t)(N * 3 * H));
+  m.attn.resize((size_t)(N * H));
+  m.mlp_z.resize((size_t)(N * 2 * I));
+  m.mlp_g.resize((size_t)(N * I));
+  float* x = m.x.data();
+
+  ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, m.normed.data());
+  ops::layernorm(ctx, m.normed.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
+
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const Impl::Layer& L = m.layers[l];
+    const bool global = c.layer_is_global[l];
+    const float* attn_in = x;
+    if (l != 0) {
+      ops::layernorm(ctx, x, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), m.normed.data(), N, H, eps);
+      attn_in = m.normed.data();
+    }
+    ops::linear(ctx, L.qkv, attn_in, m.qkv.data(), N);
+    ops::rope_qkv(ctx, m.qkv.data(), m.positions.data(), N, heads, hd,
+                  global ? m.inv_freq_global.data() : m.inv_freq_local.data());
+    ops::attention(ctx, m.qkv.data(), m.attn.data(), batch.offsets.data(), B, heads, hd,
+                   global ? -1 : c.half_window(), scale);
+    ops::linear(ctx, L.attn_out, m.attn.data(), x, N, /*accumulate=*/true);
+
+    ops::layernorm(ctx, x, m.p(ps, L.mlp_norm_w), m.p(ps, L.mlp_norm_b), m.normed.data(), N, H, eps);
+    ops::linear(ctx, L.mlp_in, m.normed.data(), m.mlp_z.data(), N);
+    ops::geglu(ctx, m.mlp_z.data(), m.mlp_g.data(), N, I, m.hidden_act);
+    ops::linear(ctx, L.mlp_out, m.mlp_g.data(), x, N, /*accumulate=*/true);
+  }
+
+  ForwardOutput out;
+  out.hidden_size = H;
+  out.last_hidden_state.resize((size_t)(N * H));
+  float* hidden = out.last_hidden_state.data();
+  ops::layernorm(ctx, x, m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), hidden, N, H, eps);
+
+  const HeadKind kind = c.head.kind;
+  if (options.want_logits && kind != HeadKind::Base) {
+    // Rows that go through the prediction head: pooled sequences, MLM rows, or every token.
+    std::vector<float> rows_in;
+    int64_t R = 0;
+    if (kind == HeadKind::SequenceClassification) {
+      R = B;
+      rows_in = pool_sequences(batch, hidden, H, c.classifier_pooling == "mean");
+    } else if (kind == HeadKind::MaskedLM && !options.mlm_rows.empty()) {
+      R = (int64_t)options.mlm_rows.size();
+      rows_in.resize((size_t)(R * H));
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t t = options.mlm_rows[r];
+        if (t < 0 || t >= N) throw Error(fmt::format("masked-LM row {} is outside the batch ({} tokens)", t, N));
+        std::copy(hidden + t * H, hidden + (t + 1) * H, rows_in.begin() + r * H);
+      }
+    } else {
+      R = N;
+      rows_in.assign(hidden, hidden + N * H);
+    }
+    std::vector<float> t((size_t)(R * H));
+    ops::linear(ctx, m.head_dense, rows_in.data(), t.data(), R);
+    ops::activation(ctx, t.data(), R * H, m.classifier_act);
+    ops::layernorm(ctx, t.data(), m.p(ps, m.head_norm_w), m.p(ps, m.head_norm_b), t.data(), R, H, eps);
+    const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
+    out.logits_rows = R;
+    out.logits_cols = final_layer.out;
+    out.logits.resize((size_t)(R * final_layer.out));
+    ops::linear(ctx, final_layer, t.data(), out.logits.data(), R);
+  }
+  if (!options.want_hidden) {
+    out.last_hidden_state.clear();
+    out.last_hidden_state.shrink_to_fit();
+  }
+  return out;
+}
+
+double ModernBertModel::forward_flops(const Batch& batch) const {
+  const ModernBertConfig& c = config_;
+  const double H = (double)c.hidden_size, I = (double)c.intermediate_size;
+  const double per_token_layer = 2.0 * (H * 3 * H + H * H + H * 2 * I + I * H);
+  double flops = 0.0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    flops += per_token_layer * (double)batch.tokens();
+    const bool global = c.layer_is_global[l];
+    for (int64_t b = 0; b < batch.size(); ++b) {
+      const int64_t len = batch.length(b);
+      double keys = 0.0;  // sum over queries of attended keys
+      if (global) keys = (double)len * (double)len;
+      else
+        for (int64_t i = 0; i < len; ++i)
+          keys += (double)(std::min(len, i + c.half_window() + 1) - std::max<int64_t>(0, i - c.half_window()));
+      flops += 4.0 * H * keys;  // QK^T and PV
+    }
+  }
+  return flops;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initialisation (Hugging Face _init_weights: truncated normal, cutoff in sigmas)
+
+void ModernBertModel::init_weights(uint64_t seed) {
+  const ModernBertConfig& c = config_;
+  Impl& m = *impl_;
+  Rng rng(seed);
+  const double std_in = c.initializer_range;
+  const double std_out = c.initializer_range / std::sqrt(2.0 * (double)c.num_hidden_layers);
+  const double std_final = 1.0 / std::sqrt((double)c.hidden_size);
+  const double cutoff = c.initializer_cutoff_factor;
+  auto fill = [&](size_t idx, double stdv) {
+    if (idx == Impl::npos) return;
+    float* p = params_.at(idx);
+    for (size_t i = 0; i < params_.specs()[idx].numel; ++i) p[i] = (float)rng.truncated_normal(stdv, cutoff * stdv);
+  };
+  for (size_t i = 0; i < params_.specs().size(); ++i) {
+    const ParamSpec& s = params_.specs()[i];
+    float* p = params_.at(i);
+    const bool is_norm_weight = s.is_bias_or_norm && s.name.ends_with(".weight");
+    std::fill(p, p + s.numel, is_norm_weight ? 1.0f : 0.0f);
+  }
+  fill(m.tok_emb, std_in);
+  for (auto& L : m.layers) {
+    fill(L.wqkv, std_in);
+    fill(L.wi, std_in);
+    fill(L.wo, std_out);
+    fill(L.wo2, std_out);
+  }
+  fill(m.head_dense_w, std_out);
+  fill(m.decoder_w, std_out);
+  fill(m.classifier_w, std_final);
+  parameters_changed();
+}
+
+}  // namespace medenc

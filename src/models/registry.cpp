@@ -1,0 +1,34 @@
+// Picks the model family from config.json and loads it.
+#include <fmt/format.h>
+
+#include "medenc/error.h"
+#include "medenc/model.h"
+#include "medenc/modernbert.h"
+#include "util/fs.h"
+#include "util/json_fields.h"
+
+namespace medenc {
+
+Family detect_family(const std::string& dir) {
+  const std::string path = join_path(dir, "config.json");
+  if (!file_exists(path)) throw Error(dir + ": no config.json (is this a model folder?)");
+  auto j = json_fields::parse_config(read_text_file(path), path);
+  const std::string type = json_fields::get_string(j, "model_type", "", path);
+  if (type == "modernbert") return Family::ModernBert;
+  if (type == "bert") return Family::Bert;
+  if (type == "megatron-bert") return Family::MegatronBert;
+  if (type.empty()) throw Error(path + ": no \"model_type\"");
+  throw Error(fmt::format("{}: model_type '{}' is not supported (modernbert, bert, megatron-bert)", path, type));
+}
+
+std::unique_ptr<Encoder> load_encoder(const std::string& dir, const LoadOptions& options) {
+  switch (detect_family(dir)) {
+    case Family::ModernBert: return ModernBertModel::load(dir, options);
+    case Family::Bert:
+    case Family::MegatronBert:
+      throw Error(dir + ": BERT-family models are not supported yet");
+  }
+  throw Error("unreachable");
+}
+
+}  // namespace medenc

@@ -1,0 +1,160 @@
+// Row-wise and elementwise CPU kernels: LayerNorm, activations, GeGLU, embeddings, RoPE.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops/cpu/cpu_kernels.h"
+
+namespace medenc::ops {
+
+float activation_scalar(float x, Activation act) {
+  switch (act) {
+    case Activation::GeluErf: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f));
+    case Activation::GeluTanh: {
+      const float k = 0.79788456080286535588f;  // sqrt(2/pi)
+      return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+    }
+    case Activation::GeluFast: return 0.5f * x * (1.0f + std::tanh(0.7978845608f * x * (1.0f + 0.044715f * x * x)));
+    case Activation::QuickGelu: return x / (1.0f + std::exp(-1.702f * x));
+    case Activation::Gelu10: {
+      float g = 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f));
+      return std::min(std::max(g, -10.0f), 10.0f);
+    }
+    case Activation::Silu: return x / (1.0f + std::exp(-x));
+    case Activation::Relu: return x > 0.0f ? x : 0.0f;
+    case Activation::Relu6: return std::min(std::max(x, 0.0f), 6.0f);
+    case Activation::Relu2: { float r = x > 0.0f ? x : 0.0f; return r * r; }
+    case Activation::LeakyRelu: return x >= 0.0f ? x : 0.01f * x;
+    case Activation::Tanh: return std::tanh(x);
+    case Activation::Sigmoid: return 1.0f / (1.0f + std::exp(-x));
+    case Activation::Mish: {
+      float sp = x > 20.0f ? x : std::log1p(std::exp(x));
+      return x * std::tanh(sp);
+    }
+    case Activation::Linear: return x;
+  }
+  return x;
+}
+
+namespace cpu {
+
+// Mean and biased variance accumulated in double: stable, and independent of threading.
+static inline void row_moments(const float* x, int64_t dim, double* mean, double* var) {
+  double s = 0.0;
+  for (int64_t i = 0; i < dim; ++i) s += x[i];
+  const double m = s / (double)dim;
+  double v = 0.0;
+  for (int64_t i = 0; i < dim; ++i) {
+    double d = (double)x[i] - m;
+    v += d * d;
+  }
+  *mean = m;
+  *var = v / (double)dim;
+}
+
+static inline void normalize_row(const float* x, const float* gamma, const float* beta, float* y, int64_t dim,
+                                 float eps) {
+  double mean, var;
+  row_moments(x, dim, &mean, &var);
+  const float m = (float)mean;
+  const float rstd = (float)(1.0 / std::sqrt(var + (double)eps));
+  for (int64_t i = 0; i < dim; ++i) {
+    float v = (x[i] - m) * rstd * gamma[i];
+    y[i] = beta ? v + beta[i] : v;
+  }
+}
+
+void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * dim, gamma, beta, y + r * dim, dim, eps);
+}
+
+void add_layernorm(const float* x, const float* r, const float* gamma, const float* beta, float* y, int64_t rows,
+                   int64_t dim, float eps) {
+  #pragma omp parallel
+  {
+    std::vector<float> sum((size_t)dim);
+    #pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const float* xr = x + row * dim;
+      const float* rr = r + row * dim;
+      for (int64_t i = 0; i < dim; ++i) sum[i] = xr[i] + rr[i];
+      normalize_row(sum.data(), gamma, beta, y + row * dim, dim, eps);
+    }
+  }
+}
+
+void activation(float* x, int64_t n, Activation act) {
+  if (act == Activation::Linear) return;
+  #pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = activation_scalar(x[i], act);
+}
+
+void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* u = z + r * 2 * inter;
+    const float* g = u + inter;
+    float* o = out + r * inter;
+    for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
+  }
+}
+
+void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < n; ++t) {
+    const float* src = table + (int64_t)ids[t] * dim;
+    float* dst = out + t * dim;
+    if (accumulate)
+      for (int64_t i = 0; i < dim; ++i) dst[i] += src[i];
+    else
+      std::memcpy(dst, src, sizeof(float) * (size_t)dim);
+  }
+}
+
+void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq) {
+  const int half = head_dim / 2;
+  const int64_t hidden = (int64_t)heads * head_dim;
+  #pragma omp parallel
+  {
+    std::vector<float> cos_v((size_t)half), sin_v((size_t)half);
+    #pragma omp for schedule(static)
+    for (int64_t t = 0; t < rows; ++t) {
+      const float p = (float)positions[t];
+      for (int j = 0; j < half; ++j) {
+        const float angle = p * inv_freq[j];  // one float32 multiply, as Hugging Face does
+        cos_v[j] = (float)std::cos((double)angle);
+        sin_v[j] = (float)std::sin((double)angle);
+      }
+      float* row = qkv + t * 3 * hidden;
+      for (int part = 0; part < 2; ++part) {  // Q then K; V is not rotated
+        for (int h = 0; h < heads; ++h) {
+          float* v = row + part * hidden + (int64_t)h * head_dim;
+          for (int j = 0; j < half; ++j) {
+            const float a = v[j], b = v[j + half];
+            v[j] = a * cos_v[j] - b * sin_v[j];
+            v[j + half] = b * cos_v[j] + a * sin_v[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cpu
+
+void softmax_rows(float* x, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* v = x + r * cols;
+    float m = -INFINITY;
+    for (int64_t i = 0; i < cols; ++i) m = std::max(m, v[i]);
+    float s = 0.0f;
+    for (int64_t i = 0; i < cols; ++i) {
+      v[i] = std::exp(v[i] - m);
+      s += v[i];
+    }
+    for (int64_t i = 0; i < cols; ++i) v[i] /= s;
+  }
+}
+
+}  // namespace medenc::ops

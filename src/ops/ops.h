@@ -1,0 +1,79 @@
+#pragma once
+// The op interface every model calls. Each op is declared once here and dispatches on the context's
+// device; src/ops/cpu/ holds the CPU kernels (a CUDA backend adds src/ops/cuda/ behind the same
+// calls). Pointers are device pointers of the context's device. Shapes are row-major.
+#include <cstdint>
+#include <memory>
+
+#include "medenc/config.h"
+
+namespace medenc::ops {
+
+enum class Device { CPU };
+enum class ComputeType { F32, BF16 };
+
+struct Context {
+  Device device = Device::CPU;
+  ComputeType compute = ComputeType::F32;  // GEMM input precision; accumulation is always fp32
+  int threads = 0;                         // 0: all cores
+  bool deterministic = false;              // bit-identical results whatever the threads and batch
+};
+
+// Applies ctx.threads to the runtime (OpenMP and the GEMM library).
+void configure_threads(const Context& ctx);
+int max_threads();
+
+// Weights of one linear layer, [out, in] row-major as Hugging Face stores them, plus an optional
+// bias [out]. `cache` holds whatever the backend derives from them (e.g. a bf16 copy); call
+// invalidate() after the master weights change.
+struct LinearWeights {
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  int64_t in = 0;
+  int64_t out = 0;
+  mutable std::shared_ptr<void> cache;
+  void invalidate() const { cache.reset(); }
+};
+
+// y[rows, out] = x[rows, in] . W^T + b.  With accumulate, the product is added to y (a fused
+// residual connection).
+void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows,
+            bool accumulate = false);
+
+// General fp32 GEMM, row-major: C = alpha * op(A) . op(B) + beta * C, op = transpose when trans.
+void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// y = LayerNorm(x) over the last dim (biased variance); beta may be null (no bias).
+void layernorm(const Context& ctx, const float* x, const float* gamma, const float* beta, float* y, int64_t rows,
+               int64_t dim, float eps);
+// y = LayerNorm(x + r); x and y may alias.
+void add_layernorm(const Context& ctx, const float* x, const float* r, const float* gamma, const float* beta, float* y,
+                   int64_t rows, int64_t dim, float eps);
+
+// x = act(x), elementwise.
+void activation(const Context& ctx, float* x, int64_t n, Activation act);
+float activation_scalar(float x, Activation act);
+// out[r, i] = act(z[r, i]) * z[r, inter + i]  (z is [rows, 2*inter]: activated half first).
+void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act);
+
+// out[t] = table[ids[t]] (+= when accumulate). Ids are validated by the caller.
+void embedding(const Context& ctx, const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out,
+               bool accumulate = false);
+
+// Rotary embedding (rotate-half) applied in place to the Q and K parts of a packed qkv buffer
+// [rows, 3 * heads * head_dim]; positions[t] is the token's position inside its sequence.
+void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim,
+              const float* inv_freq);
+
+// Multi-head attention over unpadded sequences. qkv is [rows, 3 * heads * head_dim] packed as
+// [Q heads | K heads | V heads]; cu_seqlens has batch + 1 entries. A query attends to keys of its own
+// sequence with |i - j| <= window (window < 0: all). out is [rows, heads * head_dim].
+// Softmax is exact (max-subtracted, fp32); no rows x rows buffer is ever built.
+void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
+               int head_dim, int64_t window, float scale);
+
+// Row-wise numerically stable softmax, in place.
+void softmax_rows(float* x, int64_t rows, int64_t cols);
+
+}  // namespace medenc::ops

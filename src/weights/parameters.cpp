@@ -1,0 +1,99 @@
+#include "medenc/parameters.h"
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "medenc/error.h"
+#include "medenc/safetensors.h"
+
+namespace medenc {
+
+size_t ParameterSet::declare(const std::string& name, std::vector<int64_t> shape, bool is_bias_or_norm) {
+  if (index_.count(name)) throw Error("internal: parameter declared twice: " + name);
+  ParamSpec s;
+  s.name = name;
+  s.shape = std::move(shape);
+  s.numel = 1;
+  for (auto d : s.shape) s.numel *= (size_t)d;
+  s.offset = total_;
+  s.is_bias_or_norm = is_bias_or_norm;
+  total_ += s.numel;
+  index_[name] = specs_.size();
+  specs_.push_back(std::move(s));
+  return specs_.size() - 1;
+}
+
+void ParameterSet::allocate() { values_.assign(total_, 0.0f); }
+
+const ParamSpec* ParameterSet::find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &specs_[it->second];
+}
+
+static std::vector<std::string> candidate_names(const std::string& name, const NameRules& rules) {
+  std::vector<std::string> out{name};
+  const std::string& p = rules.backbone_prefix;
+  if (!p.empty() && rules.is_backbone && rules.is_backbone(name)) {
+    if (name.rfind(p, 0) == 0) out.push_back(name.substr(p.size()));
+    else out.push_back(p + name);
+  }
+  if (rules.legacy_aliases) {
+    const size_t n = out.size();
+    for (size_t i = 0; i < n; ++i)
+      for (auto& a : rules.legacy_aliases(out[i])) out.push_back(a);
+  }
+  return out;
+}
+
+void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRules& rules,
+                     const std::string& architecture) {
+  if (params.values().size() != params.total()) params.allocate();
+  std::set<std::string> used;
+  for (size_t i = 0; i < params.specs().size(); ++i) {
+    const ParamSpec& spec = params.specs()[i];
+    const Checkpoint::Entry* found = nullptr;
+    std::string found_name;
+    for (const std::string& cand : candidate_names(spec.name, rules)) {
+      if (const Checkpoint::Entry* e = ckpt.find(cand)) {
+        if (found)
+          throw Error(fmt::format("{}: tensors '{}' and '{}' both provide '{}'", ckpt.description(), found_name,
+                                  cand, spec.name));
+        found = e;
+        found_name = cand;
+      }
+    }
+    if (!found)
+      throw Error(fmt::format("{}: missing tensor '{}' {} required by {}", ckpt.description(), spec.name,
+                              shape_string(spec.shape), architecture));
+    const TensorInfo& info = *found->info;
+    if (info.shape != spec.shape)
+      throw Error(fmt::format("{}: tensor '{}' has shape {}, expected {} for {}", found->file->path(), found_name,
+                              shape_string(info.shape), shape_string(spec.shape), architecture));
+    if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 && info.dtype != DType::F64)
+      throw Error(fmt::format("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", found->file->path(),
+                              found_name, dtype_name(info.dtype)));
+    found->file->read_f32(info, params.at(i));
+    used.insert(found_name);
+  }
+  std::vector<std::string> unexpected;
+  for (const std::string& name : ckpt.names())
+    if (!used.count(name) && !(rules.ignorable && rules.ignorable(name))) unexpected.push_back(name);
+  if (!unexpected.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unexpected.size() && i < 5; ++i) list += (i ? ", " : "") + ("'" + unexpected[i] + "'");
+    if (unexpected.size() > 5) list += fmt::format(" and {} more", unexpected.size() - 5);
+    throw Error(fmt::format("{}: unexpected tensor{} for {}: {}", ckpt.description(),
+                            unexpected.size() > 1 ? "s" : "", architecture, list));
+  }
+}
+
+void save_parameters(const ParameterSet& params, const std::string& path) {
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  for (size_t i = 0; i < params.specs().size(); ++i)
+    w.add_f32(params.specs()[i].name, params.specs()[i].shape, params.at(i));
+  w.write(path);
+}
+
+}  // namespace medenc
