@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/vec_math.h"
 
 namespace medenc::ops {
 
@@ -38,30 +39,33 @@ float activation_scalar(float x, Activation act) {
 
 namespace cpu {
 
-// Mean and biased variance accumulated in double: stable, and independent of threading.
-static inline void row_moments(const float* x, int64_t dim, double* mean, double* var) {
-  double s = 0.0;
-  for (int64_t i = 0; i < dim; ++i) s += x[i];
-  const double m = s / (double)dim;
-  double v = 0.0;
-  for (int64_t i = 0; i < dim; ++i) {
-    double d = (double)x[i] - m;
-    v += d * d;
+// Mean and biased variance over a row, two passes, with 8 float lanes combined in a fixed order:
+// vectorisable, accurate to ~1e-7 relative, and independent of threading.
+static inline float lane_sum(const float* v, int64_t n, float shift, bool squares) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const float d = v[i + l] - shift;
+      acc[l] += squares ? d * d : d;
+    }
+  float tail = 0.0f;
+  for (; i < n; ++i) {
+    const float d = v[i] - shift;
+    tail += squares ? d * d : d;
   }
-  *mean = m;
-  *var = v / (double)dim;
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
 static inline void normalize_row(const float* x, const float* gamma, const float* beta, float* y, int64_t dim,
                                  float eps) {
-  double mean, var;
-  row_moments(x, dim, &mean, &var);
-  const float m = (float)mean;
-  const float rstd = (float)(1.0 / std::sqrt(var + (double)eps));
-  for (int64_t i = 0; i < dim; ++i) {
-    float v = (x[i] - m) * rstd * gamma[i];
-    y[i] = beta ? v + beta[i] : v;
-  }
+  const float mean = lane_sum(x, dim, 0.0f, false) / (float)dim;
+  const float var = lane_sum(x, dim, mean, true) / (float)dim;
+  const float rstd = 1.0f / std::sqrt(var + eps);
+  if (beta)
+    for (int64_t i = 0; i < dim; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+  else
+    for (int64_t i = 0; i < dim; ++i) y[i] = (x[i] - mean) * rstd * gamma[i];
 }
 
 void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps) {
@@ -96,7 +100,11 @@ void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation a
     const float* u = z + r * 2 * inter;
     const float* g = u + inter;
     float* o = out + r * inter;
-    for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
+    if (act == Activation::GeluErf) {
+      vec::gelu_erf_gate(u, g, o, inter);
+    } else {
+      for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
+    }
   }
 }
 

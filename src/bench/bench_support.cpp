@@ -1,0 +1,109 @@
+#include "bench/bench_support.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "medenc/modernbert.h"
+#include "medenc/parameters.h"
+
+namespace medenc::bench {
+
+double time_seconds(const std::function<void()>& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+static double status_field_mb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const size_t n = std::strlen(key);
+  while (std::getline(in, line))
+    if (line.compare(0, n, key) == 0) return std::stod(line.substr(n + 1)) / 1024.0;  // kB
+  return 0.0;
+}
+
+double current_rss_mb() { return status_field_mb("VmRSS"); }
+double peak_rss_mb() { return status_field_mb("VmHWM"); }
+
+void reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+}
+
+static const ParameterSet* parameter_set(const Encoder& model) {
+  if (auto* m = dynamic_cast<const ModernBertModel*>(&model)) return &m->parameters();
+  return nullptr;
+}
+
+std::vector<GemmShape> model_gemm_shapes(const Encoder& model) {
+  std::vector<GemmShape> shapes;
+  if (const ParameterSet* ps = parameter_set(model)) {
+    for (const ParamSpec& s : ps->specs()) {
+      if (s.shape.size() != 2) continue;
+      const std::string& n = s.name;
+      if (n.find("embeddings") != std::string::npos || n.rfind("head.", 0) == 0 || n.rfind("decoder", 0) == 0 ||
+          n.rfind("classifier", 0) == 0 || n.find("pooler") != std::string::npos || n.rfind("cls.", 0) == 0)
+        continue;
+      shapes.push_back({s.shape[0], s.shape[1]});
+    }
+  }
+  if (shapes.empty()) {  // unknown family: a square hidden-size GEMM
+    const int64_t h = model.info().hidden_size;
+    shapes.push_back({h, h});
+  }
+  return shapes;
+}
+
+double model_weight_mb(const Encoder& model) {
+  if (const ParameterSet* ps = parameter_set(model)) return (double)ps->total() * 4.0 / (1024.0 * 1024.0);
+  return 0.0;
+}
+
+double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows) {
+  // Distinct shapes, weighted by how often a token meets them.
+  std::map<std::pair<int64_t, int64_t>, int> count;
+  for (auto s : shapes) count[{s.n, s.k}]++;
+  double flops = 0.0, seconds = 0.0;
+  for (auto& [nk, times] : count) {
+    const int64_t n = nk.first, k = nk.second;
+    std::vector<float> a((size_t)(rows * k), 0.01f), b((size_t)(n * k), 0.02f), c((size_t)(rows * n));
+    auto once = [&] { dnnl_sgemm('N', 'T', rows, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n); };
+    once();
+    std::vector<double> t;
+    for (int r = 0; r < 3; ++r) t.push_back(time_seconds(once));
+    const double best = *std::min_element(t.begin(), t.end());
+    flops += 2.0 * rows * n * k * times;
+    seconds += best * times;
+  }
+  return flops / seconds / 1e9;
+}
+
+bool native_bf16_available() {
+  try {
+    using namespace dnnl;
+    engine eng(engine::kind::cpu, 0);
+    memory::desc a({64, 64}, memory::data_type::bf16, memory::format_tag::ab);
+    memory::desc b({64, 64}, memory::data_type::bf16, memory::format_tag::ab);
+    memory::desc c({64, 64}, memory::data_type::f32, memory::format_tag::ab);
+    matmul::primitive_desc pd(matmul::desc(a, b, c), eng);
+    return std::string(pd.impl_info_str()).find("ref") == std::string::npos;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace medenc::bench

@@ -1,0 +1,35 @@
+#pragma once
+// Measurement helpers for `medenc bench`: timing, resident memory, the GEMM ceiling.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "medenc/model.h"
+
+namespace medenc::bench {
+
+double time_seconds(const std::function<void()>& f);
+double median(std::vector<double> v);
+
+// Resident memory from /proc/self/status; reset_peak_rss() restarts the VmHWM high-water mark.
+double current_rss_mb();
+double peak_rss_mb();
+void reset_peak_rss();
+
+struct GemmShape {
+  int64_t n;  // output features
+  int64_t k;  // input features
+};
+// The linear layers every token goes through (per layer, per token), from the model's parameters.
+std::vector<GemmShape> model_gemm_shapes(const Encoder& model);
+double model_weight_mb(const Encoder& model);
+
+// FLOP-weighted GFLOP/s of oneDNN's multi-threaded sgemm on these shapes with `rows` rows:
+// the best a GEMM-bound forward pass could do on this machine.
+double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows);
+
+// Whether oneDNN has a native (non-reference) bf16 matmul on this CPU.
+bool native_bf16_available();
+
+}  // namespace medenc::bench
