@@ -1,5 +1,5 @@
 #pragma once
-// ModernBERT: config, parameters, and the forward pass over unpadded batches.
+// ModernBERT: config, parameters, the forward pass over unpadded batches, and training (backward).
 #include <memory>
 #include <string>
 #include <vector>
@@ -7,6 +7,7 @@
 #include "medenc/config.h"
 #include "medenc/model.h"
 #include "medenc/parameters.h"
+#include "medenc/train.h"
 
 namespace medenc {
 
@@ -60,7 +61,7 @@ struct ModernBertConfig {
 // Named presets for `medenc init`: "tiny", "base" (ModernBERT-base shapes), "large".
 ModernBertConfig modernbert_preset(const std::string& name);
 
-class ModernBertModel : public Encoder {
+class ModernBertModel : public TrainableEncoder {
  public:
   ModernBertModel(ModernBertConfig config, const LoadOptions& options);
   static std::unique_ptr<ModernBertModel> load(const std::string& dir, const LoadOptions& options);
@@ -70,12 +71,20 @@ class ModernBertModel : public Encoder {
   double forward_flops(const Batch& batch) const override;
 
   const ModernBertConfig& config() const { return config_; }
-  ParameterSet& parameters() { return params_; }
-  const ParameterSet& parameters() const { return params_; }
+  ParameterSet& parameters() override { return params_; }
+  const ParameterSet& parameters() const override { return params_; }
   // Hugging Face's _init_weights (truncated normal), seeded; used by `medenc init`.
   void init_weights(uint64_t seed);
   // Call after changing parameter values in place (drops derived weight copies).
-  void parameters_changed();
+  void parameters_changed() override;
+
+  // Training (see medenc/train.h).
+  std::vector<float>& gradients() override;
+  void zero_grad() override;
+  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) override;
+  void backward(float loss_scale = 1.0f) override;
+  void release_activations() override;
+  size_t activation_bytes(const Batch& batch) const override;
 
   struct Impl;
 

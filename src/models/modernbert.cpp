@@ -11,8 +11,10 @@
 
 #include "medenc/error.h"
 #include "medenc/safetensors.h"
+#include "medenc/train.h"
 #include "models/common.h"
 #include "ops/ops.h"
+#include "ops/ops_backward.h"
 #include "util/fs.h"
 #include "util/json_fields.h"
 #include "util/random.h"
@@ -248,7 +250,46 @@ struct ModernBertModel::Impl {
   std::vector<float> x, normed, qkv, attn, mlp_z, mlp_g;
   std::vector<int32_t> positions;
 
+  // Where one layer reads and writes. Inference points the three residual-stream fields at one
+  // buffer (updated in place) and the rest at shared scratch; training points them at the layer's
+  // saved slices.
+  struct LayerIO {
+    float* x_in;    // [N, H] residual stream entering the layer
+    float* x_mid;   // [N, H] after the attention block (may alias x_in)
+    float* x_out;   // [N, H] after the MLP block (may alias x_mid)
+    float* normed;  // [N, H] scratch
+    float* qkv;     // [N, 3H] after RoPE
+    float* attn;    // [N, H] attention output
+    float* stats;   // [N, heads, 2] softmax statistics; null: inference attention
+    float* mlp_z;   // [N, 2I] Wi output
+    float* mlp_g;   // [N, I] scratch
+    float* tmp;     // [N, H] scratch, used when the attention output dropout is active
+  };
+  // Dropout of one layer (training only).
+  struct LayerDropout {
+    ops::Dropout probs, attn_out, mlp;
+  };
+  // Saved activations of the last forward_train, and backward scratch.
+  struct Saved {
+    Batch batch;
+    std::vector<int32_t> positions;
+    uint64_t seed = 0;
+    bool dropout = false;
+    std::vector<float> emb;                          // [N, H] embedding rows (input of the embedding norm)
+    std::vector<float> x_in, x_mid, qkv, attn, stats, mlp_z;  // per layer, [L, ...]
+    std::vector<float> x_out, hidden;                // [N, H] before / after the final norm
+    std::vector<int64_t> head_rows;                  // masked LM: packed rows that go through the head
+    std::vector<float> head_in, head_pre, head_act, head_out;  // [R, H]
+    std::vector<float> dlogits;                      // [R, C], d loss / d logits
+    int64_t head_row_count = 0;
+    // Backward scratch.
+    std::vector<float> dx, dnormed, dqkv, dattn, dz, dg, g, normed;
+  };
+  std::vector<float> grads;
+  std::unique_ptr<Saved> saved;
+
   const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
+  float* grad(const ParameterSet& ps, size_t i) { return i == npos ? nullptr : grads.data() + ps.specs()[i].offset; }
 };
 
 namespace {
@@ -378,6 +419,76 @@ std::unique_ptr<ModernBertModel> ModernBertModel::load(const std::string& dir, c
 // ---------------------------------------------------------------------------------------------
 // Forward
 
+namespace {
+
+// Seed of one dropout site: a splitmix64 mix of the step seed and the site number.
+uint64_t site_seed(uint64_t seed, uint64_t site) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (site + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
+
+}  // namespace
+
+// Layer l: a = (l == 0 ? x : LN(x)); x += Wo(attention(RoPE(Wqkv a))); x += Wo2(GeGLU(Wi LN(x))).
+static void layer_forward(const ModernBertConfig& c, const ModernBertModel::Impl& m, const ParameterSet& ps,
+                          int64_t l, const Batch& batch, const int32_t* positions,
+                          const ModernBertModel::Impl::LayerIO& io, const ModernBertModel::Impl::LayerDropout* drop) {
+  const ops::Context& ctx = m.ctx;
+  const ModernBertModel::Impl::Layer& L = m.layers[l];
+  const int64_t N = batch.tokens(), H = c.hidden_size, I = c.intermediate_size;
+  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
+  const float eps = (float)c.norm_eps;
+  const bool global = c.layer_is_global[l];
+  const float* attn_in = io.x_in;
+  if (l != 0) {
+    ops::layernorm(ctx, io.x_in, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), io.normed, N, H, eps);
+    attn_in = io.normed;
+  }
+  ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
+  ops::rope_qkv(ctx, io.qkv, positions, N, heads, hd, global ? m.inv_freq_global.data() : m.inv_freq_local.data());
+  const int64_t window = global ? -1 : c.half_window();
+  const float scale = 1.0f / std::sqrt((float)hd);
+  if (io.stats)
+    ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd,
+                                 window, scale, drop ? drop->probs : ops::Dropout{});
+  else
+    ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale);
+  if (io.x_mid != io.x_in) std::copy(io.x_in, io.x_in + N * H, io.x_mid);
+  if (drop && drop->attn_out.active()) {
+    ops::linear(ctx, L.attn_out, io.attn, io.tmp, N);
+    ops::dropout(ctx, io.tmp, N * H, drop->attn_out);
+    for (int64_t i = 0; i < N * H; ++i) io.x_mid[i] += io.tmp[i];
+  } else {
+    ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
+  }
+
+  ops::layernorm(ctx, io.x_mid, m.p(ps, L.mlp_norm_w), m.p(ps, L.mlp_norm_b), io.normed, N, H, eps);
+  ops::linear(ctx, L.mlp_in, io.normed, io.mlp_z, N);
+  ops::geglu(ctx, io.mlp_z, io.mlp_g, N, I, m.hidden_act);
+  if (drop) ops::dropout(ctx, io.mlp_g, N * I, drop->mlp);
+  if (io.x_out != io.x_mid) std::copy(io.x_mid, io.x_mid + N * H, io.x_out);
+  ops::linear(ctx, L.mlp_out, io.mlp_g, io.x_out, N, /*accumulate=*/true);
+}
+
+// Prediction head and final layer on R rows: logits = final(dropout(LN(act(dense(in))))). Inference
+// lets pre, act and out alias; training keeps them apart for the backward pass.
+static void head_forward(const ModernBertConfig& c, const ModernBertModel::Impl& m, const ParameterSet& ps,
+                         const float* in, int64_t R, float* pre, float* act, float* out, float* logits,
+                         const ops::Dropout& drop) {
+  const ops::Context& ctx = m.ctx;
+  const int64_t H = c.hidden_size;
+  ops::linear(ctx, m.head_dense, in, pre, R);
+  if (act != pre) std::copy(pre, pre + R * H, act);
+  ops::activation(ctx, act, R * H, m.classifier_act);
+  ops::layernorm(ctx, act, m.p(ps, m.head_norm_w), m.p(ps, m.head_norm_b), out, R, H, (float)c.norm_eps);
+  ops::dropout(ctx, out, R * H, drop);
+  ops::linear(ctx, c.head.kind == HeadKind::MaskedLM ? m.decoder : m.classifier, out, logits, R);
+}
+
 ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions& options) {
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
@@ -385,9 +496,7 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   const ops::Context& ctx = m.ctx;
   const int64_t N = batch.tokens(), B = batch.size();
   const int64_t H = c.hidden_size, I = c.intermediate_size;
-  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.norm_eps;
-  const float scale = 1.0f / std::sqrt((float)hd);
 
   validate_batch(batch, c.vocab_size, /*max_positions=*/0, /*type_vocab=*/0);
   sequence_positions(batch, m.positions);
@@ -403,26 +512,9 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, m.normed.data());
   ops::layernorm(ctx, m.normed.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
 
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const Impl::Layer& L = m.layers[l];
-    const bool global = c.layer_is_global[l];
-    const float* attn_in = x;
-    if (l != 0) {
-      ops::layernorm(ctx, x, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), m.normed.data(), N, H, eps);
-      attn_in = m.normed.data();
-    }
-    ops::linear(ctx, L.qkv, attn_in, m.qkv.data(), N);
-    ops::rope_qkv(ctx, m.qkv.data(), m.positions.data(), N, heads, hd,
-                  global ? m.inv_freq_global.data() : m.inv_freq_local.data());
-    ops::attention(ctx, m.qkv.data(), m.attn.data(), batch.offsets.data(), B, heads, hd,
-                   global ? -1 : c.half_window(), scale);
-    ops::linear(ctx, L.attn_out, m.attn.data(), x, N, /*accumulate=*/true);
-
-    ops::layernorm(ctx, x, m.p(ps, L.mlp_norm_w), m.p(ps, L.mlp_norm_b), m.normed.data(), N, H, eps);
-    ops::linear(ctx, L.mlp_in, m.normed.data(), m.mlp_z.data(), N);
-    ops::geglu(ctx, m.mlp_z.data(), m.mlp_g.data(), N, I, m.hidden_act);
-    ops::linear(ctx, L.mlp_out, m.mlp_g.data(), x, N, /*accumulate=*/true);
-  }
+  const Impl::LayerIO io{x, x, x, m.normed.data(), m.qkv.data(), m.attn.data(), nullptr, m.mlp_z.data(),
+                         m.mlp_g.data(), nullptr};
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer_forward(c, m, ps, l, batch, m.positions.data(), io, nullptr);
 
   ForwardOutput out;
   out.hidden_size = H;
@@ -451,14 +543,11 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
       rows_in.assign(hidden, hidden + N * H);
     }
     std::vector<float> t((size_t)(R * H));
-    ops::linear(ctx, m.head_dense, rows_in.data(), t.data(), R);
-    ops::activation(ctx, t.data(), R * H, m.classifier_act);
-    ops::layernorm(ctx, t.data(), m.p(ps, m.head_norm_w), m.p(ps, m.head_norm_b), t.data(), R, H, eps);
     const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
     out.logits_rows = R;
     out.logits_cols = final_layer.out;
     out.logits.resize((size_t)(R * final_layer.out));
-    ops::linear(ctx, final_layer, t.data(), out.logits.data(), R);
+    head_forward(c, m, ps, rows_in.data(), R, t.data(), t.data(), t.data(), out.logits.data(), {});
   }
   if (!options.want_hidden) {
     out.last_hidden_state.clear();
@@ -486,6 +575,295 @@ double ModernBertModel::forward_flops(const Batch& batch) const {
     }
   }
   return flops;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training: forward with saved activations, loss, backward (each step mirrors the forward above)
+
+namespace {
+
+ops::Dropout make_dropout(double p, bool enabled, uint64_t seed, uint64_t site) {
+  ops::Dropout d;
+  if (enabled && p > 0.0) {
+    d.p = (float)p;
+    d.seed = site_seed(seed, site);
+  }
+  return d;
+}
+
+}  // namespace
+
+static ModernBertModel::Impl::LayerDropout layer_dropout(const ModernBertConfig& c, bool enabled, uint64_t seed,
+                                                         int64_t l) {
+  const uint64_t base = kLayerSites + 3 * (uint64_t)l;
+  return {make_dropout(c.attention_dropout, enabled, seed, base),
+          make_dropout(c.attention_dropout, enabled, seed, base + 1),
+          make_dropout(c.mlp_dropout, enabled, seed, base + 2)};
+}
+
+// The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
+static ModernBertModel::Impl::LayerIO saved_layer_io(const ModernBertConfig& c, ModernBertModel::Impl::Saved& s,
+                                                     int64_t l) {
+  const int64_t N = s.batch.tokens(), H = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+  const int64_t heads = c.num_attention_heads;
+  ModernBertModel::Impl::LayerIO io;
+  io.x_in = s.x_in.data() + l * N * H;
+  io.x_mid = s.x_mid.data() + l * N * H;
+  io.x_out = l + 1 < L ? s.x_in.data() + (l + 1) * N * H : s.x_out.data();
+  io.normed = s.normed.data();
+  io.qkv = s.qkv.data() + l * N * 3 * H;
+  io.attn = s.attn.data() + l * N * H;
+  io.stats = s.stats.data() + l * N * heads * 2;
+  io.mlp_z = s.mlp_z.data() + l * N * 2 * I;
+  io.mlp_g = s.g.data();
+  io.tmp = s.dnormed.data();
+  return io;
+}
+
+// Computes the loss of the head's logits and d loss / d logits, choosing the loss as Hugging Face does.
+static double head_loss(const ModernBertConfig& c, const Batch& batch, const TrainLabels& labels,
+                        const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C,
+                        float* dlogits) {
+  const std::span<const float> lg(logits, (size_t)(R * C));
+  if (c.head.kind != HeadKind::SequenceClassification)
+    return cross_entropy_loss(logits, R, C, row_labels, dlogits);
+  ProblemType pt = c.head.problem_type;
+  if (pt == ProblemType::Unset)
+    pt = C == 1 ? ProblemType::Regression
+                : (!labels.classes.empty() ? ProblemType::SingleLabel : ProblemType::MultiLabel);
+  if (pt == ProblemType::SingleLabel) {
+    if ((int64_t)labels.classes.size() != batch.size())
+      throw Error(fmt::format("single-label classification needs one class label per sequence: got {} for {} "
+                              "sequences", labels.classes.size(), batch.size()));
+    return cross_entropy_loss(logits, R, C, labels.classes, dlogits);
+  }
+  const char* what = pt == ProblemType::Regression ? "regression" : "multi-label classification";
+  if ((int64_t)labels.values.size() != R * C)
+    throw Error(fmt::format("{} needs {} float label values per sequence ({} in all), got {}", what, C, R * C,
+                            labels.values.size()));
+  return pt == ProblemType::Regression ? mse_loss(lg, labels.values, dlogits)
+                                       : bce_with_logits_loss(lg, labels.values, dlogits);
+}
+
+TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) {
+  const ModernBertConfig& c = config_;
+  Impl& m = *impl_;
+  const ParameterSet& ps = params_;
+  const ops::Context& ctx = m.ctx;
+  const HeadKind kind = c.head.kind;
+  if (kind == HeadKind::Base)
+    throw Error(fmt::format("{} has no task head, so there is no loss to train on", c.head.architecture));
+  validate_batch(batch, c.vocab_size, /*max_positions=*/0, /*type_vocab=*/0);
+  const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, heads = c.num_attention_heads;
+  const float eps = (float)c.norm_eps;
+  if (kind != HeadKind::SequenceClassification && (int64_t)labels.classes.size() != N)
+    throw Error(fmt::format("{} needs one class label per token (-100 to ignore): got {} for {} tokens",
+                            head_name(kind), labels.classes.size(), N));
+
+  if (!m.saved) m.saved = std::make_unique<Impl::Saved>();
+  Impl::Saved& s = *m.saved;
+  s.batch = batch;
+  sequence_positions(batch, s.positions);
+  s.seed = options.seed;
+  s.dropout = options.dropout;
+  s.emb.resize((size_t)(N * H));
+  s.x_in.resize((size_t)(L * N * H));
+  s.x_mid.resize((size_t)(L * N * H));
+  s.qkv.resize((size_t)(L * N * 3 * H));
+  s.attn.resize((size_t)(L * N * H));
+  s.stats.resize((size_t)(L * N * heads * 2));
+  s.mlp_z.resize((size_t)(L * N * 2 * I));
+  s.x_out.resize((size_t)(N * H));
+  s.hidden.resize((size_t)(N * H));
+  s.normed.resize((size_t)(N * H));
+  s.dnormed.resize((size_t)(N * H));
+  s.g.resize((size_t)(N * I));
+
+  ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, s.emb.data());
+  ops::layernorm(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), s.x_in.data(), N, H, eps);
+  ops::dropout(ctx, s.x_in.data(), N * H,
+               make_dropout(c.embedding_dropout, options.dropout, options.seed, kEmbeddingDrop));
+  for (int64_t l = 0; l < L; ++l) {
+    const Impl::LayerDropout drop = layer_dropout(c, options.dropout, options.seed, l);
+    layer_forward(c, m, ps, l, batch, s.positions.data(), saved_layer_io(c, s, l), &drop);
+  }
+  ops::layernorm(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), s.hidden.data(), N, H, eps);
+
+  // Rows through the head: pooled sequences, every token, or (masked LM) only the labelled tokens.
+  std::vector<int32_t> row_labels;
+  int64_t R = 0;
+  if (kind == HeadKind::SequenceClassification) {
+    R = B;
+    s.head_in = pool_sequences(batch, s.hidden.data(), H, c.classifier_pooling == "mean");
+  } else if (kind == HeadKind::TokenClassification) {
+    R = N;
+    s.head_in = s.hidden;
+    row_labels = labels.classes;
+  } else {
+    s.head_rows.clear();
+    for (int64_t t = 0; t < N; ++t)
+      if (labels.classes[t] != -100) s.head_rows.push_back(t);
+    R = (int64_t)s.head_rows.size();
+    s.head_in.resize((size_t)(R * H));
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t t = s.head_rows[r];
+      std::copy(s.hidden.begin() + t * H, s.hidden.begin() + (t + 1) * H, s.head_in.begin() + r * H);
+      row_labels.push_back(labels.classes[t]);
+    }
+  }
+  s.head_row_count = R;
+  s.head_pre.resize((size_t)(R * H));
+  s.head_act.resize((size_t)(R * H));
+  s.head_out.resize((size_t)(R * H));
+  const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
+  const int64_t C = final_layer.out;
+  std::vector<float> logits((size_t)(R * C));
+  const ops::Dropout head_drop =
+      kind == HeadKind::MaskedLM ? ops::Dropout{}
+                                 : make_dropout(c.classifier_dropout, options.dropout, options.seed, kClassifierDrop);
+  head_forward(c, m, ps, s.head_in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
+               head_drop);
+
+  s.dlogits.resize((size_t)(R * C));
+  TrainOutput out;
+  out.loss = head_loss(c, batch, labels, row_labels, logits.data(), R, C, s.dlogits.data());
+  out.logits_rows = R;
+  out.logits_cols = C;
+  if (options.keep_logits) out.logits = std::move(logits);
+  return out;
+}
+
+void ModernBertModel::backward(float loss_scale) {
+  const ModernBertConfig& c = config_;
+  Impl& m = *impl_;
+  const ParameterSet& ps = params_;
+  const ops::Context& ctx = m.ctx;
+  if (!m.saved || m.saved->x_in.empty()) throw Error("backward() needs a forward_train() first");
+  Impl::Saved& s = *m.saved;
+  gradients();
+  const Batch& batch = s.batch;
+  const HeadKind kind = c.head.kind;
+  const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, R = s.head_row_count;
+  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
+  const float eps = (float)c.norm_eps;
+  const float scale = 1.0f / std::sqrt((float)hd);
+  s.dx.assign((size_t)(N * H), 0.0f);
+  s.dnormed.resize((size_t)(N * H));
+  s.dqkv.resize((size_t)(N * 3 * H));
+  s.dattn.resize((size_t)(N * H));
+  s.dz.resize((size_t)(N * 2 * I));
+  s.dg.resize((size_t)(N * I));
+  s.g.resize((size_t)(N * I));
+
+  // Head: logits = final(dropout(LN(act(dense(in))))).
+  const bool mlm = kind == HeadKind::MaskedLM;
+  const ops::LinearWeights& final_layer = mlm ? m.decoder : m.classifier;
+  const size_t final_w = mlm ? (m.decoder_w != Impl::npos ? m.decoder_w : m.tok_emb) : m.classifier_w;
+  const size_t final_b = mlm ? m.decoder_b : m.classifier_b;
+  std::vector<float> dlogits(s.dlogits);
+  for (float& v : dlogits) v *= loss_scale;
+  std::vector<float> d_out((size_t)(R * H)), d_pre((size_t)(R * H));
+  ops::linear_backward(ctx, final_layer, s.head_out.data(), dlogits.data(), R, d_out.data(), m.grad(ps, final_w),
+                       m.grad(ps, final_b));
+  if (!mlm)
+    ops::dropout(ctx, d_out.data(), R * H, make_dropout(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
+  ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.head_norm_w), d_out.data(), d_pre.data(),
+                          m.grad(ps, m.head_norm_w), m.grad(ps, m.head_norm_b), R, H, eps);
+  ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.classifier_act);
+  // dhidden (in s.dnormed) = d(head input) routed back to the token rows.
+  float* dhidden = s.dnormed.data();
+  if (kind == HeadKind::TokenClassification) {
+    ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, dhidden, m.grad(ps, m.head_dense_w),
+                         m.grad(ps, m.head_dense_b));
+  } else {
+    ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, d_out.data(),
+                         m.grad(ps, m.head_dense_w), m.grad(ps, m.head_dense_b));
+    std::fill(dhidden, dhidden + N * H, 0.0f);
+    if (kind == HeadKind::SequenceClassification) {
+      ops::pool_backward(ctx, batch.offsets.data(), B, d_out.data(), dhidden, H, c.classifier_pooling == "mean");
+    } else {
+      for (int64_t r = 0; r < R; ++r)
+        std::copy(d_out.begin() + r * H, d_out.begin() + (r + 1) * H, dhidden + s.head_rows[r] * H);
+    }
+  }
+  ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, s.dx.data(),
+                          m.grad(ps, m.final_norm_w), m.grad(ps, m.final_norm_b), N, H, eps);
+
+  // Layers, last to first; s.dx holds d loss / d (residual stream at the current point).
+  float* dx = s.dx.data();
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const Impl::Layer& Ly = m.layers[l];
+    const Impl::LayerIO io = saved_layer_io(c, s, l);
+    const Impl::LayerDropout drop = layer_dropout(c, s.dropout, s.seed, l);
+    const bool global = c.layer_is_global[l];
+    const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
+
+    // x_out = x_mid + Wo2(dropout(GeGLU(z))),  z = Wi LN(x_mid)
+    ops::geglu(ctx, io.mlp_z, s.g.data(), N, I, m.hidden_act);
+    ops::dropout(ctx, s.g.data(), N * I, drop.mlp);
+    ops::linear_backward(ctx, Ly.mlp_out, s.g.data(), dx, N, s.dg.data(), m.grad(ps, Ly.wo2), m.grad(ps, Ly.bo2));
+    ops::dropout(ctx, s.dg.data(), N * I, drop.mlp);
+    ops::geglu_backward(ctx, io.mlp_z, s.dg.data(), s.dz.data(), N, I, m.hidden_act);
+    ops::layernorm(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), m.p(ps, Ly.mlp_norm_b), s.normed.data(), N, H, eps);
+    ops::linear_backward(ctx, Ly.mlp_in, s.normed.data(), s.dz.data(), N, s.dnormed.data(), m.grad(ps, Ly.wi),
+                         m.grad(ps, Ly.bi));
+    ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), s.dnormed.data(), dx, m.grad(ps, Ly.mlp_norm_w),
+                            m.grad(ps, Ly.mlp_norm_b), N, H, eps, /*accumulate=*/true);
+
+    // x_mid = x_in + dropout(Wo attention(RoPE(Wqkv a))),  a = (l == 0 ? x_in : LN(x_in))
+    const float* d_attn_out = dx;
+    if (drop.attn_out.active()) {
+      std::copy(dx, dx + N * H, s.dnormed.data());
+      ops::dropout(ctx, s.dnormed.data(), N * H, drop.attn_out);
+      d_attn_out = s.dnormed.data();
+    }
+    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), m.grad(ps, Ly.wo),
+                         m.grad(ps, Ly.bo));
+    ops::attention_backward(ctx, io.qkv, io.attn, s.dattn.data(), io.stats, s.dqkv.data(), batch.offsets.data(), B,
+                            heads, hd, global ? -1 : c.half_window(), scale, drop.probs);
+    ops::rope_qkv_backward(ctx, s.dqkv.data(), s.positions.data(), N, heads, hd, inv_freq);
+    if (l == 0) {
+      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, m.grad(ps, Ly.wqkv), m.grad(ps, Ly.bqkv),
+                           /*accumulate=*/true);
+    } else {
+      ops::layernorm(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), m.p(ps, Ly.attn_norm_b), s.normed.data(), N, H, eps);
+      ops::linear_backward(ctx, Ly.qkv, s.normed.data(), s.dqkv.data(), N, s.dnormed.data(), m.grad(ps, Ly.wqkv),
+                           m.grad(ps, Ly.bqkv));
+      ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), s.dnormed.data(), dx,
+                              m.grad(ps, Ly.attn_norm_w), m.grad(ps, Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
+    }
+  }
+
+  // Embeddings: x_in[0] = dropout(LN(table[ids])); the padding row gets no gradient.
+  ops::dropout(ctx, dx, N * H, make_dropout(c.embedding_dropout, s.dropout, s.seed, kEmbeddingDrop));
+  ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, s.dnormed.data(), m.grad(ps, m.emb_norm_w),
+                          m.grad(ps, m.emb_norm_b), N, H, eps);
+  ops::embedding_backward(ctx, batch.ids.data(), N, s.dnormed.data(), m.grad(ps, m.tok_emb), H, c.pad_token_id);
+}
+
+std::vector<float>& ModernBertModel::gradients() {
+  if (impl_->grads.size() != params_.total()) impl_->grads.assign(params_.total(), 0.0f);
+  return impl_->grads;
+}
+
+void ModernBertModel::zero_grad() {
+  std::vector<float>& g = gradients();
+  std::fill(g.begin(), g.end(), 0.0f);
+}
+
+void ModernBertModel::release_activations() { impl_->saved.reset(); }
+
+size_t ModernBertModel::activation_bytes(const Batch& batch) const {
+  const ModernBertConfig& c = config_;
+  const double N = (double)batch.tokens(), H = (double)c.hidden_size, I = (double)c.intermediate_size;
+  const double L = (double)c.num_hidden_layers, heads = (double)c.num_attention_heads;
+  const double per_layer = N * (H /*x_in*/ + H /*x_mid*/ + 3 * H /*qkv*/ + H /*attn*/ + 2 * heads + 2 * I /*z*/);
+  const double whole = N * (H /*emb*/ + 2 * H /*x_out, hidden*/ + 4 * H /*head*/);
+  const double scratch = N * (H /*dx*/ + H /*dnormed*/ + H /*normed*/ + 3 * H /*dqkv*/ + H /*dattn*/ + 2 * I /*dz*/ +
+                              I /*g*/ + I /*dg*/);
+  return (size_t)((L * per_layer + whole + scratch) * sizeof(float));
 }
 
 // ---------------------------------------------------------------------------------------------
