@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "medenc/bert.h"
 #include "medenc/error.h"
 #include "medenc/modernbert.h"
 #include "medenc/parameters.h"
@@ -57,6 +58,15 @@ void copy_tokenizer(const std::string& from, const std::string& to) {
   if (!any) throw Error(from + ": no tokenizer.json or vocab.txt to copy");
 }
 
+// config.json + model.safetensors (+ tokenizer files) of a freshly initialised model.
+template <class Model>
+void write_checkpoint(const Model& model, const InitOptions& o) {
+  std::filesystem::create_directories(o.out_dir);
+  save_parameters(model.parameters(), join_path(o.out_dir, "model.safetensors"));
+  write_file_atomic(join_path(o.out_dir, "config.json"), model.config().to_json());
+  copy_tokenizer(o.tokenizer_dir, o.out_dir);
+}
+
 }  // namespace
 
 std::string write_random_checkpoint(const InitOptions& o) {
@@ -69,13 +79,24 @@ std::string write_random_checkpoint(const InitOptions& o) {
     apply_head(c.head, arch, "ModernBert", o);
     ModernBertModel model(c, LoadOptions{});
     model.init_weights(o.seed);
-    std::filesystem::create_directories(o.out_dir);
-    save_parameters(model.parameters(), join_path(o.out_dir, "model.safetensors"));
-    write_file_atomic(join_path(o.out_dir, "config.json"), model.config().to_json());
-    copy_tokenizer(o.tokenizer_dir, o.out_dir);
+    write_checkpoint(model, o);
     return arch;
   }
-  throw Error(fmt::format("unknown or unsupported architecture '{}' (e.g. ModernBertForSequenceClassification)", arch));
+  const bool megatron = arch.rfind("MegatronBert", 0) == 0;
+  if (megatron || arch.rfind("Bert", 0) == 0) {
+    const Family family = megatron ? Family::MegatronBert : Family::Bert;
+    BertConfig c = (o.config == "tiny" || o.config == "base" || o.config == "large") ? bert_preset(family, o.config)
+                                                                                     : BertConfig::from_file(o.config);
+    if (c.family != family)
+      throw Error(fmt::format("{}: model_type '{}' does not match --arch {}", o.config, c.model_type(), arch));
+    apply_head(c.head, arch, c.class_prefix(), o);
+    BertModel model(c, LoadOptions{});
+    model.init_weights(o.seed);
+    write_checkpoint(model, o);
+    return arch;
+  }
+  throw Error(fmt::format("unknown or unsupported architecture '{}' (e.g. ModernBertForSequenceClassification, "
+                          "BertForTokenClassification, MegatronBertModel)", arch));
 }
 
 }  // namespace medenc

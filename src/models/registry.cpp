@@ -1,6 +1,7 @@
 // Picks the model family from config.json and loads it.
 #include <fmt/format.h>
 
+#include "medenc/bert.h"
 #include "medenc/error.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
@@ -25,8 +26,7 @@ std::unique_ptr<Encoder> load_encoder(const std::string& dir, const LoadOptions&
   switch (detect_family(dir)) {
     case Family::ModernBert: return ModernBertModel::load(dir, options);
     case Family::Bert:
-    case Family::MegatronBert:
-      throw Error(dir + ": BERT-family models are not supported yet");
+    case Family::MegatronBert: return BertModel::load(dir, options);
   }
   throw Error("unreachable");
 }
