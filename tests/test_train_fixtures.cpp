@@ -176,3 +176,4 @@ void check_training_fixture(const std::string& name) {
 
 TEST(TrainFixtures, ModernBertRegressionMeanPooling) { check_training_fixture("modernbert_seqcls_regression_mean"); }
 TEST(TrainFixtures, ModernBertMultiLabelClsPooling) { check_training_fixture("modernbert_seqcls_multilabel_cls"); }
+TEST(TrainFixtures, MegatronTokenClassification43Labels) { check_training_fixture("megatron_tokcls43_smallvocab"); }

@@ -1,6 +1,6 @@
 #pragma once
 // BERT (post-LayerNorm) and Megatron-BERT / GatorTron (pre-LayerNorm): config, parameters, and the
-// forward pass over unpadded batches. One class serves Bert{Model, ForMaskedLM,
+// forward pass over unpadded batches, and training (backward). One class serves Bert{Model, ForMaskedLM,
 // ForSequenceClassification, ForTokenClassification} and the same four MegatronBert* classes.
 #include <memory>
 #include <optional>
@@ -9,6 +9,7 @@
 #include "medenc/config.h"
 #include "medenc/model.h"
 #include "medenc/parameters.h"
+#include "medenc/train.h"
 
 namespace medenc {
 
@@ -61,7 +62,7 @@ struct BertConfig {
 // shapes), "large" (BERT-large = GatorTron-base shapes); vocabulary 30522 (BERT) or 50176 (GatorTron).
 BertConfig bert_preset(Family family, const std::string& name);
 
-class BertModel : public Encoder {
+class BertModel : public TrainableEncoder {
  public:
   // with_pooler: declare pooler.dense (default: config.default_pooler()).
   BertModel(BertConfig config, const LoadOptions& options, std::optional<bool> with_pooler = std::nullopt);
@@ -72,13 +73,21 @@ class BertModel : public Encoder {
   double forward_flops(const Batch& batch) const override;
 
   const BertConfig& config() const { return config_; }
-  ParameterSet& parameters() { return params_; }
-  const ParameterSet& parameters() const { return params_; }
+  ParameterSet& parameters() override { return params_; }
+  const ParameterSet& parameters() const override { return params_; }
   bool has_pooler() const { return info_.has_pooler; }
   // Hugging Face's _init_weights (normal, std initializer_range), seeded; used by `medenc init`.
   void init_weights(uint64_t seed);
   // Call after changing parameter values in place (drops derived weight copies).
-  void parameters_changed();
+  void parameters_changed() override;
+
+  // Training (see medenc/train.h).
+  std::vector<float>& gradients() override;
+  void zero_grad() override;
+  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) override;
+  void backward(float loss_scale = 1.0f) override;
+  void release_activations() override;
+  size_t activation_bytes(const Batch& batch) const override;
 
   struct Impl;
 

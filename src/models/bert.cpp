@@ -17,6 +17,8 @@
 #include "medenc/safetensors.h"
 #include "models/common.h"
 #include "ops/ops.h"
+#include "ops/ops_backward.h"
+#include "train/train_common.h"
 #include "util/fs.h"
 #include "util/json_fields.h"
 #include "util/random.h"
@@ -203,7 +205,47 @@ struct BertModel::Impl {
   std::vector<float> normed, qkv, attn, ffn;
   std::vector<int32_t> positions, zero_types;
 
+  // Where one layer reads and writes. Inference points the residual-stream fields at one buffer
+  // (updated in place, LayerNorms fused with their residual add) and the rest at shared scratch;
+  // training points them at the layer's saved slices.
+  struct LayerIO {
+    float* x_in;   // [N, H] residual stream entering the layer
+    float* a_pre;  // [N, H] BERT training: x_in + attention output, before its LayerNorm (null: fused)
+    float* x_mid;  // [N, H] after the attention block (may alias x_in)
+    float* f;      // [N, I] intermediate dense output, before the activation
+    float* act;    // [N, I] activation output (may alias f)
+    float* y_pre;  // [N, H] BERT training: x_mid + FFN output, before its LayerNorm (null: fused)
+    float* x_out;  // [N, H] after the FFN block (may alias x_mid)
+    float* t;      // [N, H] scratch: LayerNorm output (pre-LN) or sub-layer output (post-LN)
+    float* qkv;    // [N, 3H]
+    float* attn;   // [N, H] attention output
+    float* stats;  // [N, heads, 2] softmax statistics; null: inference attention
+  };
+  // Dropout of one layer (training only).
+  struct LayerDropout {
+    ops::Dropout probs, attn_out, ffn_out;
+  };
+  // Saved activations of the last forward_train, and backward scratch.
+  struct Saved {
+    Batch batch;
+    std::vector<int32_t> positions, type_ids;
+    uint64_t seed = 0;
+    bool dropout = false;
+    std::vector<float> emb;                                       // [N, H] summed embeddings
+    std::vector<float> x_in, a_pre, x_mid, f, y_pre, qkv, attn, stats;  // per layer, [L, ...]
+    std::vector<float> x_out, hidden;                             // [N, H] last layer output; final LN output
+    std::vector<int64_t> head_rows;                               // masked LM: rows through the head
+    std::vector<float> head_in, head_pre, head_act, head_out;     // [R, H]
+    std::vector<float> dlogits;                                   // [R, C]
+    int64_t head_row_count = 0;
+    // Backward scratch.
+    std::vector<float> dx, t, dt, dqkv, dattn, act, dact;
+  };
+  std::vector<float> grads;
+  std::unique_ptr<Saved> saved;
+
   const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
+  float* grad(const ParameterSet& ps, size_t i) { return i == npos ? nullptr : grads.data() + ps.specs()[i].offset; }
 };
 
 BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optional<bool> with_pooler)
@@ -360,6 +402,89 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const LoadOpt
 // ---------------------------------------------------------------------------------------------
 // Forward
 
+// out = word[ids] + type[type_ids] + pos[positions], in Hugging Face's order.
+static void embed(const BertModel::Impl& m, const ParameterSet& ps, int64_t H, const int32_t* ids,
+                  const int32_t* type_ids, const int32_t* positions, int64_t N, float* out) {
+  ops::embedding(m.ctx, m.p(ps, m.word_emb), H, ids, N, out);
+  ops::embedding(m.ctx, m.p(ps, m.type_emb), H, type_ids, N, out, /*accumulate=*/true);
+  ops::embedding(m.ctx, m.p(ps, m.pos_emb), H, positions, N, out, /*accumulate=*/true);
+}
+
+// Layer l.  BERT: x = LN(x + attn(x)); x = LN(x + W2 act(W1 x)).
+//           Megatron: x += attn(LN(x)); x += W2 act(W1 LN(x)).
+// Dropout (training) sits on the attention probabilities and on each sub-layer's output.
+static void layer_forward(const BertConfig& c, const BertModel::Impl& m, const ParameterSet& ps, int64_t l,
+                          const Batch& batch, const BertModel::Impl::LayerIO& io,
+                          const BertModel::Impl::LayerDropout* drop) {
+  const ops::Context& ctx = m.ctx;
+  const BertModel::Impl::Layer& L = m.layers[l];
+  const int64_t N = batch.tokens(), H = c.hidden_size, I = c.intermediate_size;
+  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
+  const float eps = (float)c.layer_norm_eps;
+  const float scale = 1.0f / std::sqrt((float)hd);
+  const bool pre_norm = c.pre_norm();
+
+  const float* attn_in = io.x_in;
+  if (pre_norm) {
+    ops::layernorm(ctx, io.x_in, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), io.t, N, H, eps);
+    attn_in = io.t;
+  }
+  ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
+  if (io.stats)
+    ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd, -1,
+                                 scale, drop ? drop->probs : ops::Dropout{});
+  else
+    ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, -1, scale);
+  if (pre_norm) {
+    if (io.x_mid != io.x_in) std::copy(io.x_in, io.x_in + N * H, io.x_mid);
+    if (drop && drop->attn_out.active()) {
+      ops::linear(ctx, L.attn_out, io.attn, io.t, N);
+      ops::dropout(ctx, io.t, N * H, drop->attn_out);
+      for (int64_t i = 0; i < N * H; ++i) io.x_mid[i] += io.t[i];
+    } else {
+      ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
+    }
+  } else {
+    ops::linear(ctx, L.attn_out, io.attn, io.t, N);
+    if (drop) ops::dropout(ctx, io.t, N * H, drop->attn_out);
+    if (io.a_pre) {
+      for (int64_t i = 0; i < N * H; ++i) io.a_pre[i] = io.x_in[i] + io.t[i];
+      ops::layernorm(ctx, io.a_pre, m.p(ps, L.attn_out_norm_w), m.p(ps, L.attn_out_norm_b), io.x_mid, N, H, eps);
+    } else {
+      ops::add_layernorm(ctx, io.x_in, io.t, m.p(ps, L.attn_out_norm_w), m.p(ps, L.attn_out_norm_b), io.x_mid, N, H,
+                         eps);
+    }
+  }
+
+  const float* ffn_in = io.x_mid;
+  if (pre_norm) {
+    ops::layernorm(ctx, io.x_mid, m.p(ps, L.ffn_norm_w), m.p(ps, L.ffn_norm_b), io.t, N, H, eps);
+    ffn_in = io.t;
+  }
+  ops::linear(ctx, L.ffn_in, ffn_in, io.f, N);
+  if (io.act != io.f) std::copy(io.f, io.f + N * I, io.act);
+  ops::activation(ctx, io.act, N * I, m.hidden_act);
+  if (pre_norm) {
+    if (io.x_out != io.x_mid) std::copy(io.x_mid, io.x_mid + N * H, io.x_out);
+    if (drop && drop->ffn_out.active()) {
+      ops::linear(ctx, L.ffn_out, io.act, io.t, N);
+      ops::dropout(ctx, io.t, N * H, drop->ffn_out);
+      for (int64_t i = 0; i < N * H; ++i) io.x_out[i] += io.t[i];
+    } else {
+      ops::linear(ctx, L.ffn_out, io.act, io.x_out, N, /*accumulate=*/true);
+    }
+  } else {
+    ops::linear(ctx, L.ffn_out, io.act, io.t, N);
+    if (drop) ops::dropout(ctx, io.t, N * H, drop->ffn_out);
+    if (io.y_pre) {
+      for (int64_t i = 0; i < N * H; ++i) io.y_pre[i] = io.x_mid[i] + io.t[i];
+      ops::layernorm(ctx, io.y_pre, m.p(ps, L.out_norm_w), m.p(ps, L.out_norm_b), io.x_out, N, H, eps);
+    } else {
+      ops::add_layernorm(ctx, io.x_mid, io.t, m.p(ps, L.out_norm_w), m.p(ps, L.out_norm_b), io.x_out, N, H, eps);
+    }
+  }
+}
+
 ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& options) {
   const BertConfig& c = config_;
   Impl& m = *impl_;
@@ -367,9 +492,7 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   const ops::Context& ctx = m.ctx;
   const int64_t N = batch.tokens(), B = batch.size();
   const int64_t H = c.hidden_size, I = c.intermediate_size;
-  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.layer_norm_eps;
-  const float scale = 1.0f / std::sqrt((float)hd);
 
   validate_batch(batch, c.vocab_size, c.max_position_embeddings, c.type_vocab_size);
   sequence_positions(batch, m.positions);
@@ -387,38 +510,12 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   m.attn.resize((size_t)(N * H));
   m.ffn.resize((size_t)(N * I));
   float* x = out.last_hidden_state.data();  // the residual stream, [N, H]
-  float* t = m.normed.data();               // LayerNorm output (pre-LN) or sub-layer output (post-LN)
 
-  // Embeddings, summed in Hugging Face's order: word + token type, then position.
-  ops::embedding(ctx, m.p(ps, m.word_emb), H, batch.ids.data(), N, x);
-  ops::embedding(ctx, m.p(ps, m.type_emb), H, type_ids, N, x, /*accumulate=*/true);
-  ops::embedding(ctx, m.p(ps, m.pos_emb), H, m.positions.data(), N, x, /*accumulate=*/true);
+  embed(m, ps, H, batch.ids.data(), type_ids, m.positions.data(), N, x);
   if (!c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
-
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const Impl::Layer& L = m.layers[l];
-    if (c.pre_norm()) {
-      // Megatron: x += Wo . attn(LN(x)); x += W2 . act(W1 . LN(x)).
-      ops::layernorm(ctx, x, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), t, N, H, eps);
-      ops::linear(ctx, L.qkv, t, m.qkv.data(), N);
-      ops::attention(ctx, m.qkv.data(), m.attn.data(), batch.offsets.data(), B, heads, hd, -1, scale);
-      ops::linear(ctx, L.attn_out, m.attn.data(), x, N, /*accumulate=*/true);
-      ops::layernorm(ctx, x, m.p(ps, L.ffn_norm_w), m.p(ps, L.ffn_norm_b), t, N, H, eps);
-      ops::linear(ctx, L.ffn_in, t, m.ffn.data(), N);
-      ops::activation(ctx, m.ffn.data(), N * I, m.hidden_act);
-      ops::linear(ctx, L.ffn_out, m.ffn.data(), x, N, /*accumulate=*/true);
-    } else {
-      // BERT: x = LN(x + Wo . attn(x)); x = LN(x + W2 . act(W1 . x)).
-      ops::linear(ctx, L.qkv, x, m.qkv.data(), N);
-      ops::attention(ctx, m.qkv.data(), m.attn.data(), batch.offsets.data(), B, heads, hd, -1, scale);
-      ops::linear(ctx, L.attn_out, m.attn.data(), t, N);
-      ops::add_layernorm(ctx, x, t, m.p(ps, L.attn_out_norm_w), m.p(ps, L.attn_out_norm_b), x, N, H, eps);
-      ops::linear(ctx, L.ffn_in, x, m.ffn.data(), N);
-      ops::activation(ctx, m.ffn.data(), N * I, m.hidden_act);
-      ops::linear(ctx, L.ffn_out, m.ffn.data(), t, N);
-      ops::add_layernorm(ctx, x, t, m.p(ps, L.out_norm_w), m.p(ps, L.out_norm_b), x, N, H, eps);
-    }
-  }
+  const Impl::LayerIO io{x, nullptr, x, m.ffn.data(), m.ffn.data(), nullptr, x, m.normed.data(), m.qkv.data(),
+                         m.attn.data(), nullptr};
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer_forward(c, m, ps, l, batch, io, nullptr);
   if (c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), x, N, H, eps);
   const float* hidden = x;
 
@@ -478,6 +575,312 @@ double BertModel::forward_flops(const Batch& batch) const {
   double keys = 0.0;  // sum over sequences of queries x keys
   for (int64_t b = 0; b < batch.size(); ++b) keys += (double)batch.length(b) * (double)batch.length(b);
   return (double)c.num_hidden_layers * (per_token_layer * (double)batch.tokens() + 4.0 * H * keys);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training: forward with saved activations, loss, backward (each step mirrors the forward above)
+
+// Dropout sites of one step, each with its own mask: embeddings, classifier, then three per layer.
+enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
+
+static BertModel::Impl::LayerDropout layer_dropout(const BertConfig& c, bool enabled, uint64_t seed, int64_t l) {
+  const uint64_t base = kLayerSites + 3 * (uint64_t)l;
+  return {dropout_site(c.attention_probs_dropout_prob, enabled, seed, base),
+          dropout_site(c.hidden_dropout_prob, enabled, seed, base + 1),
+          dropout_site(c.hidden_dropout_prob, enabled, seed, base + 2)};
+}
+
+// Megatron's classifier dropout is hidden_dropout_prob; BERT's is classifier_dropout when set.
+static ops::Dropout classifier_dropout(const BertConfig& c, bool enabled, uint64_t seed) {
+  const double p = c.family == Family::MegatronBert ? c.hidden_dropout_prob : c.classifier_dropout_prob();
+  return dropout_site(p, enabled, seed, kClassifierDrop);
+}
+
+// The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
+static BertModel::Impl::LayerIO saved_layer_io(const BertConfig& c, BertModel::Impl::Saved& s, int64_t l) {
+  const int64_t N = s.batch.tokens(), H = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+  const int64_t heads = c.num_attention_heads;
+  const bool post_norm = !c.pre_norm();
+  BertModel::Impl::LayerIO io;
+  io.x_in = s.x_in.data() + l * N * H;
+  io.a_pre = post_norm ? s.a_pre.data() + l * N * H : nullptr;
+  io.x_mid = s.x_mid.data() + l * N * H;
+  io.f = s.f.data() + l * N * I;
+  io.act = s.act.data();
+  io.y_pre = post_norm ? s.y_pre.data() + l * N * H : nullptr;
+  io.x_out = l + 1 < L ? s.x_in.data() + (l + 1) * N * H : s.x_out.data();
+  io.t = s.t.data();
+  io.qkv = s.qkv.data() + l * N * 3 * H;
+  io.attn = s.attn.data() + l * N * H;
+  io.stats = s.stats.data() + l * N * heads * 2;
+  return io;
+}
+
+TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) {
+  const BertConfig& c = config_;
+  Impl& m = *impl_;
+  const ParameterSet& ps = params_;
+  const ops::Context& ctx = m.ctx;
+  const HeadKind kind = c.head.kind;
+  if (kind == HeadKind::Base)
+    throw Error(fmt::format("{} has no task head, so there is no loss to train on", c.head.architecture));
+  validate_batch(batch, c.vocab_size, c.max_position_embeddings, c.type_vocab_size);
+  const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, heads = c.num_attention_heads;
+  const float eps = (float)c.layer_norm_eps;
+  const bool post_norm = !c.pre_norm();
+  if (kind != HeadKind::SequenceClassification) check_token_labels(kind, labels, N);
+
+  if (!m.saved) m.saved = std::make_unique<Impl::Saved>();
+  Impl::Saved& s = *m.saved;
+  s.batch = batch;
+  sequence_positions(batch, s.positions);
+  s.type_ids = batch.type_ids.empty() ? std::vector<int32_t>((size_t)N, 0) : batch.type_ids;
+  s.seed = options.seed;
+  s.dropout = options.dropout;
+  s.emb.resize((size_t)(N * H));
+  s.x_in.resize((size_t)(L * N * H));
+  s.a_pre.resize(post_norm ? (size_t)(L * N * H) : 0);
+  s.x_mid.resize((size_t)(L * N * H));
+  s.f.resize((size_t)(L * N * I));
+  s.y_pre.resize(post_norm ? (size_t)(L * N * H) : 0);
+  s.qkv.resize((size_t)(L * N * 3 * H));
+  s.attn.resize((size_t)(L * N * H));
+  s.stats.resize((size_t)(L * N * heads * 2));
+  s.x_out.resize((size_t)(N * H));
+  s.t.resize((size_t)(N * H));
+  s.act.resize((size_t)(N * I));
+
+  embed(m, ps, H, batch.ids.data(), s.type_ids.data(), s.positions.data(), N, s.emb.data());
+  float* x0 = s.x_in.data();
+  if (post_norm) ops::layernorm(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x0, N, H, eps);
+  else std::copy(s.emb.begin(), s.emb.end(), x0);
+  ops::dropout(ctx, x0, N * H, dropout_site(c.hidden_dropout_prob, options.dropout, options.seed, kEmbeddingDrop));
+  for (int64_t l = 0; l < L; ++l) {
+    const Impl::LayerDropout drop = layer_dropout(c, options.dropout, options.seed, l);
+    layer_forward(c, m, ps, l, batch, saved_layer_io(c, s, l), &drop);
+  }
+  if (post_norm) {
+    s.hidden = s.x_out;
+  } else {
+    s.hidden.resize((size_t)(N * H));
+    ops::layernorm(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), s.hidden.data(), N, H, eps);
+  }
+
+  // Heads. Sequence: logits = classifier(dropout(tanh(pooler(hidden[CLS])))). Token: logits =
+  // classifier(dropout(hidden)). Masked LM (labelled rows only): decoder(LN(act(dense(hidden)))).
+  std::vector<int32_t> row_labels;
+  int64_t R = 0;
+  const ops::LinearWeights* final_layer = &m.classifier;
+  if (kind == HeadKind::SequenceClassification) {
+    R = B;
+    s.head_in = pool_sequences(batch, s.hidden.data(), H, /*mean=*/false);
+    s.head_pre.resize((size_t)(R * H));
+    ops::linear(ctx, m.pooler, s.head_in.data(), s.head_pre.data(), R);
+    s.head_out = s.head_pre;
+    ops::activation(ctx, s.head_out.data(), R * H, Activation::Tanh);
+    ops::dropout(ctx, s.head_out.data(), R * H, classifier_dropout(c, options.dropout, options.seed));
+  } else if (kind == HeadKind::TokenClassification) {
+    R = N;
+    row_labels = labels.classes;
+    s.head_out = s.hidden;
+    ops::dropout(ctx, s.head_out.data(), R * H, classifier_dropout(c, options.dropout, options.seed));
+  } else {
+    s.head_rows = labelled_rows(labels.classes);
+    R = (int64_t)s.head_rows.size();
+    s.head_in.resize((size_t)(R * H));
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t t = s.head_rows[r];
+      std::copy(s.hidden.begin() + t * H, s.hidden.begin() + (t + 1) * H, s.head_in.begin() + r * H);
+      row_labels.push_back(labels.classes[t]);
+    }
+    s.head_pre.resize((size_t)(R * H));
+    ops::linear(ctx, m.mlm_dense, s.head_in.data(), s.head_pre.data(), R);
+    s.head_act = s.head_pre;
+    ops::activation(ctx, s.head_act.data(), R * H, m.hidden_act);
+    s.head_out.resize((size_t)(R * H));
+    ops::layernorm(ctx, s.head_act.data(), m.p(ps, m.mlm_norm_w), m.p(ps, m.mlm_norm_b), s.head_out.data(), R, H,
+                   eps);
+    final_layer = &m.decoder;
+  }
+  s.head_row_count = R;
+  const int64_t C = final_layer->out;
+  std::vector<float> logits((size_t)(R * C));
+  ops::linear(ctx, *final_layer, s.head_out.data(), logits.data(), R);
+
+  s.dlogits.resize((size_t)(R * C));
+  TrainOutput out;
+  out.loss = head_loss(c.head, batch, labels, row_labels, logits.data(), R, C, s.dlogits.data());
+  out.logits_rows = R;
+  out.logits_cols = C;
+  if (options.keep_logits) out.logits = std::move(logits);
+  return out;
+}
+
+void BertModel::backward(float loss_scale) {
+  const BertConfig& c = config_;
+  Impl& m = *impl_;
+  const ParameterSet& ps = params_;
+  const ops::Context& ctx = m.ctx;
+  if (!m.saved || m.saved->x_in.empty()) throw Error("backward() needs a forward_train() first");
+  Impl::Saved& s = *m.saved;
+  gradients();
+  const Batch& batch = s.batch;
+  const HeadKind kind = c.head.kind;
+  const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, R = s.head_row_count;
+  const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
+  const float eps = (float)c.layer_norm_eps;
+  const float scale = 1.0f / std::sqrt((float)hd);
+  const bool post_norm = !c.pre_norm();
+  s.dx.resize((size_t)(N * H));
+  s.t.resize((size_t)(N * H));
+  s.dt.resize((size_t)(N * H));
+  s.dqkv.resize((size_t)(N * 3 * H));
+  s.dattn.resize((size_t)(N * H));
+  s.act.resize((size_t)(N * I));
+  s.dact.resize((size_t)(N * I));
+
+  // Heads, back to d loss / d hidden (in s.dt).
+  std::vector<float> dlogits(s.dlogits);
+  for (float& v : dlogits) v *= loss_scale;
+  float* dhidden = s.dt.data();
+  if (kind == HeadKind::TokenClassification) {
+    ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, dhidden,
+                         m.grad(ps, m.classifier_w), m.grad(ps, m.classifier_b));
+    ops::dropout(ctx, dhidden, R * H, classifier_dropout(c, s.dropout, s.seed));
+  } else {
+    std::vector<float> d_out((size_t)(R * H)), d_pre((size_t)(R * H));
+    if (kind == HeadKind::SequenceClassification) {
+      ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, d_pre.data(),
+                           m.grad(ps, m.classifier_w), m.grad(ps, m.classifier_b));
+      ops::dropout(ctx, d_pre.data(), R * H, classifier_dropout(c, s.dropout, s.seed));
+      ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, Activation::Tanh);
+      ops::linear_backward(ctx, m.pooler, s.head_in.data(), d_pre.data(), R, d_out.data(), m.grad(ps, m.pooler_w),
+                           m.grad(ps, m.pooler_b));
+      std::fill(dhidden, dhidden + N * H, 0.0f);
+      ops::pool_backward(ctx, batch.offsets.data(), B, d_out.data(), dhidden, H, /*mean=*/false);
+    } else {
+      const size_t decoder_w = m.mlm_decoder_w != Impl::npos ? m.mlm_decoder_w : m.word_emb;
+      ops::linear_backward(ctx, m.decoder, s.head_out.data(), dlogits.data(), R, d_out.data(), m.grad(ps, decoder_w),
+                           m.grad(ps, m.mlm_bias));
+      ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.mlm_norm_w), d_out.data(), d_pre.data(),
+                              m.grad(ps, m.mlm_norm_w), m.grad(ps, m.mlm_norm_b), R, H, eps);
+      ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.hidden_act);
+      ops::linear_backward(ctx, m.mlm_dense, s.head_in.data(), d_pre.data(), R, d_out.data(),
+                           m.grad(ps, m.mlm_dense_w), m.grad(ps, m.mlm_dense_b));
+      std::fill(dhidden, dhidden + N * H, 0.0f);
+      for (int64_t r = 0; r < R; ++r)
+        std::copy(d_out.begin() + r * H, d_out.begin() + (r + 1) * H, dhidden + s.head_rows[r] * H);
+    }
+  }
+  float* dx = s.dx.data();  // d loss / d (residual stream at the current point)
+  if (post_norm)
+    std::copy(dhidden, dhidden + N * H, dx);
+  else
+    ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, dx, m.grad(ps, m.final_norm_w),
+                            m.grad(ps, m.final_norm_b), N, H, eps);
+
+  float* t = s.t.data();
+  float* dt = s.dt.data();
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const Impl::Layer& Ly = m.layers[l];
+    const Impl::LayerIO io = saved_layer_io(c, s, l);
+    const Impl::LayerDropout drop = layer_dropout(c, s.dropout, s.seed, l);
+    std::copy(io.f, io.f + N * I, s.act.data());  // recompute act(f), the input of W2
+    ops::activation(ctx, s.act.data(), N * I, m.hidden_act);
+
+    if (post_norm) {
+      // x_out = LN2(y_pre), y_pre = x_mid + dropout(W2 act(W1 x_mid))
+      ops::layernorm_backward(ctx, io.y_pre, m.p(ps, Ly.out_norm_w), dx, dt, m.grad(ps, Ly.out_norm_w),
+                              m.grad(ps, Ly.out_norm_b), N, H, eps);
+      const float* d_ffn = dt;
+      if (drop.ffn_out.active()) {
+        std::copy(dt, dt + N * H, dx);
+        ops::dropout(ctx, dx, N * H, drop.ffn_out);
+        d_ffn = dx;
+      }
+      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), m.grad(ps, Ly.wo2),
+                           m.grad(ps, Ly.bo2));
+      ops::activation_backward(ctx, io.f, s.dact.data(), s.dact.data(), N * I, m.hidden_act);
+      ops::linear_backward(ctx, Ly.ffn_in, io.x_mid, s.dact.data(), N, dt, m.grad(ps, Ly.wi), m.grad(ps, Ly.bi),
+                           /*accumulate=*/true);
+      // x_mid = LN1(a_pre), a_pre = x_in + dropout(Wo attention(Wqkv x_in))
+      ops::layernorm_backward(ctx, io.a_pre, m.p(ps, Ly.attn_out_norm_w), dt, dx, m.grad(ps, Ly.attn_out_norm_w),
+                              m.grad(ps, Ly.attn_out_norm_b), N, H, eps);
+    } else {
+      // x_out = x_mid + dropout(W2 act(W1 LN(x_mid)))
+      const float* d_ffn = dx;
+      if (drop.ffn_out.active()) {
+        std::copy(dx, dx + N * H, dt);
+        ops::dropout(ctx, dt, N * H, drop.ffn_out);
+        d_ffn = dt;
+      }
+      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), m.grad(ps, Ly.wo2),
+                           m.grad(ps, Ly.bo2));
+      ops::activation_backward(ctx, io.f, s.dact.data(), s.dact.data(), N * I, m.hidden_act);
+      ops::layernorm(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), m.p(ps, Ly.ffn_norm_b), t, N, H, eps);
+      ops::linear_backward(ctx, Ly.ffn_in, t, s.dact.data(), N, dt, m.grad(ps, Ly.wi), m.grad(ps, Ly.bi));
+      ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), dt, dx, m.grad(ps, Ly.ffn_norm_w),
+                              m.grad(ps, Ly.ffn_norm_b), N, H, eps, /*accumulate=*/true);
+      // x_mid = x_in + dropout(Wo attention(Wqkv LN(x_in)))
+    }
+    // Here dx = d loss / d (x_in + dropout(Wo attention)).
+    const float* d_attn_out = dx;
+    if (drop.attn_out.active()) {
+      std::copy(dx, dx + N * H, dt);
+      ops::dropout(ctx, dt, N * H, drop.attn_out);
+      d_attn_out = dt;
+    }
+    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), m.grad(ps, Ly.wo),
+                         m.grad(ps, Ly.bo));
+    ops::attention_backward(ctx, io.qkv, io.attn, s.dattn.data(), io.stats, s.dqkv.data(), batch.offsets.data(), B,
+                            heads, hd, -1, scale, drop.probs);
+    if (post_norm) {
+      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, m.grad(ps, Ly.wq), m.grad(ps, Ly.bq),
+                           /*accumulate=*/true);
+    } else {
+      ops::layernorm(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), m.p(ps, Ly.attn_norm_b), t, N, H, eps);
+      ops::linear_backward(ctx, Ly.qkv, t, s.dqkv.data(), N, dt, m.grad(ps, Ly.wq), m.grad(ps, Ly.bq));
+      ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), dt, dx, m.grad(ps, Ly.attn_norm_w),
+                              m.grad(ps, Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
+    }
+  }
+
+  // Embeddings: x_in[0] = dropout(LN(e)) (BERT) or dropout(e) (Megatron), e = word + type + position.
+  ops::dropout(ctx, dx, N * H, dropout_site(c.hidden_dropout_prob, s.dropout, s.seed, kEmbeddingDrop));
+  const float* de = dx;
+  if (post_norm) {
+    ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, dt, m.grad(ps, m.emb_norm_w),
+                            m.grad(ps, m.emb_norm_b), N, H, eps);
+    de = dt;
+  }
+  ops::embedding_backward(ctx, batch.ids.data(), N, de, m.grad(ps, m.word_emb), H, c.pad_token_id);
+  ops::embedding_backward(ctx, s.type_ids.data(), N, de, m.grad(ps, m.type_emb), H, -1);
+  ops::embedding_backward(ctx, s.positions.data(), N, de, m.grad(ps, m.pos_emb), H, -1);
+}
+
+std::vector<float>& BertModel::gradients() {
+  if (impl_->grads.size() != params_.total()) impl_->grads.assign(params_.total(), 0.0f);
+  return impl_->grads;
+}
+
+void BertModel::zero_grad() {
+  std::vector<float>& g = gradients();
+  std::fill(g.begin(), g.end(), 0.0f);
+}
+
+void BertModel::release_activations() { impl_->saved.reset(); }
+
+size_t BertModel::activation_bytes(const Batch& batch) const {
+  const BertConfig& c = config_;
+  const double N = (double)batch.tokens(), H = (double)c.hidden_size, I = (double)c.intermediate_size;
+  const double L = (double)c.num_hidden_layers, heads = (double)c.num_attention_heads;
+  const double post = c.pre_norm() ? 0.0 : 2.0;  // a_pre, y_pre
+  const double per_layer = N * ((5 + post) * H /*x_in, x_mid, qkv, attn*/ + I /*f*/ + 2 * heads);
+  const double whole = N * (H /*emb*/ + 2 * H /*x_out, hidden*/ + 4 * H /*head*/);
+  const double scratch = N * (5 * H /*dx, t, dt, dattn*/ + 3 * H /*dqkv*/ + 2 * I /*act, dact*/);
+  return (size_t)((L * per_layer + whole + scratch) * sizeof(float));
 }
 
 // ---------------------------------------------------------------------------------------------

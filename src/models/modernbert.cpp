@@ -13,6 +13,7 @@
 #include "medenc/safetensors.h"
 #include "medenc/train.h"
 #include "models/common.h"
+#include "train/train_common.h"
 #include "ops/ops.h"
 #include "ops/ops_backward.h"
 #include "util/fs.h"
@@ -419,20 +420,6 @@ std::unique_ptr<ModernBertModel> ModernBertModel::load(const std::string& dir, c
 // ---------------------------------------------------------------------------------------------
 // Forward
 
-namespace {
-
-// Seed of one dropout site: a splitmix64 mix of the step seed and the site number.
-uint64_t site_seed(uint64_t seed, uint64_t site) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (site + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
-
-}  // namespace
-
 // Layer l: a = (l == 0 ? x : LN(x)); x += Wo(attention(RoPE(Wqkv a))); x += Wo2(GeGLU(Wi LN(x))).
 static void layer_forward(const ModernBertConfig& c, const ModernBertModel::Impl& m, const ParameterSet& ps,
                           int64_t l, const Batch& batch, const int32_t* positions,
@@ -580,25 +567,15 @@ double ModernBertModel::forward_flops(const Batch& batch) const {
 // ---------------------------------------------------------------------------------------------
 // Training: forward with saved activations, loss, backward (each step mirrors the forward above)
 
-namespace {
-
-ops::Dropout make_dropout(double p, bool enabled, uint64_t seed, uint64_t site) {
-  ops::Dropout d;
-  if (enabled && p > 0.0) {
-    d.p = (float)p;
-    d.seed = site_seed(seed, site);
-  }
-  return d;
-}
-
-}  // namespace
+// Dropout sites of one step, each with its own mask: embeddings, classifier, then three per layer.
+enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
 
 static ModernBertModel::Impl::LayerDropout layer_dropout(const ModernBertConfig& c, bool enabled, uint64_t seed,
                                                          int64_t l) {
   const uint64_t base = kLayerSites + 3 * (uint64_t)l;
-  return {make_dropout(c.attention_dropout, enabled, seed, base),
-          make_dropout(c.attention_dropout, enabled, seed, base + 1),
-          make_dropout(c.mlp_dropout, enabled, seed, base + 2)};
+  return {dropout_site(c.attention_dropout, enabled, seed, base),
+          dropout_site(c.attention_dropout, enabled, seed, base + 1),
+          dropout_site(c.mlp_dropout, enabled, seed, base + 2)};
 }
 
 // The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
@@ -620,31 +597,6 @@ static ModernBertModel::Impl::LayerIO saved_layer_io(const ModernBertConfig& c, 
   return io;
 }
 
-// Computes the loss of the head's logits and d loss / d logits, choosing the loss as Hugging Face does.
-static double head_loss(const ModernBertConfig& c, const Batch& batch, const TrainLabels& labels,
-                        const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C,
-                        float* dlogits) {
-  const std::span<const float> lg(logits, (size_t)(R * C));
-  if (c.head.kind != HeadKind::SequenceClassification)
-    return cross_entropy_loss(logits, R, C, row_labels, dlogits);
-  ProblemType pt = c.head.problem_type;
-  if (pt == ProblemType::Unset)
-    pt = C == 1 ? ProblemType::Regression
-                : (!labels.classes.empty() ? ProblemType::SingleLabel : ProblemType::MultiLabel);
-  if (pt == ProblemType::SingleLabel) {
-    if ((int64_t)labels.classes.size() != batch.size())
-      throw Error(fmt::format("single-label classification needs one class label per sequence: got {} for {} "
-                              "sequences", labels.classes.size(), batch.size()));
-    return cross_entropy_loss(logits, R, C, labels.classes, dlogits);
-  }
-  const char* what = pt == ProblemType::Regression ? "regression" : "multi-label classification";
-  if ((int64_t)labels.values.size() != R * C)
-    throw Error(fmt::format("{} needs {} float label values per sequence ({} in all), got {}", what, C, R * C,
-                            labels.values.size()));
-  return pt == ProblemType::Regression ? mse_loss(lg, labels.values, dlogits)
-                                       : bce_with_logits_loss(lg, labels.values, dlogits);
-}
-
 TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) {
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
@@ -657,9 +609,7 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
   const int64_t H = c.hidden_size, I = c.intermediate_size, heads = c.num_attention_heads;
   const float eps = (float)c.norm_eps;
-  if (kind != HeadKind::SequenceClassification && (int64_t)labels.classes.size() != N)
-    throw Error(fmt::format("{} needs one class label per token (-100 to ignore): got {} for {} tokens",
-                            head_name(kind), labels.classes.size(), N));
+  if (kind != HeadKind::SequenceClassification) check_token_labels(kind, labels, N);
 
   if (!m.saved) m.saved = std::make_unique<Impl::Saved>();
   Impl::Saved& s = *m.saved;
@@ -683,7 +633,7 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, s.emb.data());
   ops::layernorm(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), s.x_in.data(), N, H, eps);
   ops::dropout(ctx, s.x_in.data(), N * H,
-               make_dropout(c.embedding_dropout, options.dropout, options.seed, kEmbeddingDrop));
+               dropout_site(c.embedding_dropout, options.dropout, options.seed, kEmbeddingDrop));
   for (int64_t l = 0; l < L; ++l) {
     const Impl::LayerDropout drop = layer_dropout(c, options.dropout, options.seed, l);
     layer_forward(c, m, ps, l, batch, s.positions.data(), saved_layer_io(c, s, l), &drop);
@@ -701,9 +651,7 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
     s.head_in = s.hidden;
     row_labels = labels.classes;
   } else {
-    s.head_rows.clear();
-    for (int64_t t = 0; t < N; ++t)
-      if (labels.classes[t] != -100) s.head_rows.push_back(t);
+    s.head_rows = labelled_rows(labels.classes);
     R = (int64_t)s.head_rows.size();
     s.head_in.resize((size_t)(R * H));
     for (int64_t r = 0; r < R; ++r) {
@@ -721,13 +669,13 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   std::vector<float> logits((size_t)(R * C));
   const ops::Dropout head_drop =
       kind == HeadKind::MaskedLM ? ops::Dropout{}
-                                 : make_dropout(c.classifier_dropout, options.dropout, options.seed, kClassifierDrop);
+                                 : dropout_site(c.classifier_dropout, options.dropout, options.seed, kClassifierDrop);
   head_forward(c, m, ps, s.head_in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
                head_drop);
 
   s.dlogits.resize((size_t)(R * C));
   TrainOutput out;
-  out.loss = head_loss(c, batch, labels, row_labels, logits.data(), R, C, s.dlogits.data());
+  out.loss = head_loss(c.head, batch, labels, row_labels, logits.data(), R, C, s.dlogits.data());
   out.logits_rows = R;
   out.logits_cols = C;
   if (options.keep_logits) out.logits = std::move(logits);
@@ -768,7 +716,7 @@ void ModernBertModel::backward(float loss_scale) {
   ops::linear_backward(ctx, final_layer, s.head_out.data(), dlogits.data(), R, d_out.data(), m.grad(ps, final_w),
                        m.grad(ps, final_b));
   if (!mlm)
-    ops::dropout(ctx, d_out.data(), R * H, make_dropout(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
+    ops::dropout(ctx, d_out.data(), R * H, dropout_site(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
   ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.head_norm_w), d_out.data(), d_pre.data(),
                           m.grad(ps, m.head_norm_w), m.grad(ps, m.head_norm_b), R, H, eps);
   ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.classifier_act);
@@ -837,7 +785,7 @@ void ModernBertModel::backward(float loss_scale) {
   }
 
   // Embeddings: x_in[0] = dropout(LN(table[ids])); the padding row gets no gradient.
-  ops::dropout(ctx, dx, N * H, make_dropout(c.embedding_dropout, s.dropout, s.seed, kEmbeddingDrop));
+  ops::dropout(ctx, dx, N * H, dropout_site(c.embedding_dropout, s.dropout, s.seed, kEmbeddingDrop));
   ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, s.dnormed.data(), m.grad(ps, m.emb_norm_w),
                           m.grad(ps, m.emb_norm_b), N, H, eps);
   ops::embedding_backward(ctx, batch.ids.data(), N, s.dnormed.data(), m.grad(ps, m.tok_emb), H, c.pad_token_id);
