@@ -47,8 +47,9 @@ struct NaiveBert {
 
   // y[n, out] = x[n, in] W^T + b, W stored [out, in].
   Vec linear(const Vec& x, int64_t n, const std::string& name, int64_t in, int64_t out) const {
-    const Vec& w = at(name + ".weight");
-    const Vec& b = at(name + ".bias");
+    return affine(x, n, at(name + ".weight"), at(name + ".bias"), in, out);
+  }
+  static Vec affine(const Vec& x, int64_t n, const Vec& w, const Vec& b, int64_t in, int64_t out) {
     Vec y((size_t)(n * out));
     for (int64_t r = 0; r < n; ++r)
       for (int64_t o = 0; o < out; ++o) {
@@ -147,16 +148,8 @@ struct NaiveBert {
     for (double& e : t) e = act(e);
     t = layer_norm(t, n, "cls.predictions.transform.LayerNorm");
     const int64_t V = cfg["vocab_size"].get<int64_t>();
-    const Vec& w = at(pre + "embeddings.word_embeddings.weight");  // tied decoder
-    const Vec& b = at("cls.predictions.bias");
-    Vec y((size_t)(n * V));
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t v = 0; v < V; ++v) {
-        double s = b[v];
-        for (int64_t i = 0; i < H; ++i) s += t[r * H + i] * w[v * H + i];
-        y[r * V + v] = s;
-      }
-    return y;
+    // Tied decoder: the word embeddings, with cls.predictions.bias.
+    return affine(t, n, at(pre + "embeddings.word_embeddings.weight"), at("cls.predictions.bias"), H, V);
   }
 };
 
