@@ -61,6 +61,10 @@ struct NameRules {
 void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRules& rules,
                      const std::string& architecture);
 
+// Rounds every matrix (2-D tensor: embeddings and linear weights) to the nearest bf16 value, ties to
+// even, keeping fp32 storage; vectors (biases, norm weights) stay fp32. This is `--dtype bf16`.
+void round_matrices_to_bf16(ParameterSet& params);
+
 // Writes the parameters as one model.safetensors (F32), the way save_pretrained lays them out.
 void save_parameters(const ParameterSet& params, const std::string& path);
 

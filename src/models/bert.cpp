@@ -252,7 +252,7 @@ BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optiona
     : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
   const BertConfig& c = config_;
   Impl& m = *impl_;
-  if (options.bf16) throw Error("--dtype bf16 is not available yet for BERT-family models");
+  m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
   m.ctx.threads = options.threads;
   m.ctx.deterministic = options.deterministic;
   ops::configure_threads(m.ctx);

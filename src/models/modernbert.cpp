@@ -312,7 +312,7 @@ ModernBertModel::ModernBertModel(ModernBertConfig config, const LoadOptions& opt
     : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
-  if (options.bf16) throw Error("--dtype bf16 is not available yet for ModernBERT");
+  m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
   m.ctx.threads = options.threads;
   m.ctx.deterministic = options.deterministic;
   ops::configure_threads(m.ctx);

@@ -5,6 +5,8 @@
 #include "medenc/error.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
+#include "medenc/parameters.h"
+#include "medenc/train.h"
 #include "util/fs.h"
 #include "util/json_fields.h"
 
@@ -22,13 +24,24 @@ Family detect_family(const std::string& dir) {
   throw Error(fmt::format("{}: model_type '{}' is not supported (modernbert, bert, megatron-bert)", path, type));
 }
 
-std::unique_ptr<Encoder> load_encoder(const std::string& dir, const LoadOptions& options) {
+static std::unique_ptr<TrainableEncoder> load_family(const std::string& dir, const LoadOptions& options) {
   switch (detect_family(dir)) {
     case Family::ModernBert: return ModernBertModel::load(dir, options);
     case Family::Bert:
     case Family::MegatronBert: return BertModel::load(dir, options);
   }
   throw Error("unreachable");
+}
+
+std::unique_ptr<Encoder> load_encoder(const std::string& dir, const LoadOptions& options) {
+  std::unique_ptr<TrainableEncoder> model = load_family(dir, options);
+  if (options.bf16) {
+    // bf16 weights; GEMMs accumulate in fp32 and norms/softmax stay fp32. Activations stay fp32 too:
+    // on CPUs without bf16 arithmetic (AVX2) rounding them would cost accuracy and buy no speed.
+    round_matrices_to_bf16(model->parameters());
+    model->parameters_changed();
+  }
+  return model;
 }
 
 }  // namespace medenc

@@ -88,6 +88,15 @@ void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRul
   }
 }
 
+void round_matrices_to_bf16(ParameterSet& params) {
+  for (size_t i = 0; i < params.specs().size(); ++i) {
+    const ParamSpec& s = params.specs()[i];
+    if (s.shape.size() != 2) continue;
+    float* p = params.at(i);
+    for (size_t k = 0; k < s.numel; ++k) p[k] = bf16_to_f32(f32_to_bf16(p[k]));
+  }
+}
+
 void save_parameters(const ParameterSet& params, const std::string& path) {
   SafetensorsWriter w;
   w.set_metadata("format", "pt");

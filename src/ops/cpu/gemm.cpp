@@ -29,16 +29,6 @@ void sgemm_checked(char ta, char tb, int64_t m, int64_t n, int64_t k, float alph
   if (st != dnnl_success) throw Error("oneDNN sgemm failed with status " + std::to_string((int)st));
 }
 
-// Rounds to the nearest bf16 value (ties to even), keeping fp32 storage.
-inline float round_to_bf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return f;
-  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 }  // namespace
 
 void gemm(const Context&, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -52,29 +42,10 @@ void gemm(const Context&, bool trans_a, bool trans_b, int64_t m, int64_t n, int6
   sgemm_checked(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// bf16 mode keeps a copy of the weights rounded to bf16 values (fp32 storage, so the same sgemm
-// computes with bf16 inputs and fp32 accumulation).
-static const float* bf16_weights(const LinearWeights& w) {
-  struct Cache {
-    std::vector<float> rounded;
-  };
-  auto* cache = static_cast<Cache*>(w.cache.get());
-  if (!cache) {
-    auto fresh = std::make_shared<Cache>();
-    const size_t n = (size_t)(w.in * w.out);
-    fresh->rounded.resize(n);
-    for (size_t i = 0; i < n; ++i) fresh->rounded[i] = round_to_bf16(w.weight[i]);
-    cache = fresh.get();
-    w.cache = fresh;
-  }
-  return cache->rounded.data();
-}
-
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
-  const bool bf16 = ctx.compute == ComputeType::BF16;
-  const float* weight = bf16 ? bf16_weights(w) : w.weight;
+  const float* weight = w.weight;
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   const float beta = (w.bias || accumulate) ? 1.0f : 0.0f;
@@ -88,19 +59,12 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
         const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
         const int64_t c0 = ct * kTileCols, nc = std::min(N, c0 + kTileCols) - c0;
         const bool full = (r1 - r0) == kTileRows;
-        // A operand: the input rows directly, or a zero-padded (and/or bf16-rounded) copy.
+        // A operand: the input rows directly, or a zero-padded copy for a partial tile.
         const float* a = x + r0 * K;
-        int64_t lda = K;
-        if (!full || bf16) {
+        const int64_t lda = K;
+        if (!full) {
           a_pad.assign((size_t)(kTileRows * K), 0.0f);
-          for (int64_t r = r0; r < r1; ++r) {
-            const float* src = x + r * K;
-            float* dst = a_pad.data() + (r - r0) * K;
-            if (bf16)
-              for (int64_t i = 0; i < K; ++i) dst[i] = round_to_bf16(src[i]);
-            else
-              std::memcpy(dst, src, sizeof(float) * (size_t)K);
-          }
+          std::memcpy(a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
           a = a_pad.data();
         }
         // C operand: y itself for full tiles, else a scratch tile copied back afterwards.
