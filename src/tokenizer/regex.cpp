@@ -1,0 +1,81 @@
+#include "tokenizer/regex.h"
+
+#include <memory>
+#include <mutex>
+
+#include <oniguruma.h>
+
+#include "medenc/error.h"
+
+namespace medenc::tok {
+
+namespace {
+
+void init_oniguruma() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    OnigEncoding encodings[1] = {ONIG_ENCODING_UTF8};
+    onig_initialize(encodings, 1);
+  });
+}
+
+struct RegionDeleter {
+  void operator()(OnigRegion* r) const { onig_region_free(r, 1); }
+};
+
+}  // namespace
+
+Regex::Regex(const std::string& pattern, const std::string& where) : regex_(nullptr) {
+  init_oniguruma();
+  OnigRegex re = nullptr;
+  OnigErrorInfo info;
+  const auto* p = reinterpret_cast<const OnigUChar*>(pattern.data());
+  const int rc = onig_new(&re, p, p + pattern.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
+  if (rc != ONIG_NORMAL) {
+    OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+    onig_error_code_to_str(msg, rc, &info);
+    throw Error(where + ": bad regex \"" + pattern + "\": " + reinterpret_cast<const char*>(msg));
+  }
+  regex_ = re;
+}
+
+Regex::~Regex() { onig_free(static_cast<OnigRegex>(regex_)); }
+
+void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const {
+  out.clear();
+  std::unique_ptr<OnigRegion, RegionDeleter> region(onig_region_new());
+  const auto* begin = reinterpret_cast<const OnigUChar*>(text.data());
+  const auto* end = begin + text.size();
+  size_t pos = 0;
+  bool have_last = false;
+  size_t last_end = 0;
+  while (pos <= text.size()) {
+    onig_region_clear(region.get());
+    const int r = onig_search(static_cast<OnigRegex>(regex_), begin, end, begin + pos, end, region.get(), ONIG_OPTION_NONE);
+    if (r < 0) break;  // ONIG_MISMATCH (or an engine error: treat as no further match)
+    const size_t s = static_cast<size_t>(region->beg[0]);
+    const size_t e = static_cast<size_t>(region->end[0]);
+    if (s == e && have_last && last_end == e) {
+      // Step over one char so an empty match cannot repeat forever.
+      if (pos >= text.size()) break;
+      const unsigned char b = static_cast<unsigned char>(text[pos]);
+      pos += b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+      continue;
+    }
+    out.emplace_back(s, e);
+    pos = e;
+    have_last = true;
+    last_end = e;
+  }
+}
+
+std::string regex_escape(std::string_view literal) {
+  std::string out;
+  for (char c : literal) {
+    if (std::string_view("\\^$.|?*+()[]{}-/").find(c) != std::string_view::npos) out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace medenc::tok
