@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +95,11 @@ void prepare_windows(const Tokenizer& tokenizer, Job& job, const WindowOptions& 
 // Throws medenc::Error when `model` does not have the head `command` needs, naming the head it has
 // and the command that serves it.
 void require_head(const ModelInfo& model, HeadKind needed, const std::string& command);
+
+// [start, end) in code points (cp_bytes maps them to byte offsets of text) without surrounding
+// Unicode white space; a span that is white space only comes back as it was.
+std::pair<int64_t, int64_t> trim_whitespace(std::string_view text, std::span<const size_t> cp_bytes, int64_t start,
+                                            int64_t end);
 
 // Float for JSON output: the double whose shortest decimal form is the float's shortest form
 // (0.1f prints as 0.1, not 0.10000000149011612).

@@ -71,6 +71,7 @@ class FillMaskTask : public Task {
   void finish(const Job& job, nlohmann::ordered_json& line) const override {
     const Window& w = job.windows.front();
     const std::vector<int64_t> masks = mask_positions(w.enc);
+    const std::vector<size_t> cp = codepoint_byte_offsets(job.doc.text);
     const size_t pairs = masks.empty() ? 0 : w.values.size() / (2 * masks.size());
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (size_t m = 0; m < masks.size(); ++m) {
@@ -84,9 +85,12 @@ class FillMaskTask : public Task {
         p["score"] = json_float(w.values[i + 1]);
         preds.push_back(std::move(p));
       }
+      // The mask's span without the spaces an lstrip mask token absorbs.
+      const auto [start, end] = trim_whitespace(job.doc.text, cp, w.enc.offsets[masks[m]].first,
+                                                w.enc.offsets[masks[m]].second);
       nlohmann::ordered_json entry;
-      entry["start"] = w.enc.offsets[masks[m]].first;
-      entry["end"] = w.enc.offsets[masks[m]].second;
+      entry["start"] = start;
+      entry["end"] = end;
       entry["predictions"] = std::move(preds);
       list.push_back(std::move(entry));
     }

@@ -145,21 +145,6 @@ std::vector<NerEntity> group_entities(const std::vector<NerEntity>& entities, co
   return groups;
 }
 
-// Unicode White_Space.
-bool is_white_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-char32_t codepoint_at(std::string_view text, std::span<const size_t> cp, int64_t k) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data()) + cp[k];
-  const size_t len = cp[k + 1] - cp[k];
-  if (len == 1) return p[0];
-  char32_t c = p[0] & (0xFF >> (len + 1));
-  for (size_t i = 1; i < len; ++i) c = (c << 6) | (p[i] & 0x3F);
-  return c;
-}
-
 }  // namespace
 
 std::vector<NerToken> ner_pre_entities(std::string_view text, std::span<const size_t> cp, const Encoding& window,
@@ -265,10 +250,7 @@ void ner_fields(std::string_view text, std::span<const size_t> cp, const std::ve
   ordered_json list = ordered_json::array();
   for (const NerEntity& e : entities) {
     const int64_t hf_start = std::clamp<int64_t>(e.start, 0, n), hf_end = std::clamp<int64_t>(e.end, hf_start, n);
-    int64_t start = hf_start, end = hf_end;
-    while (start < end && is_white_space(codepoint_at(text, cp, start))) ++start;
-    while (end > start && is_white_space(codepoint_at(text, cp, end - 1))) --end;
-    if (start == end) start = hf_start, end = hf_end;  // whitespace only: keep the pipeline's span
+    const auto [start, end] = trim_whitespace(text, cp, hf_start, hf_end);
     ordered_json j;
     j["label"] = e.label;
     j["start"] = start;

@@ -57,6 +57,34 @@ void require_head(const ModelInfo& model, HeadKind needed, const std::string& co
                           model.head.kind == HeadKind::Base ? "" : " (or medenc embed)"));
 }
 
+namespace {
+
+// Unicode White_Space.
+bool is_white_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+char32_t codepoint_at(std::string_view text, std::span<const size_t> cp, int64_t k) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data()) + cp[k];
+  const size_t len = cp[k + 1] - cp[k];
+  if (len == 1) return p[0];
+  char32_t c = p[0] & (0xFF >> (len + 1));
+  for (size_t i = 1; i < len; ++i) c = (c << 6) | (p[i] & 0x3F);
+  return c;
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> trim_whitespace(std::string_view text, std::span<const size_t> cp, int64_t start,
+                                            int64_t end) {
+  int64_t s = start, e = end;
+  while (s < e && is_white_space(codepoint_at(text, cp, s))) ++s;
+  while (e > s && is_white_space(codepoint_at(text, cp, e - 1))) --e;
+  if (s == e) return {start, end};
+  return {s, e};
+}
+
 ordered_json document_line(const Job& job, const Task& task) {
   ordered_json line = ordered_json::object();
   if (!job.doc.id.is_null()) line["id"] = job.doc.id;
