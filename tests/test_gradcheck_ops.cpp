@@ -364,7 +364,7 @@ void check_attention(int64_t window, const ops::Dropout& drop) {
   if (!drop.active()) {  // the training forward equals the inference kernel
     std::vector<float> inference((size_t)(rows * hidden));
     ops::attention(kCtx, qkvf.data(), inference.data(), cu.data(), 3, heads, hd, window, (float)scale);
-    for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], inference[i], 1e-6);
+    EXPECT_EQ(out, inference) << "bit for bit";
   }
   std::vector<float> dqkv(qkv.size(), 123.0f);
   ops::attention_backward(kCtx, qkvf.data(), out.data(), to_float(dout).data(), stats.data(), dqkv.data(), cu.data(), 3,

@@ -87,6 +87,10 @@ class TrainableEncoder : public Encoder {
 // Loads a checkpoint folder as a trainable model (any supported family).
 std::unique_ptr<TrainableEncoder> load_trainable(const std::string& dir, const LoadOptions& options = {});
 
+// Random labels valid for the model's head and problem type (benchmarks, smoke tests): a value or class
+// per sequence, or a class per token (masked LM: about 15% of the tokens, the rest -100).
+TrainLabels synthetic_labels(const TrainableEncoder& model, const Batch& batch, uint64_t seed);
+
 // ---------------------------------------------------------------------------------------------
 // Optimizer
 
@@ -115,7 +119,7 @@ class AdamW {
 
  private:
   AdamWOptions options_;
-  std::vector<uint8_t> decays_;  // per float: 1 when weight decay applies
+  std::vector<uint8_t> decays_;  // per parameter tensor: 1 when weight decay applies
   std::vector<float> m_, v_;
   int64_t step_ = 0;
 };
@@ -141,5 +145,17 @@ struct LrSchedule {
 
 // TrainingArguments.get_warmup_steps: ceil(total_steps * ratio).
 int64_t warmup_steps_from_ratio(int64_t total_steps, double ratio);
+
+// ---------------------------------------------------------------------------------------------
+// Benchmarking
+
+// One optimizer step (zero_grad, forward_train, backward, AdamW step, parameters_changed) timed part by part.
+struct TrainStepTimes {
+  double loss = 0.0;
+  double forward_s = 0.0, backward_s = 0.0, optimizer_s = 0.0;
+  double total_s() const { return forward_s + backward_s + optimizer_s; }
+};
+TrainStepTimes timed_train_step(TrainableEncoder& model, AdamW& optimizer, const Batch& batch,
+                                const TrainLabels& labels, double lr, const TrainOptions& options = {});
 
 }  // namespace medenc

@@ -1,64 +1,85 @@
 // Attention for training on CPU: a forward that keeps each query's softmax statistics (max score and
-// 1 / sum), and the backward that uses them. Work is split by (sequence, head); each item copies its
-// keys and values into contiguous scratch (row-major and transposed) and walks its queries, each over
-// its own key band. Scores and probabilities are recomputed with the forward's exact arithmetic, so
-// memory stays O(len * head_dim) per thread.
+// 1 / sum), and the backward that uses them (FlashAttention-2 style, on sgemm tiles).
+//
+// Work items are (sequence, head) pairs. Each gathers its Q, K, V (and for the backward O and dO) into
+// contiguous [len, head_dim] panels, Q padded with zero rows to whole blocks of kBlock queries. A
+// block's scores against the keys it may see (all keys on global layers, the band [i0 - w, i1 + w) on
+// local layers) are one sgemm, exactly as in ops::attention, and the softmax uses the same exp kernel,
+// so with dropout off the training forward returns the inference kernel's outputs bit for bit and the
+// backward recomputes the forward's probabilities exactly. The backward is four more sgemms per
+// block: dV += P'^T dO, dP = dO V^T, dQ = dS K, dK += dS^T Q. Scratch is O(kBlock * len + len *
+// head_dim) per thread; nothing of size len x len is ever stored.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include <oneapi/dnnl/dnnl.h>
+
+#include "medenc/error.h"
 #include "ops/cpu/backward_kernels.h"
+#include "ops/cpu/vec_math.h"
 
 namespace medenc::ops::cpu {
 
 namespace {
 
-// Per-(sequence, head) view of the packed qkv buffer.
-struct HeadSlice {
-  int64_t s0 = 0, len = 0;
-  int64_t stride = 0;  // floats between consecutive tokens in qkv
-  const float* q = nullptr;
-  const float* k = nullptr;
-  const float* v = nullptr;
+constexpr int64_t kBlock = 64;
+
+void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+           int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
+    throw Error("oneDNN sgemm failed in attention");
+}
+
+// dst[j, :] = src[j * stride, :head_dim] for j < len, zero rows up to `rows`.
+void gather(const float* src, int64_t stride, int64_t len, int64_t rows, int64_t d, std::vector<float>& dst) {
+  dst.resize((size_t)(rows * d));
+  for (int64_t j = 0; j < len; ++j) std::memcpy(dst.data() + j * d, src + j * stride, sizeof(float) * (size_t)d);
+  std::fill(dst.begin() + len * d, dst.end(), 0.0f);
+}
+
+// One (sequence, head) item: where its rows live in the packed buffers.
+struct Item {
+  int64_t s0, len, padded;  // first packed row, real rows, rows rounded up to whole blocks
+  int h;
 };
 
-HeadSlice head_slice(const float* qkv, const int64_t* cu_seqlens, int64_t b, int h, int heads, int head_dim) {
-  const int64_t hidden = (int64_t)heads * head_dim;
-  HeadSlice s;
-  s.s0 = cu_seqlens[b];
-  s.len = cu_seqlens[b + 1] - s.s0;
-  s.stride = 3 * hidden;
-  s.q = qkv + s.s0 * s.stride + (int64_t)h * head_dim;
-  s.k = s.q + hidden;
-  s.v = s.q + 2 * hidden;
-  return s;
+Item make_item(const int64_t* cu_seqlens, int64_t item, int heads) {
+  Item it;
+  it.h = (int)(item % heads);
+  it.s0 = cu_seqlens[item / heads];
+  it.len = cu_seqlens[item / heads + 1] - it.s0;
+  it.padded = (it.len + kBlock - 1) / kBlock * kBlock;
+  return it;
 }
 
-// dst[t * len + j] = src[j * stride + t]
-void transpose_rows(const float* src, int64_t stride, int64_t len, int head_dim, std::vector<float>& dst) {
-  dst.resize((size_t)(head_dim * len));
-  for (int64_t j = 0; j < len; ++j)
-    for (int t = 0; t < head_dim; ++t) dst[(size_t)(t * len + j)] = src[j * stride + t];
-}
-
-struct Band {
-  int64_t lo, n;
+// Keys of query block [i0, i0 + kBlock): [k0, k1).
+struct KeyRange {
+  int64_t k0, k1;
 };
-Band key_band(int64_t i, int64_t len, int64_t window) {
-  const int64_t lo = window < 0 ? 0 : std::max<int64_t>(0, i - window);
-  const int64_t hi = window < 0 ? len : std::min<int64_t>(len, i + window + 1);
-  return {lo, hi - lo};
+KeyRange block_keys(int64_t i0, int64_t len, int64_t window) {
+  const int64_t i1 = std::min(len, i0 + kBlock);
+  if (window < 0) return {0, len};
+  return {std::max<int64_t>(0, i0 - window), std::min<int64_t>(len, i1 + window)};
 }
 
-// s[j] = (q . k_{lo+j}) * scale over the band, summed over t in order exactly as ops::attention does.
-void band_scores(const float* q, const float* kt, int64_t len, Band band, int head_dim, float scale, float* s) {
-  std::fill(s, s + band.n, 0.0f);
-  for (int t = 0; t < head_dim; ++t) {
-    const float qt = q[t];
-    const float* kr = kt + (size_t)t * len + band.lo;
-    for (int64_t j = 0; j < band.n; ++j) s[j] += qt * kr[j];
+// Row i's probabilities over the block's keys (relative to k0) from its raw scores s[0, nk), exactly as
+// ops::attention computes them: scale, max over the band [lo, hi), shifted exp, times 1 / sum; zero
+// outside the band. known: the max and 1 / sum are read from *m, *inv; otherwise computed into them.
+void softmax_row(float* s, int64_t nk, int64_t lo, int64_t hi, float scale, float* m, float* inv, bool known) {
+  float mx = known ? *m : -INFINITY;
+  for (int64_t j = lo; j < hi; ++j) {
+    s[j] *= scale;
+    if (!known) mx = std::max(mx, s[j]);
   }
-  for (int64_t j = 0; j < band.n; ++j) s[j] *= scale;
+  const float sum = vec::exp_shifted_sum(s + lo, s + lo, hi - lo, mx);
+  const float r = known ? *inv : 1.0f / sum;
+  for (int64_t j = 0; j < lo; ++j) s[j] = 0.0f;
+  for (int64_t j = lo; j < hi; ++j) s[j] *= r;
+  for (int64_t j = hi; j < nk; ++j) s[j] = 0.0f;
+  *m = mx;
+  *inv = r;
 }
 
 uint64_t dropout_stream_base(int64_t row, int h, int heads) { return ((uint64_t)(row * heads + h)) << 32; }
@@ -67,120 +88,140 @@ uint64_t dropout_stream_base(int64_t row, int h, int heads) { return ((uint64_t)
 
 void attention_forward_train(const float* qkv, float* out, float* stats, const int64_t* cu_seqlens, int64_t batch,
                              int heads, int head_dim, int64_t window, float scale, const Dropout& dropout) {
-  const int64_t hidden = (int64_t)heads * head_dim;
+  const int64_t hidden = (int64_t)heads * head_dim, stride = 3 * hidden, d = head_dim;
   const uint64_t threshold = dropout_threshold(dropout.p);
   const float keep_scale = 1.0f / (1.0f - dropout.p);
   #pragma omp parallel
   {
-    std::vector<float> kt, scores;
+    std::vector<float> q, k, v, s, o_block;
     #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < batch * heads; ++item) {
-      const int h = (int)(item % heads);
-      const HeadSlice hs = head_slice(qkv, cu_seqlens, item / heads, h, heads, head_dim);
-      if (hs.len <= 0) continue;
-      transpose_rows(hs.k, hs.stride, hs.len, head_dim, kt);
-      scores.resize((size_t)hs.len);
-      for (int64_t i = 0; i < hs.len; ++i) {
-        const Band band = key_band(i, hs.len, window);
-        float* s = scores.data();
-        band_scores(hs.q + i * hs.stride, kt.data(), hs.len, band, head_dim, scale, s);
-        float m = -INFINITY;
-        for (int64_t j = 0; j < band.n; ++j) m = std::max(m, s[j]);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < band.n; ++j) {
-          s[j] = std::exp(s[j] - m);
-          sum += s[j];
+    for (int64_t index = 0; index < batch * heads; ++index) {
+      const Item it = make_item(cu_seqlens, index, heads);
+      if (it.len <= 0) continue;
+      const float* base = qkv + it.s0 * stride + (int64_t)it.h * d;
+      gather(base, stride, it.len, it.padded, d, q);
+      gather(base + hidden, stride, it.len, it.len, d, k);
+      gather(base + 2 * hidden, stride, it.len, it.len, d, v);
+      const int64_t max_keys = window < 0 ? it.len : std::min<int64_t>(it.len, kBlock + 2 * window);
+      s.resize((size_t)(kBlock * max_keys));
+      o_block.resize((size_t)(kBlock * d));
+      for (int64_t i0 = 0; i0 < it.len; i0 += kBlock) {
+        const KeyRange kr = block_keys(i0, it.len, window);
+        const int64_t nk = kr.k1 - kr.k0;
+        sgemm('N', 'T', kBlock, nk, d, q.data() + i0 * d, d, k.data() + kr.k0 * d, d, 0.0f, s.data(), nk);
+        for (int64_t i = i0; i < i0 + kBlock; ++i) {
+          float* row = s.data() + (i - i0) * nk;
+          if (i >= it.len) {
+            std::fill(row, row + nk, 0.0f);
+            continue;
+          }
+          const int64_t lo = window < 0 ? 0 : std::max<int64_t>(kr.k0, i - window) - kr.k0;
+          const int64_t hi = window < 0 ? nk : std::min<int64_t>(kr.k1, i + window + 1) - kr.k0;
+          const int64_t packed = it.s0 + i;
+          float* st = stats + (packed * heads + it.h) * 2;
+          softmax_row(row, nk, lo, hi, scale, &st[0], &st[1], /*known=*/false);
+          if (dropout.active()) {
+            const uint64_t stream = dropout_stream_base(packed, it.h, heads) + (uint64_t)kr.k0;
+            for (int64_t j = lo; j < hi; ++j)
+              row[j] = dropout_keep(dropout.seed, stream + (uint64_t)j, threshold) ? row[j] * keep_scale : 0.0f;
+          }
         }
-        const float inv = 1.0f / sum;
-        const int64_t row = hs.s0 + i;
-        stats[(row * heads + h) * 2] = m;
-        stats[(row * heads + h) * 2 + 1] = inv;
-        const uint64_t base = dropout_stream_base(row, h, heads);
-        float* o = out + row * hidden + (int64_t)h * head_dim;
-        std::fill(o, o + head_dim, 0.0f);
-        for (int64_t j = 0; j < band.n; ++j) {
-          float p = s[j] * inv;
-          if (dropout.active())
-            p = dropout_keep(dropout.seed, base + (uint64_t)(band.lo + j), threshold) ? p * keep_scale : 0.0f;
-          const float* v = hs.v + (band.lo + j) * hs.stride;
-          for (int t = 0; t < head_dim; ++t) o[t] += p * v[t];
-        }
+        sgemm('N', 'N', kBlock, d, nk, s.data(), nk, v.data() + kr.k0 * d, d, 0.0f, o_block.data(), d);
+        for (int64_t i = i0; i < std::min(it.len, i0 + kBlock); ++i)
+          std::memcpy(out + (it.s0 + i) * hidden + (int64_t)it.h * d, o_block.data() + (i - i0) * d,
+                      sizeof(float) * (size_t)d);
       }
     }
   }
 }
 
-// With P the probabilities, P' = P * dropout mask / (1 - p) and O = P' V:
-//   dV += P'^T dO;  dP' = dO V^T;  dS = P * (dP' * mask / (1 - p) - rowsum(dO * O));
-//   dQ = scale * dS K;  dK += scale * dS^T Q.
+// With P the probabilities, P' = P * mask / (1 - p) and O = P' V:
+//   dV += P'^T dO;  dP' = dO V^T;  dS = P * (dP' * mask / (1 - p) - rowsum(dO * O)) * scale;
+//   dQ = dS K;  dK += dS^T Q.
 void attention_backward(const float* qkv, const float* out, const float* dout, const float* stats, float* dqkv,
                         const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window,
                         float scale, const Dropout& dropout) {
-  const int64_t hidden = (int64_t)heads * head_dim;
+  const int64_t hidden = (int64_t)heads * head_dim, stride = 3 * hidden, d = head_dim;
   const uint64_t threshold = dropout_threshold(dropout.p);
   const float keep_scale = 1.0f / (1.0f - dropout.p);
   #pragma omp parallel
   {
-    std::vector<float> kt, vt, kc, dk, dv, prob, dprob;
+    std::vector<float> q, k, v, go, dk, dv, p, p_kept, dp, dq_block;
+    std::vector<float> d_row((size_t)kBlock);
     #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < batch * heads; ++item) {
-      const int h = (int)(item % heads);
-      const HeadSlice hs = head_slice(qkv, cu_seqlens, item / heads, h, heads, head_dim);
-      const int64_t len = hs.len;
-      if (len <= 0) continue;
-      transpose_rows(hs.k, hs.stride, len, head_dim, kt);
-      transpose_rows(hs.v, hs.stride, len, head_dim, vt);
-      kc.resize((size_t)(len * head_dim));
-      for (int64_t j = 0; j < len; ++j)
-        std::copy(hs.k + j * hs.stride, hs.k + j * hs.stride + head_dim, kc.begin() + j * head_dim);
-      dk.assign((size_t)(len * head_dim), 0.0f);
-      dv.assign((size_t)(len * head_dim), 0.0f);
-      prob.resize((size_t)len);
-      dprob.resize((size_t)len);
-      for (int64_t i = 0; i < len; ++i) {
-        const Band band = key_band(i, len, window);
-        const int64_t row = hs.s0 + i;
-        const float* q = hs.q + i * hs.stride;
-        const float* go = dout + row * hidden + (int64_t)h * head_dim;
-        const float* o = out + row * hidden + (int64_t)h * head_dim;
-        float* p = prob.data();
-        float* dp = dprob.data();
-        band_scores(q, kt.data(), len, band, head_dim, scale, p);
-        const float m = stats[(row * heads + h) * 2], inv = stats[(row * heads + h) * 2 + 1];
-        for (int64_t j = 0; j < band.n; ++j) p[j] = std::exp(p[j] - m) * inv;
-        // dp[j] = dO . v_j
-        std::fill(dp, dp + band.n, 0.0f);
-        for (int t = 0; t < head_dim; ++t) {
-          const float g = go[t];
-          const float* vr = vt.data() + (size_t)t * len + band.lo;
-          for (int64_t j = 0; j < band.n; ++j) dp[j] += g * vr[j];
+    for (int64_t index = 0; index < batch * heads; ++index) {
+      const Item it = make_item(cu_seqlens, index, heads);
+      if (it.len <= 0) continue;
+      const float* base = qkv + it.s0 * stride + (int64_t)it.h * d;
+      gather(base, stride, it.len, it.padded, d, q);
+      gather(base + hidden, stride, it.len, it.len, d, k);
+      gather(base + 2 * hidden, stride, it.len, it.len, d, v);
+      gather(dout + it.s0 * hidden + (int64_t)it.h * d, hidden, it.len, it.padded, d, go);
+      dk.assign((size_t)(it.len * d), 0.0f);
+      dv.assign((size_t)(it.len * d), 0.0f);
+      const int64_t max_keys = window < 0 ? it.len : std::min<int64_t>(it.len, kBlock + 2 * window);
+      p.resize((size_t)(kBlock * max_keys));
+      dp.resize((size_t)(kBlock * max_keys));
+      if (dropout.active()) p_kept.resize((size_t)(kBlock * max_keys));
+      dq_block.resize((size_t)(kBlock * d));
+      for (int64_t i0 = 0; i0 < it.len; i0 += kBlock) {
+        const KeyRange kr = block_keys(i0, it.len, window);
+        const int64_t nk = kr.k1 - kr.k0;
+        const float* q_block = q.data() + i0 * d;
+        const float* go_block = go.data() + i0 * d;
+        // P, recomputed exactly; P' with the dropout mask applied (the weights that multiplied V).
+        sgemm('N', 'T', kBlock, nk, d, q_block, d, k.data() + kr.k0 * d, d, 0.0f, p.data(), nk);
+        for (int64_t i = i0; i < i0 + kBlock; ++i) {
+          float* row = p.data() + (i - i0) * nk;
+          d_row[i - i0] = 0.0f;
+          if (i >= it.len) {
+            std::fill(row, row + nk, 0.0f);
+            if (dropout.active()) std::fill(p_kept.begin() + (i - i0) * nk, p_kept.begin() + (i - i0 + 1) * nk, 0.0f);
+            continue;
+          }
+          const int64_t lo = window < 0 ? 0 : std::max<int64_t>(kr.k0, i - window) - kr.k0;
+          const int64_t hi = window < 0 ? nk : std::min<int64_t>(kr.k1, i + window + 1) - kr.k0;
+          const int64_t packed = it.s0 + i;
+          float m = stats[(packed * heads + it.h) * 2], inv = stats[(packed * heads + it.h) * 2 + 1];
+          softmax_row(row, nk, lo, hi, scale, &m, &inv, /*known=*/true);
+          if (dropout.active()) {
+            float* kept = p_kept.data() + (i - i0) * nk;
+            const uint64_t stream = dropout_stream_base(packed, it.h, heads) + (uint64_t)kr.k0;
+            for (int64_t j = 0; j < nk; ++j)
+              kept[j] = dropout_keep(dropout.seed, stream + (uint64_t)j, threshold) ? row[j] * keep_scale : 0.0f;
+          }
+          const float* o = out + packed * hidden + (int64_t)it.h * d;
+          const float* g = go_block + (i - i0) * d;
+          float dot = 0.0f;
+          for (int64_t t = 0; t < d; ++t) dot += g[t] * o[t];
+          d_row[i - i0] = dot;
         }
-        float d_row = 0.0f;  // rowsum(dO * O)
-        for (int t = 0; t < head_dim; ++t) d_row += go[t] * o[t];
-        float* dq = dqkv + row * 3 * hidden + (int64_t)h * head_dim;
-        std::fill(dq, dq + head_dim, 0.0f);
-        const uint64_t base = dropout_stream_base(row, h, heads);
-        for (int64_t j = 0; j < band.n; ++j) {
-          float mask = 1.0f;
-          if (dropout.active())
-            mask = dropout_keep(dropout.seed, base + (uint64_t)(band.lo + j), threshold) ? keep_scale : 0.0f;
-          const float pj = p[j];
-          const float ds = pj * (dp[j] * mask - d_row) * scale;
-          const float pv = pj * mask;
-          const float* kj = kc.data() + (band.lo + j) * head_dim;
-          float* dkj = dk.data() + (band.lo + j) * head_dim;
-          float* dvj = dv.data() + (band.lo + j) * head_dim;
-          for (int t = 0; t < head_dim; ++t) {
-            dq[t] += ds * kj[t];
-            dkj[t] += ds * q[t];
-            dvj[t] += pv * go[t];
+        const float* weights = dropout.active() ? p_kept.data() : p.data();
+        sgemm('T', 'N', nk, d, kBlock, weights, nk, go_block, d, 1.0f, dv.data() + kr.k0 * d, d);
+        sgemm('N', 'T', kBlock, nk, d, go_block, d, v.data() + kr.k0 * d, d, 0.0f, dp.data(), nk);
+        // dS overwrites dP.
+        for (int64_t r = 0; r < kBlock; ++r) {
+          const float* pr = p.data() + r * nk;
+          float* ds = dp.data() + r * nk;
+          const float dr = d_row[r];
+          if (dropout.active()) {
+            const float* kept = p_kept.data() + r * nk;
+            // P * mask / (1 - p) is P' where kept and 0 where dropped, so dP' * mask / (1 - p) * P = dP' * P'.
+            for (int64_t j = 0; j < nk; ++j) ds[j] = (ds[j] * kept[j] - pr[j] * dr) * scale;
+          } else {
+            for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - dr) * scale;
           }
         }
+        sgemm('N', 'N', kBlock, d, nk, dp.data(), nk, k.data() + kr.k0 * d, d, 0.0f, dq_block.data(), d);
+        sgemm('T', 'N', nk, d, kBlock, dp.data(), nk, q_block, d, 1.0f, dk.data() + kr.k0 * d, d);
+        for (int64_t i = i0; i < std::min(it.len, i0 + kBlock); ++i)
+          std::memcpy(dqkv + (it.s0 + i) * stride + (int64_t)it.h * d, dq_block.data() + (i - i0) * d,
+                      sizeof(float) * (size_t)d);
       }
-      for (int64_t j = 0; j < len; ++j) {
-        float* row = dqkv + (hs.s0 + j) * 3 * hidden + (int64_t)h * head_dim;
-        std::copy(dk.begin() + j * head_dim, dk.begin() + (j + 1) * head_dim, row + hidden);
-        std::copy(dv.begin() + j * head_dim, dv.begin() + (j + 1) * head_dim, row + 2 * hidden);
+      for (int64_t j = 0; j < it.len; ++j) {
+        float* row = dqkv + (it.s0 + j) * stride + (int64_t)it.h * d;
+        std::memcpy(row + hidden, dk.data() + j * d, sizeof(float) * (size_t)d);
+        std::memcpy(row + 2 * hidden, dv.data() + j * d, sizeof(float) * (size_t)d);
       }
     }
   }
