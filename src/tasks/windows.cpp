@@ -45,8 +45,23 @@ std::vector<Encoding> encode_windows(const Tokenizer& tokenizer, std::string_vie
     throw Error(fmt::format("--stride {} must be smaller than --max-length {} minus the {} special tokens", o.stride,
                             o.max_length, specials));
   eo.stride = o.stride;
-  // A pair keeps its second text whole in every window and windows the first.
-  if (pair) eo.strategy = TruncationStrategy::OnlyFirst;
+  if (pair) {
+    // A pair is windowed over its longer text, the other kept whole in every window; when the other
+    // alone leaves no room, the pair is truncated instead (longest first).
+    int64_t first = 0, second = 0;
+    for (int32_t s : full.sequence_ids) first += s == 0, second += s == 1;
+    eo.strategy = first >= second ? TruncationStrategy::OnlyFirst : TruncationStrategy::OnlySecond;
+    const int64_t other = first >= second ? second : first;
+    if (other + specials + o.stride >= o.max_length) {
+      *truncated = true;
+      EncodeOptions cut_options;
+      cut_options.max_length = o.max_length;
+      Encoding cut = encode(cut_options);
+      cut.overflowing.clear();
+      windows.push_back(std::move(cut));
+      return windows;
+    }
+  }
   flatten(encode(eo), windows);
   return windows;
 }

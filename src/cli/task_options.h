@@ -1,0 +1,54 @@
+#pragma once
+// Options and plumbing shared by the batch-job commands (classify, ner, embed, fill-mask).
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "medenc/model.h"
+#include "medenc/pipeline.h"
+#include "medenc/tokenizer.h"
+
+namespace medenc::cli {
+
+struct TaskCliOptions {
+  std::string model, tokenizer;
+  std::string input = "-", out;
+  std::string format = "jsonl", field = "text", id_field = "id";
+  std::string on_error = "line";
+  int64_t max_length = 0;  // 0: the model's maximum positions
+  int64_t stride = 0;
+  int64_t max_batch_tokens = 16384;
+  int64_t read_ahead = 1024;
+  int threads = 0;
+};
+
+// Adds --model, [FILE|-], --out, --format, --field, --id-field, --tokenizer, --max-length, --stride,
+// --max-batch-tokens, --read-ahead, --on-error, --threads.
+void add_task_options(CLI::App& app, TaskCliOptions& o);
+
+struct LoadedTask {
+  std::unique_ptr<Encoder> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  WindowOptions windows;
+};
+
+// Loads the model and its tokenizer and resolves the window options (throws medenc::Error, or
+// UsageError for option values the model cannot take).
+LoadedTask load_task(const TaskCliOptions& o);
+
+// Bad option values found once the model is known; main reports them with exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Runs the job from the input to the output (stdout, or --out written atomically) and returns the
+// exit code: kOk, or kInputErrors when some lines were errors. `pair_field` names the optional
+// second text ("" : none).
+int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, const std::string& pair_field,
+             const char* command);
+
+// Wraps a command body: UsageError -> message + kUsage; other errors propagate to main.
+int with_usage_errors(const char* command, const std::function<int()>& body);
+
+}  // namespace medenc::cli
