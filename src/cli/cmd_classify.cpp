@@ -37,7 +37,7 @@ medenc::cli::Registrar reg(
       medenc::cli::add_task_options(app, o->task);
       app.add_option("--pair-field", o->pair_field,
                      "JSON key or CSV column of an optional second text (default: text_pair)");
-      app.add_option("--threshold", o->threshold, "Multi-label: probability at which a label is on (default: 0.5)")
+      app.add_option("--threshold", o->threshold, "Multi-label: a label is on above this probability (default: 0.5)")
           ->check(CLI::Range(0.0, 1.0));
       app.add_option("--thresholds", o->thresholds_file, "Multi-label: JSON file {\"label\": threshold, ...}")
           ->check(CLI::ExistingFile);
