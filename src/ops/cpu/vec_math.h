@@ -105,6 +105,29 @@ inline float exp_shifted_sum(const float* x, float* out, int64_t n, float shift)
   return sum;
 }
 
+// x[i] *= scale in place; returns the maximum (max is exact, so lane order does not matter).
+inline float scale_and_max(float* x, int64_t n, float scale) {
+  int64_t i = 0;
+  float m = -INFINITY;
+#ifdef MEDENC_AVX2
+  const __m256 sc = _mm256_set1_ps(scale);
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
+    _mm256_storeu_ps(x + i, v);
+    mx = _mm256_max_ps(mx, v);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mx);
+  for (int l = 0; l < 8; ++l) m = std::fmax(m, lanes[l]);
+#endif
+  for (; i < n; ++i) {
+    x[i] *= scale;
+    m = std::fmax(m, x[i]);
+  }
+  return m;
+}
+
 // Exact-erf GELU of u times the gate g: out[i] = 0.5 u (1 + erf(u / sqrt 2)) * g[i].
 inline void gelu_erf_gate(const float* u, const float* g, float* out, int64_t n) {
   int64_t i = 0;
