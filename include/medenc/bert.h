@@ -82,8 +82,6 @@ class BertModel : public TrainableEncoder {
   void parameters_changed() override;
 
   // Training (see medenc/train.h).
-  std::vector<float>& gradients() override;
-  void zero_grad() override;
   TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) override;
   void backward(float loss_scale = 1.0f) override;
   void release_activations() override;

@@ -68,8 +68,8 @@ class TrainableEncoder : public Encoder {
   virtual ParameterSet& parameters() = 0;
   virtual const ParameterSet& parameters() const = 0;
   // Gradient of every parameter, at the same offsets as parameters() (allocated, zeroed, on first use).
-  virtual std::vector<float>& gradients() = 0;
-  virtual void zero_grad() = 0;
+  std::vector<float>& gradients();
+  void zero_grad();
   // Forward pass that keeps what backward() needs; returns the loss of this batch.
   virtual TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) = 0;
   // Adds d(loss_scale * loss)/d(parameters) of the last forward_train to gradients().
@@ -82,6 +82,9 @@ class TrainableEncoder : public Encoder {
   virtual size_t activation_bytes(const Batch& batch) const = 0;
   // FLOPs of one training step (forward + backward) over this batch, counted as 3x forward_flops.
   double train_step_flops(const Batch& batch) const { return 3.0 * forward_flops(batch); }
+
+ private:
+  std::vector<float> grads_;
 };
 
 // Loads a checkpoint folder as a trainable model (any supported family).

@@ -241,11 +241,9 @@ struct BertModel::Impl {
     // Backward scratch.
     std::vector<float> dx, t, dt, dqkv, dattn, act, dact;
   };
-  std::vector<float> grads;
   std::unique_ptr<Saved> saved;
 
   const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
-  float* grad(const ParameterSet& ps, size_t i) { return i == npos ? nullptr : grads.data() + ps.specs()[i].offset; }
 };
 
 BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optional<bool> with_pooler)
@@ -688,12 +686,8 @@ TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labe
   } else {
     s.head_rows = labelled_rows(labels.classes);
     R = (int64_t)s.head_rows.size();
-    s.head_in.resize((size_t)(R * H));
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t t = s.head_rows[r];
-      std::copy(s.hidden.begin() + t * H, s.hidden.begin() + (t + 1) * H, s.head_in.begin() + r * H);
-      row_labels.push_back(labels.classes[t]);
-    }
+    s.head_in = gather_rows(s.hidden.data(), s.head_rows, H);
+    row_labels = gather_labels(labels.classes, s.head_rows);
     s.head_pre.resize((size_t)(R * H));
     ops::linear(ctx, m.mlm_dense, s.head_in.data(), s.head_pre.data(), R);
     s.head_act = s.head_pre;
@@ -708,13 +702,7 @@ TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labe
   std::vector<float> logits((size_t)(R * C));
   ops::linear(ctx, *final_layer, s.head_out.data(), logits.data(), R);
 
-  s.dlogits.resize((size_t)(R * C));
-  TrainOutput out;
-  out.loss = head_loss(c.head, batch, labels, row_labels, logits.data(), R, C, s.dlogits.data());
-  out.logits_rows = R;
-  out.logits_cols = C;
-  if (options.keep_logits) out.logits = std::move(logits);
-  return out;
+  return head_loss(c.head, batch, labels, row_labels, std::move(logits), R, C, options.keep_logits, s.dlogits);
 }
 
 void BertModel::backward(float loss_scale) {
@@ -724,7 +712,8 @@ void BertModel::backward(float loss_scale) {
   const ops::Context& ctx = m.ctx;
   if (!m.saved || m.saved->x_in.empty()) throw Error("backward() needs a forward_train() first");
   Impl::Saved& s = *m.saved;
-  gradients();
+  float* const grads = gradients().data();
+  auto grad = [&](size_t i) { return i == Impl::npos ? nullptr : grads + ps.specs()[i].offset; };
   const Batch& batch = s.batch;
   const HeadKind kind = c.head.kind;
   const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
@@ -742,44 +731,41 @@ void BertModel::backward(float loss_scale) {
   s.dact.resize((size_t)(N * I));
 
   // Heads, back to d loss / d hidden (in s.dt).
-  std::vector<float> dlogits(s.dlogits);
-  for (float& v : dlogits) v *= loss_scale;
+  const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
   float* dhidden = s.dt.data();
   if (kind == HeadKind::TokenClassification) {
     ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, dhidden,
-                         m.grad(ps, m.classifier_w), m.grad(ps, m.classifier_b));
+                         grad(m.classifier_w), grad(m.classifier_b));
     ops::dropout(ctx, dhidden, R * H, classifier_dropout(c, s.dropout, s.seed));
   } else {
     std::vector<float> d_out((size_t)(R * H)), d_pre((size_t)(R * H));
     if (kind == HeadKind::SequenceClassification) {
       ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, d_pre.data(),
-                           m.grad(ps, m.classifier_w), m.grad(ps, m.classifier_b));
+                           grad(m.classifier_w), grad(m.classifier_b));
       ops::dropout(ctx, d_pre.data(), R * H, classifier_dropout(c, s.dropout, s.seed));
       ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, Activation::Tanh);
-      ops::linear_backward(ctx, m.pooler, s.head_in.data(), d_pre.data(), R, d_out.data(), m.grad(ps, m.pooler_w),
-                           m.grad(ps, m.pooler_b));
+      ops::linear_backward(ctx, m.pooler, s.head_in.data(), d_pre.data(), R, d_out.data(), grad(m.pooler_w),
+                           grad(m.pooler_b));
       std::fill(dhidden, dhidden + N * H, 0.0f);
       ops::pool_backward(ctx, batch.offsets.data(), B, d_out.data(), dhidden, H, /*mean=*/false);
     } else {
       const size_t decoder_w = m.mlm_decoder_w != Impl::npos ? m.mlm_decoder_w : m.word_emb;
-      ops::linear_backward(ctx, m.decoder, s.head_out.data(), dlogits.data(), R, d_out.data(), m.grad(ps, decoder_w),
-                           m.grad(ps, m.mlm_bias));
+      ops::linear_backward(ctx, m.decoder, s.head_out.data(), dlogits.data(), R, d_out.data(), grad(decoder_w),
+                           grad(m.mlm_bias));
       ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.mlm_norm_w), d_out.data(), d_pre.data(),
-                              m.grad(ps, m.mlm_norm_w), m.grad(ps, m.mlm_norm_b), R, H, eps);
+                              grad(m.mlm_norm_w), grad(m.mlm_norm_b), R, H, eps);
       ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.hidden_act);
       ops::linear_backward(ctx, m.mlm_dense, s.head_in.data(), d_pre.data(), R, d_out.data(),
-                           m.grad(ps, m.mlm_dense_w), m.grad(ps, m.mlm_dense_b));
-      std::fill(dhidden, dhidden + N * H, 0.0f);
-      for (int64_t r = 0; r < R; ++r)
-        std::copy(d_out.begin() + r * H, d_out.begin() + (r + 1) * H, dhidden + s.head_rows[r] * H);
+                           grad(m.mlm_dense_w), grad(m.mlm_dense_b));
+      scatter_rows(d_out.data(), s.head_rows, H, dhidden, N);
     }
   }
   float* dx = s.dx.data();  // d loss / d (residual stream at the current point)
   if (post_norm)
     std::copy(dhidden, dhidden + N * H, dx);
   else
-    ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, dx, m.grad(ps, m.final_norm_w),
-                            m.grad(ps, m.final_norm_b), N, H, eps);
+    ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, dx, grad(m.final_norm_w),
+                            grad(m.final_norm_b), N, H, eps);
 
   float* t = s.t.data();
   float* dt = s.dt.data();
@@ -792,22 +778,22 @@ void BertModel::backward(float loss_scale) {
 
     if (post_norm) {
       // x_out = LN2(y_pre), y_pre = x_mid + dropout(W2 act(W1 x_mid))
-      ops::layernorm_backward(ctx, io.y_pre, m.p(ps, Ly.out_norm_w), dx, dt, m.grad(ps, Ly.out_norm_w),
-                              m.grad(ps, Ly.out_norm_b), N, H, eps);
+      ops::layernorm_backward(ctx, io.y_pre, m.p(ps, Ly.out_norm_w), dx, dt, grad(Ly.out_norm_w),
+                              grad(Ly.out_norm_b), N, H, eps);
       const float* d_ffn = dt;
       if (drop.ffn_out.active()) {
         std::copy(dt, dt + N * H, dx);
         ops::dropout(ctx, dx, N * H, drop.ffn_out);
         d_ffn = dx;
       }
-      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), m.grad(ps, Ly.wo2),
-                           m.grad(ps, Ly.bo2));
+      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), grad(Ly.wo2),
+                           grad(Ly.bo2));
       ops::activation_backward(ctx, io.f, s.dact.data(), s.dact.data(), N * I, m.hidden_act);
-      ops::linear_backward(ctx, Ly.ffn_in, io.x_mid, s.dact.data(), N, dt, m.grad(ps, Ly.wi), m.grad(ps, Ly.bi),
+      ops::linear_backward(ctx, Ly.ffn_in, io.x_mid, s.dact.data(), N, dt, grad(Ly.wi), grad(Ly.bi),
                            /*accumulate=*/true);
       // x_mid = LN1(a_pre), a_pre = x_in + dropout(Wo attention(Wqkv x_in))
-      ops::layernorm_backward(ctx, io.a_pre, m.p(ps, Ly.attn_out_norm_w), dt, dx, m.grad(ps, Ly.attn_out_norm_w),
-                              m.grad(ps, Ly.attn_out_norm_b), N, H, eps);
+      ops::layernorm_backward(ctx, io.a_pre, m.p(ps, Ly.attn_out_norm_w), dt, dx, grad(Ly.attn_out_norm_w),
+                              grad(Ly.attn_out_norm_b), N, H, eps);
     } else {
       // x_out = x_mid + dropout(W2 act(W1 LN(x_mid)))
       const float* d_ffn = dx;
@@ -816,13 +802,13 @@ void BertModel::backward(float loss_scale) {
         ops::dropout(ctx, dt, N * H, drop.ffn_out);
         d_ffn = dt;
       }
-      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), m.grad(ps, Ly.wo2),
-                           m.grad(ps, Ly.bo2));
+      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), grad(Ly.wo2),
+                           grad(Ly.bo2));
       ops::activation_backward(ctx, io.f, s.dact.data(), s.dact.data(), N * I, m.hidden_act);
       ops::layernorm(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), m.p(ps, Ly.ffn_norm_b), t, N, H, eps);
-      ops::linear_backward(ctx, Ly.ffn_in, t, s.dact.data(), N, dt, m.grad(ps, Ly.wi), m.grad(ps, Ly.bi));
-      ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), dt, dx, m.grad(ps, Ly.ffn_norm_w),
-                              m.grad(ps, Ly.ffn_norm_b), N, H, eps, /*accumulate=*/true);
+      ops::linear_backward(ctx, Ly.ffn_in, t, s.dact.data(), N, dt, grad(Ly.wi), grad(Ly.bi));
+      ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), dt, dx, grad(Ly.ffn_norm_w),
+                              grad(Ly.ffn_norm_b), N, H, eps, /*accumulate=*/true);
       // x_mid = x_in + dropout(Wo attention(Wqkv LN(x_in)))
     }
     // Here dx = d loss / d (x_in + dropout(Wo attention)).
@@ -832,18 +818,18 @@ void BertModel::backward(float loss_scale) {
       ops::dropout(ctx, dt, N * H, drop.attn_out);
       d_attn_out = dt;
     }
-    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), m.grad(ps, Ly.wo),
-                         m.grad(ps, Ly.bo));
+    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), grad(Ly.wo),
+                         grad(Ly.bo));
     ops::attention_backward(ctx, io.qkv, io.attn, s.dattn.data(), io.stats, s.dqkv.data(), batch.offsets.data(), B,
                             heads, hd, -1, scale, drop.probs);
     if (post_norm) {
-      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, m.grad(ps, Ly.wq), m.grad(ps, Ly.bq),
+      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, grad(Ly.wq), grad(Ly.bq),
                            /*accumulate=*/true);
     } else {
       ops::layernorm(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), m.p(ps, Ly.attn_norm_b), t, N, H, eps);
-      ops::linear_backward(ctx, Ly.qkv, t, s.dqkv.data(), N, dt, m.grad(ps, Ly.wq), m.grad(ps, Ly.bq));
-      ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), dt, dx, m.grad(ps, Ly.attn_norm_w),
-                              m.grad(ps, Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
+      ops::linear_backward(ctx, Ly.qkv, t, s.dqkv.data(), N, dt, grad(Ly.wq), grad(Ly.bq));
+      ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), dt, dx, grad(Ly.attn_norm_w),
+                              grad(Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
     }
   }
 
@@ -851,23 +837,13 @@ void BertModel::backward(float loss_scale) {
   ops::dropout(ctx, dx, N * H, dropout_site(c.hidden_dropout_prob, s.dropout, s.seed, kEmbeddingDrop));
   const float* de = dx;
   if (post_norm) {
-    ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, dt, m.grad(ps, m.emb_norm_w),
-                            m.grad(ps, m.emb_norm_b), N, H, eps);
+    ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, dt, grad(m.emb_norm_w),
+                            grad(m.emb_norm_b), N, H, eps);
     de = dt;
   }
-  ops::embedding_backward(ctx, batch.ids.data(), N, de, m.grad(ps, m.word_emb), H, c.pad_token_id);
-  ops::embedding_backward(ctx, s.type_ids.data(), N, de, m.grad(ps, m.type_emb), H, -1);
-  ops::embedding_backward(ctx, s.positions.data(), N, de, m.grad(ps, m.pos_emb), H, -1);
-}
-
-std::vector<float>& BertModel::gradients() {
-  if (impl_->grads.size() != params_.total()) impl_->grads.assign(params_.total(), 0.0f);
-  return impl_->grads;
-}
-
-void BertModel::zero_grad() {
-  std::vector<float>& g = gradients();
-  std::fill(g.begin(), g.end(), 0.0f);
+  ops::embedding_backward(ctx, batch.ids.data(), N, de, grad(m.word_emb), H, c.pad_token_id);
+  ops::embedding_backward(ctx, s.type_ids.data(), N, de, grad(m.type_emb), H, -1);
+  ops::embedding_backward(ctx, s.positions.data(), N, de, grad(m.pos_emb), H, -1);
 }
 
 void BertModel::release_activations() { impl_->saved.reset(); }

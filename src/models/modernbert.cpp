@@ -286,11 +286,9 @@ struct ModernBertModel::Impl {
     // Backward scratch.
     std::vector<float> dx, dnormed, dqkv, dattn, dz, dg, g, normed;
   };
-  std::vector<float> grads;
   std::unique_ptr<Saved> saved;
 
   const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
-  float* grad(const ParameterSet& ps, size_t i) { return i == npos ? nullptr : grads.data() + ps.specs()[i].offset; }
 };
 
 namespace {
@@ -653,12 +651,8 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   } else {
     s.head_rows = labelled_rows(labels.classes);
     R = (int64_t)s.head_rows.size();
-    s.head_in.resize((size_t)(R * H));
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t t = s.head_rows[r];
-      std::copy(s.hidden.begin() + t * H, s.hidden.begin() + (t + 1) * H, s.head_in.begin() + r * H);
-      row_labels.push_back(labels.classes[t]);
-    }
+    s.head_in = gather_rows(s.hidden.data(), s.head_rows, H);
+    row_labels = gather_labels(labels.classes, s.head_rows);
   }
   s.head_row_count = R;
   s.head_pre.resize((size_t)(R * H));
@@ -673,13 +667,7 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   head_forward(c, m, ps, s.head_in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
                head_drop);
 
-  s.dlogits.resize((size_t)(R * C));
-  TrainOutput out;
-  out.loss = head_loss(c.head, batch, labels, row_labels, logits.data(), R, C, s.dlogits.data());
-  out.logits_rows = R;
-  out.logits_cols = C;
-  if (options.keep_logits) out.logits = std::move(logits);
-  return out;
+  return head_loss(c.head, batch, labels, row_labels, std::move(logits), R, C, options.keep_logits, s.dlogits);
 }
 
 void ModernBertModel::backward(float loss_scale) {
@@ -689,7 +677,8 @@ void ModernBertModel::backward(float loss_scale) {
   const ops::Context& ctx = m.ctx;
   if (!m.saved || m.saved->x_in.empty()) throw Error("backward() needs a forward_train() first");
   Impl::Saved& s = *m.saved;
-  gradients();
+  float* const grads = gradients().data();
+  auto grad = [&](size_t i) { return i == Impl::npos ? nullptr : grads + ps.specs()[i].offset; };
   const Batch& batch = s.batch;
   const HeadKind kind = c.head.kind;
   const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
@@ -710,34 +699,32 @@ void ModernBertModel::backward(float loss_scale) {
   const ops::LinearWeights& final_layer = mlm ? m.decoder : m.classifier;
   const size_t final_w = mlm ? (m.decoder_w != Impl::npos ? m.decoder_w : m.tok_emb) : m.classifier_w;
   const size_t final_b = mlm ? m.decoder_b : m.classifier_b;
-  std::vector<float> dlogits(s.dlogits);
-  for (float& v : dlogits) v *= loss_scale;
+  const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
   std::vector<float> d_out((size_t)(R * H)), d_pre((size_t)(R * H));
-  ops::linear_backward(ctx, final_layer, s.head_out.data(), dlogits.data(), R, d_out.data(), m.grad(ps, final_w),
-                       m.grad(ps, final_b));
+  ops::linear_backward(ctx, final_layer, s.head_out.data(), dlogits.data(), R, d_out.data(), grad(final_w),
+                       grad(final_b));
   if (!mlm)
     ops::dropout(ctx, d_out.data(), R * H, dropout_site(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
   ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.head_norm_w), d_out.data(), d_pre.data(),
-                          m.grad(ps, m.head_norm_w), m.grad(ps, m.head_norm_b), R, H, eps);
+                          grad(m.head_norm_w), grad(m.head_norm_b), R, H, eps);
   ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.classifier_act);
   // dhidden (in s.dnormed) = d(head input) routed back to the token rows.
   float* dhidden = s.dnormed.data();
   if (kind == HeadKind::TokenClassification) {
-    ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, dhidden, m.grad(ps, m.head_dense_w),
-                         m.grad(ps, m.head_dense_b));
+    ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, dhidden, grad(m.head_dense_w),
+                         grad(m.head_dense_b));
   } else {
     ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, d_out.data(),
-                         m.grad(ps, m.head_dense_w), m.grad(ps, m.head_dense_b));
-    std::fill(dhidden, dhidden + N * H, 0.0f);
+                         grad(m.head_dense_w), grad(m.head_dense_b));
     if (kind == HeadKind::SequenceClassification) {
+      std::fill(dhidden, dhidden + N * H, 0.0f);
       ops::pool_backward(ctx, batch.offsets.data(), B, d_out.data(), dhidden, H, c.classifier_pooling == "mean");
     } else {
-      for (int64_t r = 0; r < R; ++r)
-        std::copy(d_out.begin() + r * H, d_out.begin() + (r + 1) * H, dhidden + s.head_rows[r] * H);
+      scatter_rows(d_out.data(), s.head_rows, H, dhidden, N);
     }
   }
   ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, s.dx.data(),
-                          m.grad(ps, m.final_norm_w), m.grad(ps, m.final_norm_b), N, H, eps);
+                          grad(m.final_norm_w), grad(m.final_norm_b), N, H, eps);
 
   // Layers, last to first; s.dx holds d loss / d (residual stream at the current point).
   float* dx = s.dx.data();
@@ -751,14 +738,14 @@ void ModernBertModel::backward(float loss_scale) {
     // x_out = x_mid + Wo2(dropout(GeGLU(z))),  z = Wi LN(x_mid)
     ops::geglu(ctx, io.mlp_z, s.g.data(), N, I, m.hidden_act);
     ops::dropout(ctx, s.g.data(), N * I, drop.mlp);
-    ops::linear_backward(ctx, Ly.mlp_out, s.g.data(), dx, N, s.dg.data(), m.grad(ps, Ly.wo2), m.grad(ps, Ly.bo2));
+    ops::linear_backward(ctx, Ly.mlp_out, s.g.data(), dx, N, s.dg.data(), grad(Ly.wo2), grad(Ly.bo2));
     ops::dropout(ctx, s.dg.data(), N * I, drop.mlp);
     ops::geglu_backward(ctx, io.mlp_z, s.dg.data(), s.dz.data(), N, I, m.hidden_act);
     ops::layernorm(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), m.p(ps, Ly.mlp_norm_b), s.normed.data(), N, H, eps);
-    ops::linear_backward(ctx, Ly.mlp_in, s.normed.data(), s.dz.data(), N, s.dnormed.data(), m.grad(ps, Ly.wi),
-                         m.grad(ps, Ly.bi));
-    ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), s.dnormed.data(), dx, m.grad(ps, Ly.mlp_norm_w),
-                            m.grad(ps, Ly.mlp_norm_b), N, H, eps, /*accumulate=*/true);
+    ops::linear_backward(ctx, Ly.mlp_in, s.normed.data(), s.dz.data(), N, s.dnormed.data(), grad(Ly.wi),
+                         grad(Ly.bi));
+    ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), s.dnormed.data(), dx, grad(Ly.mlp_norm_w),
+                            grad(Ly.mlp_norm_b), N, H, eps, /*accumulate=*/true);
 
     // x_mid = x_in + dropout(Wo attention(RoPE(Wqkv a))),  a = (l == 0 ? x_in : LN(x_in))
     const float* d_attn_out = dx;
@@ -767,38 +754,28 @@ void ModernBertModel::backward(float loss_scale) {
       ops::dropout(ctx, s.dnormed.data(), N * H, drop.attn_out);
       d_attn_out = s.dnormed.data();
     }
-    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), m.grad(ps, Ly.wo),
-                         m.grad(ps, Ly.bo));
+    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), grad(Ly.wo),
+                         grad(Ly.bo));
     ops::attention_backward(ctx, io.qkv, io.attn, s.dattn.data(), io.stats, s.dqkv.data(), batch.offsets.data(), B,
                             heads, hd, global ? -1 : c.half_window(), scale, drop.probs);
     ops::rope_qkv_backward(ctx, s.dqkv.data(), s.positions.data(), N, heads, hd, inv_freq);
     if (l == 0) {
-      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, m.grad(ps, Ly.wqkv), m.grad(ps, Ly.bqkv),
+      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, grad(Ly.wqkv), grad(Ly.bqkv),
                            /*accumulate=*/true);
     } else {
       ops::layernorm(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), m.p(ps, Ly.attn_norm_b), s.normed.data(), N, H, eps);
-      ops::linear_backward(ctx, Ly.qkv, s.normed.data(), s.dqkv.data(), N, s.dnormed.data(), m.grad(ps, Ly.wqkv),
-                           m.grad(ps, Ly.bqkv));
+      ops::linear_backward(ctx, Ly.qkv, s.normed.data(), s.dqkv.data(), N, s.dnormed.data(), grad(Ly.wqkv),
+                           grad(Ly.bqkv));
       ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), s.dnormed.data(), dx,
-                              m.grad(ps, Ly.attn_norm_w), m.grad(ps, Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
+                              grad(Ly.attn_norm_w), grad(Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
     }
   }
 
   // Embeddings: x_in[0] = dropout(LN(table[ids])); the padding row gets no gradient.
   ops::dropout(ctx, dx, N * H, dropout_site(c.embedding_dropout, s.dropout, s.seed, kEmbeddingDrop));
-  ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, s.dnormed.data(), m.grad(ps, m.emb_norm_w),
-                          m.grad(ps, m.emb_norm_b), N, H, eps);
-  ops::embedding_backward(ctx, batch.ids.data(), N, s.dnormed.data(), m.grad(ps, m.tok_emb), H, c.pad_token_id);
-}
-
-std::vector<float>& ModernBertModel::gradients() {
-  if (impl_->grads.size() != params_.total()) impl_->grads.assign(params_.total(), 0.0f);
-  return impl_->grads;
-}
-
-void ModernBertModel::zero_grad() {
-  std::vector<float>& g = gradients();
-  std::fill(g.begin(), g.end(), 0.0f);
+  ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, s.dnormed.data(), grad(m.emb_norm_w),
+                          grad(m.emb_norm_b), N, H, eps);
+  ops::embedding_backward(ctx, batch.ids.data(), N, s.dnormed.data(), grad(m.tok_emb), H, c.pad_token_id);
 }
 
 void ModernBertModel::release_activations() { impl_->saved.reset(); }

@@ -51,7 +51,7 @@ void embedding_backward(const Context& ctx, const int32_t* ids, int64_t n, const
 void rope_qkv_backward(const Context& ctx, float* dqkv, const int32_t* positions, int64_t rows, int heads,
                        int head_dim, const float* inv_freq);
 
-// ops::attention for training (same arithmetic, so the same outputs): also writes the softmax statistics
+// ops::attention for training (the same function, up to rounding): also writes the softmax statistics
 // stats[row, head] = (max score, 1 / sum of exponentials), and applies dropout to the probabilities
 // (stream index ((row * heads + head) << 32) + key position).
 void attention_forward_train(const Context& ctx, const float* qkv, float* out, float* stats, const int64_t* cu_seqlens,

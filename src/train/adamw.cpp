@@ -39,7 +39,8 @@ void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float 
     const __m256 gi = _mm256_loadu_ps(g + i);
     const __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(p + i), f);
     const __m256 mi = _mm256_fmadd_ps(gi, a1, _mm256_mul_ps(_mm256_loadu_ps(m + i), b1));
-    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(a2, gi), gi));
+    const __m256 vi =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(a2, gi), gi));
     const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
     _mm256_storeu_ps(m + i, mi);
     _mm256_storeu_ps(v + i, vi);

@@ -32,8 +32,27 @@ std::vector<int64_t> labelled_rows(const std::vector<int32_t>& classes) {
   return rows;
 }
 
-double head_loss(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
-                 const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C, float* dlogits) {
+std::vector<float> gather_rows(const float* rows, const std::vector<int64_t>& index, int64_t dim) {
+  std::vector<float> out(index.size() * (size_t)dim);
+  for (size_t r = 0; r < index.size(); ++r)
+    std::copy(rows + index[r] * dim, rows + (index[r] + 1) * dim, out.begin() + (ptrdiff_t)r * dim);
+  return out;
+}
+
+std::vector<int32_t> gather_labels(const std::vector<int32_t>& classes, const std::vector<int64_t>& index) {
+  std::vector<int32_t> out;
+  for (int64_t t : index) out.push_back(classes[(size_t)t]);
+  return out;
+}
+
+void scatter_rows(const float* grad, const std::vector<int64_t>& index, int64_t dim, float* rows, int64_t total) {
+  std::fill(rows, rows + total * dim, 0.0f);
+  for (size_t r = 0; r < index.size(); ++r) std::copy(grad + r * dim, grad + (r + 1) * dim, rows + index[r] * dim);
+}
+
+static double loss_by_problem_type(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
+                                   const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C,
+                                   float* dlogits) {
   if (head.kind != HeadKind::SequenceClassification) return cross_entropy_loss(logits, R, C, row_labels, dlogits);
   ProblemType pt = head.problem_type;
   if (pt == ProblemType::Unset)
@@ -53,6 +72,24 @@ double head_loss(const HeadConfig& head, const Batch& batch, const TrainLabels& 
   const std::span<const float> lg(logits, (size_t)(R * C));
   return pt == ProblemType::Regression ? mse_loss(lg, labels.values, dlogits)
                                        : bce_with_logits_loss(lg, labels.values, dlogits);
+}
+
+TrainOutput head_loss(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
+                      const std::vector<int32_t>& row_labels, std::vector<float>&& logits, int64_t R, int64_t C,
+                      bool keep_logits, std::vector<float>& dlogits) {
+  dlogits.resize((size_t)(R * C));
+  TrainOutput out;
+  out.loss = loss_by_problem_type(head, batch, labels, row_labels, logits.data(), R, C, dlogits.data());
+  out.logits_rows = R;
+  out.logits_cols = C;
+  if (keep_logits) out.logits = std::move(logits);
+  return out;
+}
+
+std::vector<float> scaled(const std::vector<float>& dlogits, float loss_scale) {
+  std::vector<float> out(dlogits);
+  for (float& v : out) v *= loss_scale;
+  return out;
 }
 
 }  // namespace medenc

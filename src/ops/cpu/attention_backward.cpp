@@ -4,9 +4,9 @@
 // Work items are (sequence, head) pairs. Each gathers its Q, K, V (and for the backward O and dO) into
 // contiguous [len, head_dim] panels, Q padded with zero rows to whole blocks of kBlock queries. A
 // block's scores against the keys it may see (all keys on global layers, the band [i0 - w, i1 + w) on
-// local layers) are one sgemm, exactly as in ops::attention, and the softmax uses the same exp kernel,
-// so with dropout off the training forward returns the inference kernel's outputs bit for bit and the
-// backward recomputes the forward's probabilities exactly. The backward is four more sgemms per
+// local layers) are one sgemm followed by an exact max-subtracted softmax whose max and 1 / sum are
+// kept; the backward repeats the same sgemm and exp on the same tiles, so it recomputes the forward's
+// probabilities bit for bit. The backward is four more sgemms per
 // block: dV += P'^T dO, dP = dO V^T, dQ = dS K, dK += dS^T Q. Scratch is O(kBlock * len + len *
 // head_dim) per thread; nothing of size len x len is ever stored.
 #include <algorithm>
@@ -64,9 +64,8 @@ KeyRange block_keys(int64_t i0, int64_t len, int64_t window) {
   return {std::max<int64_t>(0, i0 - window), std::min<int64_t>(len, i1 + window)};
 }
 
-// Row i's probabilities over the block's keys (relative to k0) from its raw scores s[0, nk), exactly as
-// ops::attention computes them: scale, max over the band [lo, hi), shifted exp, times 1 / sum; zero
-// outside the band. known: the max and 1 / sum are read from *m, *inv; otherwise computed into them.
+// Row i's probabilities over the block's keys (relative to k0) from its raw scores s[0, nk): scale, max
+// over the band [lo, hi), shifted exp, times 1 / sum; zero outside the band. known: the max and 1 / sum are read from *m, *inv; otherwise computed into them.
 void softmax_row(float* s, int64_t nk, int64_t lo, int64_t hi, float scale, float* m, float* inv, bool known) {
   float mx = known ? *m : -INFINITY;
   for (int64_t j = lo; j < hi; ++j) {
