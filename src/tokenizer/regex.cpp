@@ -6,6 +6,7 @@
 #include <oniguruma.h>
 
 #include "medenc/error.h"
+#include "tokenizer/unicode.h"
 
 namespace medenc::tok {
 
@@ -19,6 +20,78 @@ void init_oniguruma() {
   });
 }
 
+// "[\x{..}-\x{..}...]" of the code points where pred holds.
+template <class Pred>
+std::string class_of(Pred&& pred) {
+  std::string out = "[";
+  char buf[40];
+  char32_t c = 0;
+  while (c < 0x110000) {
+    if (!pred(c)) {
+      ++c;
+      continue;
+    }
+    const char32_t first = c;
+    while (c + 1 < 0x110000 && pred(c + 1)) ++c;
+    std::snprintf(buf, sizeof(buf), "\\x{%X}-\\x{%X}", static_cast<unsigned>(first), static_cast<unsigned>(c));
+    out += buf;
+    ++c;
+  }
+  return out + "]";
+}
+
+const std::string& letter_class() {
+  static const std::string s = class_of([](char32_t c) { return (c < 0xD800 || c > 0xDFFF) && is_letter(c); });
+  return s;
+}
+const std::string& number_class() {
+  static const std::string s = class_of([](char32_t c) { return (c < 0xD800 || c > 0xDFFF) && is_number(c); });
+  return s;
+}
+
+// The system Oniguruma may carry older Unicode data than the one Hugging Face bundles, so the
+// letter and number properties are spelled out from medenc's own (reconciled) tables.
+std::string expand_unicode_classes(const std::string& pattern) {
+  std::string out;
+  out.reserve(pattern.size());
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '\\' || i + 1 >= pattern.size()) {
+      out.push_back(pattern[i]);
+      continue;
+    }
+    const char kind = pattern[i + 1];
+    if (kind == 'p' || kind == 'P') {
+      std::string name;
+      size_t len = 0;
+      if (i + 2 < pattern.size() && pattern[i + 2] == '{') {
+        const size_t close = pattern.find('}', i + 3);
+        if (close != std::string::npos) {
+          name = pattern.substr(i + 3, close - i - 3);
+          len = close - i + 1;
+        }
+      } else if (i + 2 < pattern.size()) {
+        name = pattern.substr(i + 2, 1);
+        len = 3;
+      }
+      bool negate = kind == 'P';
+      if (!name.empty() && name[0] == '^') {
+        negate = !negate;
+        name.erase(0, 1);
+      }
+      if (name == "L" || name == "Letter" || name == "N" || name == "Number") {
+        const std::string& cls = name[0] == 'L' ? letter_class() : number_class();
+        out += negate ? "[^" + cls.substr(1) : cls;
+        i += len - 1;
+        continue;
+      }
+    }
+    out.push_back(pattern[i]);
+    out.push_back(kind);
+    ++i;
+  }
+  return out;
+}
+
 struct RegionDeleter {
   void operator()(OnigRegion* r) const { onig_region_free(r, 1); }
 };
@@ -29,8 +102,9 @@ Regex::Regex(const std::string& pattern, const std::string& where) : regex_(null
   init_oniguruma();
   OnigRegex re = nullptr;
   OnigErrorInfo info;
-  const auto* p = reinterpret_cast<const OnigUChar*>(pattern.data());
-  const int rc = onig_new(&re, p, p + pattern.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
+  const std::string source = expand_unicode_classes(pattern);
+  const auto* p = reinterpret_cast<const OnigUChar*>(source.data());
+  const int rc = onig_new(&re, p, p + source.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
   if (rc != ONIG_NORMAL) {
     OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
     onig_error_code_to_str(msg, rc, &info);

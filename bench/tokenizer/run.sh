@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Tokenizer benchmark: medenc against Hugging Face's own Rust tokenizers (npm `tokenizers`, the
+# official binding), on the same few MB of clinical text, in the same run. Prints one table.
+#   bench/tokenizer/run.sh            (env: BUILD_DIR, default ./build; DATA_DIR, default ../shared/data)
+# The corpus (ROCO captions, IU X-ray reports, MTSamples transcriptions, MedMentions abstracts) is
+# read from DATA_DIR and never written into the repository.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+data="${DATA_DIR:-$root/../shared/data}"
+repeats="${REPEATS:-3}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target medenc_lib -j"$(nproc)" >/dev/null
+c++ -std=c++20 -O3 -march=native -fopenmp -I"$root/include" "$here/bench.cpp" "$build/libmedenc.a" \
+  $(pkg-config --libs libutf8proc oniguruma) -lfmt -o "$tmp/bench"
+[ -d "$here/node_modules/tokenizers" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
+python3 "$here/bench_corpus.py" "$data" "$tmp/corpus.jsonl"
+
+for t in modernbert-base bert-base-uncased; do
+  dir="$root/tests/data/tokenizers/$t"
+  "$tmp/bench" "$dir" "$t" "$tmp/corpus.jsonl" "$repeats"
+  TOKENIZERS_PARALLELISM=false node "$here/bench.js" "$dir/tokenizer.json" "$t" "$tmp/corpus.jsonl" single "$repeats"
+  node "$here/bench.js" "$dir/tokenizer.json" "$t" "$tmp/corpus.jsonl" batched "$repeats"
+done > "$tmp/results.jsonl"
+
+python3 - "$tmp/results.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+r0 = rows[0]
+print(f"corpus: {r0['docs']} documents, {r0['mb']:.2f} MB; encode with special tokens, no truncation; best of runs")
+print(f"{'tokenizer':<18} {'mode':<8} {'threads':>7} {'medenc MB/s':>12} {'HF MB/s':>9} {'medenc ktok/s':>14} {'HF ktok/s':>10} {'speed-up':>9}  same ids")
+for tok in dict.fromkeys(r['tokenizer'] for r in rows):
+    for mode in ('single', 'batched'):
+        m = next(r for r in rows if r['tokenizer'] == tok and r['mode'] == mode and r['lib'] == 'medenc')
+        h = next(r for r in rows if r['tokenizer'] == tok and r['mode'] == mode and r['lib'] == 'huggingface')
+        same = 'yes' if (m['tokens'], m['checksum']) == (h['tokens'], h['checksum']) else 'NO'
+        print(f"{tok:<18} {mode:<8} {m['threads']:>7} {m['mb_per_s']:>12.2f} {h['mb_per_s']:>9.2f} {m['ktokens_per_s']:>14.0f} "
+              f"{h['ktokens_per_s']:>10.0f} {m['mb_per_s'] / h['mb_per_s']:>8.1f}x  {same}")
+PY
