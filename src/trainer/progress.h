@@ -1,0 +1,33 @@
+#pragma once
+// Training progress on stderr: a live line (loss, tokens/s, ETA) redrawn at most twice a second when
+// stderr is a terminal, and log lines at the logging steps either way.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace medenc {
+
+class TrainProgress {
+ public:
+  TrainProgress(bool live, int64_t total_steps, int64_t start_step);
+  // After each optimizer step.
+  void step(int64_t global_step, double epoch, double loss, double lr, int64_t tokens);
+  // A log line (the live line is cleared first and redrawn after).
+  void line(const std::string& text);
+  double tokens_per_second() const;
+  std::string eta(int64_t global_step) const;
+  std::string elapsed() const;
+  double seconds() const;
+
+ private:
+  bool live_;
+  int64_t total_, start_;
+  int64_t tokens_ = 0;
+  std::chrono::steady_clock::time_point t0_, last_draw_;
+  std::string current_;
+};
+
+// H:MM:SS
+std::string format_duration(double seconds);
+
+}  // namespace medenc
