@@ -14,9 +14,9 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target medenc_lib -j"$(nproc)" >/dev/null
+cmake --build "$build" --target medenc_lib -j"$(nproc)" > "$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
 c++ -std=c++20 -O3 -march=native -fopenmp -I"$root/include" "$here/bench.cpp" "$build/libmedenc.a" \
-  $(pkg-config --libs libutf8proc oniguruma) -lfmt -o "$tmp/bench"
+  $(pkg-config --libs libutf8proc oniguruma zlib) -lfmt -o "$tmp/bench"
 [ -d "$here/node_modules/tokenizers" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
 python3 "$here/bench_corpus.py" "$data" "$tmp/corpus.jsonl"
 

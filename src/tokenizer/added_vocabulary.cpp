@@ -8,15 +8,14 @@ void TokenTrie::add(const std::vector<char32_t>& pattern, int32_t value) {
   if (pattern.empty()) return;
   int32_t node = 0;
   for (char32_t c : pattern) {
-    const uint64_t key = (static_cast<uint64_t>(node) << 21) | c;
-    auto it = edges_.find(key);
-    if (it == edges_.end()) {
+    const int32_t existing = child(node, c);
+    if (existing < 0) {
       const auto next = static_cast<int32_t>(values_.size());
       values_.push_back(-1);
-      edges_.emplace(key, next);
+      edges_.set(node, static_cast<int32_t>(c), {0, next});
       node = next;
     } else {
-      node = it->second;
+      node = existing;
     }
   }
   if (values_[node] < 0) values_[node] = value;
@@ -32,7 +31,7 @@ void TokenTrie::find(const char32_t* s, size_t n, std::vector<Hit>& out) const {
   size_t i = 0;
   while (i < n) {
     const char32_t c = s[i];
-    if (c < 128 ? !first_ascii_[c] : first_other_.count(c) == 0) {
+    if (c < 128 ? !first_ascii_[c] : first_other_.empty() || first_other_.count(c) == 0) {
       ++i;
       continue;
     }

@@ -2,6 +2,7 @@
 // Added tokens: strings matched in the text before the model runs (special tokens like [MASK], the
 // whitespace-run tokens of ModernBERT, ...). Tokens with normalized=false are matched on the raw
 // text, the others on each normalized piece; matching is leftmost-longest.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "tokenizer/flat_map.h"
 #include "tokenizer/models.h"
 #include "tokenizer/normalized_text.h"
 #include "tokenizer/normalizers.h"
@@ -33,12 +35,12 @@ class TokenTrie {
 
  private:
   int32_t child(int32_t node, char32_t c) const {
-    auto it = edges_.find((static_cast<uint64_t>(node) << 21) | c);
-    return it == edges_.end() ? -1 : it->second;
+    const MergeMap::Value* v = edges_.find(node, static_cast<int32_t>(c));
+    return v ? v->id : -1;
   }
   std::vector<int32_t> values_{-1};  // per node (-1: no pattern ends here); node 0 is the root
-  std::unordered_map<uint64_t, int32_t> edges_;
-  std::vector<bool> first_ascii_ = std::vector<bool>(128, false);
+  MergeMap edges_;  // (node, char) -> child node (in Value::id)
+  std::array<bool, 128> first_ascii_{};
   std::unordered_set<char32_t> first_other_;
 };
 

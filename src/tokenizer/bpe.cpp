@@ -1,9 +1,7 @@
 // Byte-pair encoding: a word starts as one symbol per char and the adjacent pair with the lowest
 // merge rank is merged (leftmost first) until no pair is in the merges.
 #include <array>
-#include <mutex>
 #include <queue>
-#include <unordered_map>
 
 #include "medenc/error.h"
 #include "tokenizer/models.h"
@@ -16,39 +14,6 @@ namespace {
 
 using nlohmann::json;
 namespace jf = medenc::json_fields;
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return hash_bytes(s.data(), s.size()); }
-};
-
-// Results per word, shared by all threads (sharded locks). Only speed depends on it.
-class WordCache {
- public:
-  bool get(std::string_view word, std::vector<ModelToken>& out) {
-    Shard& s = shard(word);
-    std::lock_guard<std::mutex> lock(s.mutex);
-    auto it = s.map.find(word);
-    if (it == s.map.end()) return false;
-    out.insert(out.end(), it->second.begin(), it->second.end());
-    return true;
-  }
-  void put(std::string_view word, const ModelToken* b, const ModelToken* e) {
-    Shard& s = shard(word);
-    std::lock_guard<std::mutex> lock(s.mutex);
-    if (s.map.size() >= kPerShard) return;
-    s.map.emplace(std::string(word), std::vector<ModelToken>(b, e));
-  }
-
- private:
-  static constexpr size_t kShards = 64, kPerShard = 2048;
-  struct Shard {
-    std::mutex mutex;
-    std::unordered_map<std::string, std::vector<ModelToken>, StringHash, std::equal_to<>> map;
-  };
-  Shard& shard(std::string_view w) { return shards_[hash_bytes(w.data(), w.size()) >> 58]; }
-  std::array<Shard, kShards> shards_;
-};
 
 class BpeModel : public Model {
  public:
@@ -73,7 +38,6 @@ class BpeModel : public Model {
   std::string prefix_, suffix_;
   bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
   std::array<int32_t, 256> byte_ids_{};  // "<0xXX>" tokens for byte_fallback (-1: absent)
-  mutable WordCache cache_;
 };
 
 BpeModel::BpeModel(const json& j, const std::string& where) {
@@ -135,10 +99,11 @@ void BpeModel::tokenize(std::string_view word, std::vector<ModelToken>& out) con
       return;
     }
   }
-  if (cache_.get(word, out)) return;
+  const uint64_t hash = hash_bytes(word.data(), word.size());
+  if (cached(word, hash, out)) return;
   const size_t first = out.size();
   merge_word(word, out);
-  if (word.size() < 256) cache_.put(word, out.data() + first, out.data() + out.size());
+  if (word.size() < 256) remember(word, hash, out.data() + first, out.data() + out.size());
 }
 
 void BpeModel::merge_word(std::string_view word, std::vector<ModelToken>& out) const {

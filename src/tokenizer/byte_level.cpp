@@ -25,10 +25,7 @@ struct ByteTables {
   }
 };
 
-const ByteTables& tables() {
-  static const ByteTables t;
-  return t;
-}
+const ByteTables kTables;
 
 enum Class : uint8_t { kLetter, kNumber, kSpace, kOther };
 
@@ -47,9 +44,9 @@ inline Class classify(char32_t c) {
 
 }  // namespace
 
-char32_t byte_to_char(uint8_t b) { return tables().to_char[b]; }
+char32_t byte_to_char(uint8_t b) { return kTables.to_char[b]; }
 
-int char_to_byte(char32_t c) { return c < 324 ? tables().to_byte[c] : -1; }
+int char_to_byte(char32_t c) { return c < 324 ? kTables.to_byte[c] : -1; }
 
 void gpt2_split(const char32_t* s, uint32_t n, std::vector<Match>& out) {
   out.clear();

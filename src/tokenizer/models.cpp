@@ -1,10 +1,48 @@
 #include "tokenizer/models.h"
 
+#include <atomic>
 #include <fstream>
 
 #include "medenc/error.h"
 
 namespace medenc::tok {
+
+namespace {
+
+struct CacheSlot {
+  uint64_t owner = 0, hash = 0;
+  std::string word;
+  std::vector<ModelToken> tokens;
+};
+
+constexpr size_t kCacheSlots = 1 << 16;
+
+std::vector<CacheSlot>& thread_cache() {
+  thread_local std::vector<CacheSlot> slots(kCacheSlots);
+  return slots;
+}
+
+}  // namespace
+
+Model::Model() {
+  static std::atomic<uint64_t> next{1};
+  uid_ = next.fetch_add(1);
+}
+
+bool Model::cached(std::string_view word, uint64_t hash, std::vector<ModelToken>& out) const {
+  const CacheSlot& s = thread_cache()[hash & (kCacheSlots - 1)];
+  if (s.owner != uid_ || s.hash != hash || s.word != word) return false;
+  out.insert(out.end(), s.tokens.begin(), s.tokens.end());
+  return true;
+}
+
+void Model::remember(std::string_view word, uint64_t hash, const ModelToken* b, const ModelToken* e) const {
+  CacheSlot& s = thread_cache()[hash & (kCacheSlots - 1)];
+  s.owner = uid_;
+  s.hash = hash;
+  s.word.assign(word);
+  s.tokens.assign(b, e);
+}
 
 void Model::set_vocab(std::string_view token, int32_t id) { vocab_.set(token, id); }
 

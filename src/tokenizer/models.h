@@ -21,6 +21,7 @@ struct ModelToken {
 
 class Model {
  public:
+  Model();
   virtual ~Model() = default;
   // Appends the tokens of `word` (valid UTF-8, not empty).
   virtual void tokenize(std::string_view word, std::vector<ModelToken>& out) const = 0;
@@ -37,9 +38,13 @@ class Model {
  protected:
   void set_vocab(std::string_view token, int32_t id);
   void build_reverse();
+  // Per-thread memo of recent words (a direct-mapped table: no locks). Only speed depends on it.
+  bool cached(std::string_view word, uint64_t hash, std::vector<ModelToken>& out) const;
+  void remember(std::string_view word, uint64_t hash, const ModelToken* b, const ModelToken* e) const;
   StringIdMap vocab_;
   std::vector<std::string> reverse_;
   std::vector<bool> has_reverse_;
+  uint64_t uid_;  // tells cache entries of different models apart (never reused)
 };
 
 struct WordPieceOptions {

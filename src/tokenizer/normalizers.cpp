@@ -121,9 +121,9 @@ void filter(NormalizedText& t, Keep&& keep) {
   t.end.resize(w);
 }
 
-bool all_below(const NormalizedText& t, char32_t limit) {
+bool all_inert(const NormalizedText& t, bool compat, bool compose) {
   for (char32_t c : t.chars)
-    if (c >= limit) return false;
+    if (c >= 0xA0 && !normalization_inert(c, compat, compose)) return false;
   return true;
 }
 
@@ -287,9 +287,8 @@ class SequenceNormalizer : public Normalizer {
 void unicode_normalize(NormalizedText& t, UnicodeForm form) {
   const bool compat = form == UnicodeForm::NFKC || form == UnicodeForm::NFKD;
   const bool compose = form == UnicodeForm::NFC || form == UnicodeForm::NFKC;
-  // Text below these limits is already in the normal form, with identity alignment.
-  const char32_t limit = compat ? 0xA0 : compose ? 0x300 : 0xC0;
-  if (all_below(t, limit)) return;
+  // Text of chars that normalization never touches stays as it is (the usual case).
+  if (all_inert(t, compat, compose)) return;
   std::vector<Decomposed> dec;
   decompose(t, compat, dec);
   std::vector<Edit> edits;

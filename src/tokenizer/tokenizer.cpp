@@ -99,7 +99,8 @@ tok::Enc Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id
     }
     // Byte offsets in the word -> chars of the piece.
     s.byte_to_char.clear();
-    for (uint32_t i = p.begin; i < p.end; ++i) s.byte_to_char.insert(s.byte_to_char.end(), tok::utf8_length(t.chars[i]), i);
+    for (uint32_t i = p.begin; i < p.end; ++i)
+      for (size_t k = tok::utf8_length(t.chars[i]); k > 0; --k) s.byte_to_char.push_back(i);
     for (size_t k = spans[w].first; k < spans[w].second; ++k) {
       const tok::ModelToken& mt = s.tokens[k];
       const uint32_t c0 = s.byte_to_char[mt.begin], c1 = s.byte_to_char[mt.end - 1];

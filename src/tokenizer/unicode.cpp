@@ -277,7 +277,41 @@ const std::unordered_map<uint64_t, char32_t>& composition_table() {
   return table;
 }
 
+// Chars that end a primary composite (they can join the char before them).
+const std::vector<bool>& composition_seconds() {
+  static const std::vector<bool> seconds = [] {
+    std::vector<bool> v(0x110000, false);
+    for (const auto& [key, composite] : composition_table()) v[key & 0x1FFFFF] = true;
+    for (char32_t c = 0x1161; c <= 0x1175; ++c) v[c] = true;  // Hangul vowels
+    for (char32_t c = 0x11A8; c <= 0x11C2; ++c) v[c] = true;  // Hangul trailing consonants
+    return v;
+  }();
+  return seconds;
+}
+
+bool compute_inert(char32_t c, bool compat, bool compose) {
+  char32_t d[32];
+  if (decompose_char(c, compat, d) != 1 || d[0] != c || combining_class(c) != 0) return false;
+  return !compose || !composition_seconds()[c];
+}
+
 }  // namespace
+
+bool normalization_inert(char32_t c, bool compat, bool compose) {
+  if (c < 0xA0) return true;
+  // Bits per BMP char: 1 NFD, 2 NFC, 4 NFKD, 8 NFKC.
+  static const std::vector<uint8_t> bmp = [] {
+    std::vector<uint8_t> v(0x10000, 0);
+    for (char32_t c = 0; c < 0x10000; ++c) {
+      if (c >= 0xD800 && c <= 0xDFFF) continue;
+      v[c] = static_cast<uint8_t>(compute_inert(c, false, false) | compute_inert(c, false, true) << 1 |
+                                  compute_inert(c, true, false) << 2 | compute_inert(c, true, true) << 3);
+    }
+    return v;
+  }();
+  if (c < 0x10000) return bmp[c] >> ((compat ? 2 : 0) + (compose ? 1 : 0)) & 1;
+  return compute_inert(c, compat, compose);
+}
 
 char32_t compose_pair(char32_t a, char32_t b) {
   // Hangul syllables: L + V, then LV + T.

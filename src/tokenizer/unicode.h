@@ -52,5 +52,8 @@ int combining_class(char32_t c);
 int decompose_char(char32_t c, bool compat, char32_t* out);
 // Primary composite of (a, b), or 0.
 char32_t compose_pair(char32_t a, char32_t b);
+// True when normalization leaves c as it is whatever surrounds it: no decomposition, combining
+// class 0 and (for the composing forms) never the second char of a composition.
+bool normalization_inert(char32_t c, bool compat, bool compose);
 
 }  // namespace medenc::tok

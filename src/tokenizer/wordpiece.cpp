@@ -30,6 +30,19 @@ class WordPieceModel : public Model {
   }
 
   void tokenize(std::string_view word, std::vector<ModelToken>& out) const override {
+    if (word.size() >= 64) return greedy(word, out);
+    const uint64_t hash = hash_bytes(word.data(), word.size());
+    if (cached(word, hash, out)) return;
+    const size_t first = out.size();
+    greedy(word, out);
+    remember(word, hash, out.data() + first, out.data() + out.size());
+  }
+
+  std::optional<std::string> unk_token() const override { return o_.unk_token; }
+  std::optional<std::string> continuing_subword_prefix() const override { return o_.continuing_subword_prefix; }
+
+ private:
+  void greedy(std::string_view word, std::vector<ModelToken>& out) const {
     const auto n = static_cast<uint32_t>(word.size());
     size_t chars = 0;
     for (char c : word) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -61,10 +74,6 @@ class WordPieceModel : public Model {
     }
   }
 
-  std::optional<std::string> unk_token() const override { return o_.unk_token; }
-  std::optional<std::string> continuing_subword_prefix() const override { return o_.continuing_subword_prefix; }
-
- private:
   int32_t unk(std::string_view word) const {
     if (unk_id_ < 0) throw Error("WordPiece: unk_token \"" + o_.unk_token + "\" is not in the vocab (needed for \"" + std::string(word) + "\")");
     return unk_id_;
