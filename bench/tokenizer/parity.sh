@@ -5,19 +5,9 @@
 # exercise the other components. Every field is compared: ids, tokens, offsets, type ids, special
 # tokens mask, attention mask, word ids, sequence ids, the overflowing windows, and decode().
 #   bench/tokenizer/parity.sh        (env: BUILD_DIR, default ./build; DATA_DIR, default ../shared/data)
-set -uo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-build="${BUILD_DIR:-$root/build}"
-data="${DATA_DIR:-$root/../shared/data}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-set -e
-[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target medenc_lib -j"$(nproc)" > "$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
-c++ -std=c++20 -O2 -fopenmp -I"$root/include" "$here/parity.cpp" "$build/libmedenc.a" \
-  $(pkg-config --libs libutf8proc oniguruma zlib) -lfmt -o "$tmp/parity"
-[ -d "$here/node_modules/tokenizers" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+build_tool parity.cpp "$tmp/parity"
 python3 "$here/parity_inputs.py" "$data" "$tmp/inputs.jsonl" --seed "${SEED:-1}"
 head -n 2500 "$tmp/inputs.jsonl" > "$tmp/small.jsonl"
 tail -n 400 "$tmp/inputs.jsonl" >> "$tmp/small.jsonl"

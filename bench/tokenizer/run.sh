@@ -5,19 +5,9 @@
 # The corpus (ROCO captions, IU X-ray reports, MTSamples transcriptions, MedMentions abstracts) is
 # read from DATA_DIR and never written into the repository.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-build="${BUILD_DIR:-$root/build}"
-data="${DATA_DIR:-$root/../shared/data}"
+source "$(dirname "$0")/common.sh"
 repeats="${REPEATS:-3}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-
-[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target medenc_lib -j"$(nproc)" > "$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
-c++ -std=c++20 -O3 -march=native -fopenmp -I"$root/include" "$here/bench.cpp" "$build/libmedenc.a" \
-  $(pkg-config --libs libutf8proc oniguruma zlib) -lfmt -o "$tmp/bench"
-[ -d "$here/node_modules/tokenizers" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null)
+build_tool bench.cpp "$tmp/bench"
 python3 "$here/bench_corpus.py" "$data" "$tmp/corpus.jsonl"
 
 for t in modernbert-base bert-base-uncased; do

@@ -262,15 +262,7 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
                                           static_cast<size_t>(jf::get_int(j, "start", 0, at)),
                                           static_cast<size_t>(jf::get_int(j, "stop", 0, at)));
   if (type == "Replace") {
-    if (!j.contains("pattern") || !j["pattern"].is_object()) throw Error(at + ": missing \"pattern\"");
-    const json& p = j["pattern"];
-    std::string source;
-    if (p.contains("String"))
-      source = regex_escape(p["String"].get<std::string>());
-    else if (p.contains("Regex"))
-      source = p["Regex"].get<std::string>();
-    else
-      throw Error(at + ": pattern must be {\"String\": ...} or {\"Regex\": ...}");
+    const std::string source = pattern_source(j.value("pattern", json()), at);
     return std::make_unique<ReplaceDecoder>(std::make_unique<Regex>(source, at), jf::get_string(j, "content", "", at));
   }
   if (type == "Sequence") {

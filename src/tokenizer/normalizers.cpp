@@ -354,15 +354,7 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& wh
   }
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(to_chars(jf::get_string(j, "prepend", "", at)));
   if (type == "Replace") {
-    if (!j.contains("pattern") || !j["pattern"].is_object()) throw Error(at + ": missing \"pattern\"");
-    const json& p = j["pattern"];
-    std::string source;
-    if (p.contains("String"))
-      source = regex_escape(p["String"].get<std::string>());
-    else if (p.contains("Regex"))
-      source = p["Regex"].get<std::string>();
-    else
-      throw Error(at + ": pattern must be {\"String\": ...} or {\"Regex\": ...}");
+    const std::string source = pattern_source(j.value("pattern", json()), at);
     return std::make_unique<ReplaceNormalizer>(std::make_unique<Regex>(source, at),
                                                to_chars(jf::get_string(j, "content", "", at)));
   }

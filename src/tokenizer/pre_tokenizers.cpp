@@ -259,15 +259,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
     return std::make_unique<PunctuationPreTokenizer>(parse_split_behavior(jf::get_string(j, "behavior", "Isolated", at)));
   if (type == "Digits") return std::make_unique<DigitsPreTokenizer>(jf::get_bool(j, "individual_digits", false, at));
   if (type == "Split") {
-    if (!j.contains("pattern") || !j["pattern"].is_object()) throw Error(at + ": missing \"pattern\"");
-    const json& p = j["pattern"];
-    std::string source;
-    if (p.contains("String"))
-      source = regex_escape(p["String"].get<std::string>());
-    else if (p.contains("Regex"))
-      source = p["Regex"].get<std::string>();
-    else
-      throw Error(at + ": pattern must be {\"String\": ...} or {\"Regex\": ...}");
+    const std::string source = pattern_source(j.value("pattern", json()), at);
     return std::make_unique<SplitPreTokenizer>(source, parse_split_behavior(jf::get_string(j, "behavior", "Isolated", at)),
                                                jf::get_bool(j, "invert", false, at), at);
   }

@@ -143,6 +143,13 @@ void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t
   }
 }
 
+std::string pattern_source(const nlohmann::json& pattern, const std::string& where) {
+  if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string())
+    return regex_escape(pattern["String"].get<std::string>());
+  if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) return pattern["Regex"].get<std::string>();
+  throw Error(where + ": \"pattern\" must be {\"String\": ...} or {\"Regex\": ...}");
+}
+
 std::string regex_escape(std::string_view literal) {
   std::string out;
   for (char c : literal) {

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace medenc::tok {
 
 class Regex {
@@ -27,5 +29,8 @@ class Regex {
 
 // Regex source that matches `literal` exactly.
 std::string regex_escape(std::string_view literal);
+
+// The regex source of a tokenizer.json pattern: {"String": literal} or {"Regex": source}.
+std::string pattern_source(const nlohmann::json& pattern, const std::string& where);
 
 }  // namespace medenc::tok

@@ -57,34 +57,29 @@ tok::Enc Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id
   std::vector<std::pair<size_t, size_t>>& spans = s.spans;  // token range in s.tokens per piece
   spans.assign(pieces.size(), {0, 0});
   size_t total = 0;
+  // Tokenizes piece w; true when the limit is reached (HF checks only after a model piece).
+  auto visit = [&](size_t w) {
+    if (pieces[w].added_id >= 0) {
+      ++total;
+      return false;
+    }
+    const size_t b = s.tokens.size();
+    total += tokenize_piece(w);
+    spans[w] = {b, s.tokens.size()};
+    return limit > 0 && total >= limit;
+  };
   if (!from_end || limit == 0) {
-    for (size_t w = 0; w < pieces.size(); ++w) {
-      if (pieces[w].added_id >= 0) {
-        ++total;
-        continue;
-      }
-      const size_t b = s.tokens.size();
-      total += tokenize_piece(w);
-      spans[w] = {b, s.tokens.size()};
-      if (limit > 0 && total >= limit) {
+    for (size_t w = 0; w < pieces.size(); ++w)
+      if (visit(w)) {
         last = w + 1;
         break;
       }
-    }
   } else {
-    for (size_t k = pieces.size(); k-- > 0;) {
-      if (pieces[k].added_id >= 0) {
-        ++total;
-        continue;
-      }
-      const size_t b = s.tokens.size();
-      total += tokenize_piece(k);
-      spans[k] = {b, s.tokens.size()};
-      if (total >= limit) {
-        first = k;
+    for (size_t w = pieces.size(); w-- > 0;)
+      if (visit(w)) {
+        first = w;
         break;
       }
-    }
   }
 
   Enc e;

@@ -1,5 +1,6 @@
 #include "tokenizer/unicode.h"
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -45,6 +46,18 @@ inline char32_t decode_at(const unsigned char* p, size_t len) {
 inline int category(char32_t c) { return utf8proc_category(static_cast<utf8proc_int32_t>(c)); }
 
 }  // namespace
+
+bool in_table(const CodeTable& t, char32_t c) {
+  const CodeRange* end = t.ranges + t.size;
+  const CodeRange* it = std::upper_bound(t.ranges, end, c, [](char32_t v, const CodeRange& r) { return v < r.first; });
+  return it != t.ranges && (it - 1)->last >= c;
+}
+
+const char32_t* find_case_override(const CaseTable& t, char32_t c) {
+  const CaseOverride* end = t.items + t.size;
+  const CaseOverride* it = std::lower_bound(t.items, end, c, [](const CaseOverride& o, char32_t v) { return o.from < v; });
+  return it != end && it->from == c ? &it->to : nullptr;
+}
 
 void decode_utf8(std::string_view s, std::vector<char32_t>& out, std::string_view what) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());

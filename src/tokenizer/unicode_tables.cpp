@@ -2,8 +2,6 @@
 // Code points where utf8proc (UCD 15) and Hugging Face `tokenizers` 0.23 disagree.
 #include "tokenizer/unicode_tables.h"
 
-#include <algorithm>
-
 namespace medenc::tok {
 
 namespace {
@@ -126,17 +124,5 @@ const CodeTable kNoCompatFlips{kNoCompat, kNoCompatSize};
 const CodeTable kNoCanonicalFlips{kNoCanonical, kNoCanonicalSize};
 const CodeTable kZeroCombiningClassFlips{kZeroCombiningClass, kZeroCombiningClassSize};
 const CaseTable kLowercaseOverrides{kLower, kLowerSize};
-
-bool in_table(const CodeTable& t, char32_t c) {
-  const CodeRange* end = t.ranges + t.size;
-  const CodeRange* it = std::upper_bound(t.ranges, end, c, [](char32_t v, const CodeRange& r) { return v < r.first; });
-  return it != t.ranges && (it - 1)->last >= c;
-}
-
-const char32_t* find_case_override(const CaseTable& t, char32_t c) {
-  const CaseOverride* end = t.items + t.size;
-  const CaseOverride* it = std::lower_bound(t.items, end, c, [](const CaseOverride& o, char32_t v) { return o.from < v; });
-  return it != end && it->from == c ? &it->to : nullptr;
-}
 
 }  // namespace medenc::tok

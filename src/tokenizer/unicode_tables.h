@@ -37,6 +37,7 @@ extern const CodeTable kNoCanonicalFlips;      // chars whose canonical decompos
 extern const CodeTable kZeroCombiningClassFlips;  // marks HF's normalization gives combining class 0
 extern const CaseTable kLowercaseOverrides;    // lowercase mappings that differ from utf8proc's
 
+// Lookups (in unicode.cpp).
 bool in_table(const CodeTable& t, char32_t c);
 const char32_t* find_case_override(const CaseTable& t, char32_t c);
 
