@@ -149,6 +149,13 @@ TEST(Trainer, NerFromConllAndMlmWithAMaskingSchedule) {
   for (const char* k : {"precision", "recall", "f1", "f1_macro", "strict_f1", "matthews", "accuracy"})
     EXPECT_TRUE(ev.contains(k)) << k;
   EXPECT_GT(ev["gold_entities"].get<int64_t>(), 100);
+  // medenc ner serves the saved checkpoint as it is.
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("ner --model " + a.output_dir, &out, &err,
+                          json({{"text", "Pseudomonas aeruginosa infection in cystic fibrosis"}}).dump() + "\n"),
+            0)
+      << err;
+  EXPECT_TRUE(json::parse(out).contains("entities")) << out;
 
   // MLM on the same text (plain lines), 30% -> 15% masking.
   std::string lines;

@@ -55,7 +55,8 @@ TaskKind task_of_head(const HeadConfig& head);
 
 struct EvalSettings {
   TaskKind task = TaskKind::Regression;
-  int64_t batch_size = 8;
+  int64_t batch_size = 64;             // sequences per forward batch (at most)
+  int64_t max_batch_tokens = 16384;    // tokens per forward batch (at most; a longer example runs alone)
   double threshold = 0.5;              // multi-label: probability threshold
   std::vector<double> thresholds;      // multi-label: per label (overrides threshold)
   double regression_threshold = 2.0;   // regression: binarise at <= / > this value
@@ -93,7 +94,7 @@ struct TrainingArguments {
   double num_train_epochs = 3.0;
   int64_t max_steps = -1;       // > 0: overrides num_train_epochs
   int64_t per_device_train_batch_size = 8;
-  int64_t per_device_eval_batch_size = 8;
+  int64_t per_device_eval_batch_size = 64;  // results do not depend on it
   int64_t gradient_accumulation_steps = 1;
   double weight_decay = 0.0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;

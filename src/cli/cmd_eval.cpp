@@ -22,7 +22,8 @@ using nlohmann::ordered_json;
 struct Options {
   std::string model, tokenizer, data_file, out, task;
   medenc::cli::DataCliOptions data;
-  int64_t batch_size = 8;
+  int64_t batch_size = 64;
+  int64_t max_batch_tokens = 16384;
   int64_t max_length = 0;
   double threshold = 0.5;
   std::string thresholds_file, tune_thresholds_file;
@@ -64,6 +65,7 @@ int run(const Options& o) {
   medenc::EvalSettings s;
   s.task = task;
   s.batch_size = o.batch_size;
+  s.max_batch_tokens = o.max_batch_tokens;
   s.threshold = o.threshold;
   s.regression_threshold = o.regression_threshold;
   s.mlm_probability = o.mlm_probability;
@@ -121,7 +123,10 @@ medenc::cli::Registrar reg(
       app.add_option("--out", o->out, "Write the metrics JSON here (default: stdout); written atomically");
       app.add_option("--tokenizer", o->tokenizer, "Tokenizer folder (default: the model folder)");
       medenc::cli::add_data_options(app, o->data);
-      app.add_option("--batch-size,--per-device-eval-batch-size", o->batch_size, "Sequences per batch (default: 8)")
+      app.add_option("--batch-size,--per-device-eval-batch-size", o->batch_size,
+                     "Sequences per forward batch, at most (default: 64; results do not depend on it)")
+          ->check(CLI::PositiveNumber);
+      app.add_option("--max-batch-tokens", o->max_batch_tokens, "Tokens per forward batch, at most (default: 16384)")
           ->check(CLI::PositiveNumber);
       app.add_option("--max-length", o->max_length, "Tokens per example (default: min(512, model))")
           ->check(CLI::NonNegativeNumber);

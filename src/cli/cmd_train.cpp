@@ -81,7 +81,7 @@ medenc::cli::Registrar reg(
       app.add_option("--max-steps", a.max_steps, "Optimizer steps; overrides --num-train-epochs when > 0");
       app.add_option("--per-device-train-batch-size,--batch-size", a.per_device_train_batch_size,
                      "Examples per micro-batch (default: 8)");
-      app.add_option("--per-device-eval-batch-size", a.per_device_eval_batch_size, "Evaluation batch (default: 8)");
+      app.add_option("--per-device-eval-batch-size", a.per_device_eval_batch_size, "Evaluation batch, at most (default: 64)");
       app.add_option("--gradient-accumulation-steps", a.gradient_accumulation_steps,
                      "Micro-batches per optimizer step (default: 1)");
       app.add_option("--weight-decay", a.weight_decay, "AdamW weight decay (default: 0)");

@@ -79,7 +79,7 @@ class Evaluator {
     }
     pending_.push_back(std::move(p));
     ++out_.examples;
-    if (batch_.size() >= s_.batch_size) flush();
+    if (batch_.size() >= s_.batch_size || batch_.tokens() >= s_.max_batch_tokens) flush();
   }
 
   void flush() {

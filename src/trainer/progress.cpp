@@ -19,8 +19,7 @@ double TrainProgress::seconds() const {
 }
 
 double TrainProgress::tokens_per_second() const {
-  const double s = seconds();
-  return s > 0 ? (double)tokens_ / s : 0.0;
+  return step_seconds_ > 0 ? (double)tokens_ / step_seconds_ : 0.0;
 }
 
 std::string TrainProgress::elapsed() const { return format_duration(seconds()); }
@@ -28,11 +27,13 @@ std::string TrainProgress::elapsed() const { return format_duration(seconds()); 
 std::string TrainProgress::eta(int64_t global_step) const {
   const int64_t done = global_step - start_;
   if (done <= 0) return "?";
-  return format_duration(seconds() / (double)done * (double)(total_ - global_step));
+  return format_duration(step_seconds_ / (double)done * (double)(total_ - global_step));
 }
 
-void TrainProgress::step(int64_t global_step, double epoch, double loss, double lr, int64_t tokens) {
+void TrainProgress::step(int64_t global_step, double epoch, double loss, double lr, int64_t tokens,
+                         double seconds) {
   tokens_ += tokens;
+  step_seconds_ += seconds;
   if (!live_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_draw_ < std::chrono::milliseconds(500) && global_step != total_) return;

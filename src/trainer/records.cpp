@@ -59,6 +59,17 @@ class LineFile {
   int64_t line_ = 0;
 };
 
+// Readers of line-based formats: the position is the line file's.
+class LineRecords : public RecordReader {
+ public:
+  explicit LineRecords(const std::string& path) : f_(path) {}
+  int64_t position() const override { return f_.pos(); }
+  void seek(int64_t offset, int64_t line) override { f_.seek(offset, line); }
+
+ protected:
+  LineFile f_;
+};
+
 std::string read_entities(const json& list, std::vector<TextSpan>& out) {
   if (!list.is_array()) return "\"entities\" is not a list";
   for (size_t i = 0; i < list.size(); ++i) {
@@ -73,9 +84,9 @@ std::string read_entities(const json& list, std::vector<TextSpan>& out) {
   return "";
 }
 
-class JsonlRecords : public RecordReader {
+class JsonlRecords : public LineRecords {
  public:
-  JsonlRecords(const std::string& path, const DataOptions& o) : f_(path), o_(o) {}
+  JsonlRecords(const std::string& path, const DataOptions& o) : LineRecords(path), o_(o) {}
   bool next(Record& r) override {
     std::string line;
     do {
@@ -128,11 +139,8 @@ class JsonlRecords : public RecordReader {
     }
     return true;
   }
-  int64_t position() const override { return f_.pos(); }
-  void seek(int64_t offset, int64_t line) override { f_.seek(offset, line); }
 
  private:
-  LineFile f_;
   DataOptions o_;
 };
 
@@ -202,9 +210,9 @@ class CsvRecords : public RecordReader {
 
 // CoNLL/BIO: one token per line (token first, tag last), a blank line between sentences,
 // -DOCSTART- lines between documents. A sentence becomes its tokens joined by single spaces.
-class ConllRecords : public RecordReader {
+class ConllRecords : public LineRecords {
  public:
-  explicit ConllRecords(const std::string& path) : f_(path) {}
+  explicit ConllRecords(const std::string& path) : LineRecords(path) {}
   bool next(Record& r) override {
     std::string line;
     r = Record{};
@@ -263,18 +271,13 @@ class ConllRecords : public RecordReader {
     r.has_text = r.has_entities = true;
     return true;
   }
-  int64_t position() const override { return f_.pos(); }
-  void seek(int64_t offset, int64_t line) override { f_.seek(offset, line); }
-
- private:
-  LineFile f_;
 };
 
 // PubTator: "PMID|t|title", "PMID|a|abstract", then "PMID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>id]"
 // lines; documents separated by blank lines. The text is title + " " + abstract (PubTator offsets).
-class PubtatorRecords : public RecordReader {
+class PubtatorRecords : public LineRecords {
  public:
-  explicit PubtatorRecords(const std::string& path) : f_(path) {}
+  explicit PubtatorRecords(const std::string& path) : LineRecords(path) {}
   bool next(Record& r) override {
     std::string line;
     r = Record{};
@@ -322,16 +325,11 @@ class PubtatorRecords : public RecordReader {
     r.has_text = r.has_entities = true;
     return true;
   }
-  int64_t position() const override { return f_.pos(); }
-  void seek(int64_t offset, int64_t line) override { f_.seek(offset, line); }
-
- private:
-  LineFile f_;
 };
 
-class TextRecords : public RecordReader {
+class TextRecords : public LineRecords {
  public:
-  explicit TextRecords(const std::string& path) : f_(path) {}
+  explicit TextRecords(const std::string& path) : LineRecords(path) {}
   bool next(Record& r) override {
     std::string line;
     do {
@@ -343,11 +341,6 @@ class TextRecords : public RecordReader {
     r.has_text = true;
     return true;
   }
-  int64_t position() const override { return f_.pos(); }
-  void seek(int64_t offset, int64_t line) override { f_.seek(offset, line); }
-
- private:
-  LineFile f_;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // gradient-accumulated micro-batches, logging/eval/save every N steps or each epoch, best model,
 // early stopping, checkpoint rotation) with exact resume.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -85,6 +86,7 @@ class Trainer {
   MicroBatch micro_batch(const std::vector<const EncodedExample*>& examples, int64_t step, int64_t micro);
   void train_step(int64_t step);
   void maybe_log(bool force);
+  EvalSettings eval_settings() const;
   double run_eval(int64_t global_step);
   ordered_json state_json() const;
   void save(int64_t global_step);
@@ -345,6 +347,7 @@ MicroBatch Trainer::micro_batch(const std::vector<const EncodedExample*>& exampl
 }
 
 void Trainer::train_step(int64_t step) {
+  const auto t0 = std::chrono::steady_clock::now();
   TrainableEncoder& model = *tm_.model;
   const int64_t epoch = step / steps_per_epoch_;
   const int64_t first = (step % steps_per_epoch_) * a_.gradient_accumulation_steps;
@@ -380,7 +383,8 @@ void Trainer::train_step(int64_t step) {
   ++window_steps_;
   loss_total_ += loss;
   tokens_seen_ += tokens;
-  progress_->step(step + 1, epoch_at(step + 1), loss, last_lr_, tokens);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress_->step(step + 1, epoch_at(step + 1), loss, last_lr_, tokens, seconds);
 }
 
 void Trainer::maybe_log(bool force) {
@@ -402,7 +406,7 @@ void Trainer::maybe_log(bool force) {
   window_steps_ = 0;
 }
 
-double Trainer::run_eval(int64_t global_step) {
+EvalSettings Trainer::eval_settings() const {
   EvalSettings s;
   s.task = a_.task;
   s.batch_size = a_.per_device_eval_batch_size;
@@ -410,7 +414,11 @@ double Trainer::run_eval(int64_t global_step) {
   s.regression_threshold = a_.regression_threshold;
   s.mlm_probability = a_.mlm_probability_end.value_or(a_.mlm_probability);
   s.seed = a_.seed;
-  EvalOutput ev = evaluate(*tm_.model, *encoder_, *eval_, s);
+  return s;
+}
+
+double Trainer::run_eval(int64_t global_step) {
+  EvalOutput ev = evaluate(*tm_.model, *encoder_, *eval_, eval_settings());
   ordered_json e;
   std::string line = fmt::format("eval at step {}:", global_step);
   for (auto& [k, v] : ev.metrics.items()) {
@@ -502,14 +510,7 @@ void Trainer::finish() {
   write_model_files(a_.output_dir, tm_.model->parameters(), tm_.config_json, tokenizer_dir_);
   write_file_atomic(join_path(a_.output_dir, "training_args.json"), a_.to_json().dump(2) + "\n");
   if (eval_) {
-    EvalSettings s;
-    s.task = a_.task;
-    s.batch_size = a_.per_device_eval_batch_size;
-    s.threshold = a_.eval_threshold;
-    s.regression_threshold = a_.regression_threshold;
-    s.mlm_probability = a_.mlm_probability_end.value_or(a_.mlm_probability);
-    s.seed = a_.seed;
-    EvalOutput ev = evaluate(*tm_.model, *encoder_, *eval_, s);
+    EvalOutput ev = evaluate(*tm_.model, *encoder_, *eval_, eval_settings());
     write_file_atomic(join_path(a_.output_dir, "eval_results.json"), ev.metrics.dump(2) + "\n");
   }
   write_file_atomic(join_path(a_.output_dir, "trainer_state.json"), state_json().dump(2) + "\n");

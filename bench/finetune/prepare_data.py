@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Builds the fine-tuning benchmark datasets from ../shared/data (read at run time, never committed).
+
+  roco/        train.jsonl + dev.jsonl (90% / 10% of the validation split), test.jsonl (test split):
+               radiology captions -> the top-N CUIs of the validation split
+  medmentions/ dev.conll, test.conll (full-corpus semantic types) and st21pv_map.tsv (type -> ST21pv type)
+  relevance/   train.jsonl, test.jsonl: medical (score 5) vs non-medical (score 1) texts
+
+Usage: prepare_data.py SHARED_DATA_DIR OUT_DIR [--roco-labels N]
+Standard library only.
+"""
+import argparse
+import collections
+import csv
+import gzip
+import io
+import json
+import os
+import random
+import re
+import sys
+
+# The 21 semantic types of MedMentions ST21pv (st21pv_ReadMe.md).
+ST21PV = ["T005", "T007", "T017", "T022", "T031", "T033", "T037", "T038", "T058", "T062", "T074", "T082", "T091",
+          "T092", "T097", "T098", "T103", "T168", "T170", "T201", "T204"]
+
+
+def open_text(path):
+    return io.TextIOWrapper(gzip.open(path), encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def roco(data, out, n_labels, rng):
+    rows = list(csv.DictReader(open_text(os.path.join(data, "roco/roco_val_test_captions_cuis.tsv.gz")),
+                               delimiter="\t", quoting=csv.QUOTE_NONE))
+    train = [r for r in rows if r["split"] == "validation" and r["category"] == "radiology"]
+    test = [r for r in rows if r["split"] == "test" and r["category"] == "radiology"]
+    counts = collections.Counter(c for r in train for c in set(r["cuis"].split()))
+    labels = [c for c, _ in counts.most_common(n_labels)]
+    keep = set(labels)
+    os.makedirs(out, exist_ok=True)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    dev_ids = set(order[:len(train) // 10])
+    dev = [r for i, r in enumerate(train) if i in dev_ids]
+    train = [r for i, r in enumerate(train) if i not in dev_ids]
+    for name, part in (("train", train), ("dev", dev), ("test", test)):
+        write_jsonl(os.path.join(out, name + ".jsonl"),
+                    ({"id": r["roco_id"], "text": r["caption"],
+                      "labels": sorted(set(r["cuis"].split()) & keep)} for r in part))
+    with open(os.path.join(out, "labels.txt"), "w") as f:
+        f.write("\n".join(labels) + "\n")
+    print(f"roco: {len(train)} train, {len(dev)} dev, {len(test)} test captions, top {len(labels)} CUIs "
+          f"(least frequent kept: {counts[labels[-1]]} train captions)")
+
+
+def st21pv_map(data):
+    """Every semantic type -> its nearest ancestor (or itself) among the 21 ST21pv types, else O."""
+    stack, mapping = [], {}
+    for line in open(os.path.join(data, "medmentions/umls_semantic_type_tree.tsv"), encoding="utf-8"):
+        name, tui, depth = line.rstrip("\n").split("\t")
+        depth = int(depth)
+        stack = stack[:depth] + [tui]
+        target = next((t for t in reversed(stack) if t in ST21PV), "O")
+        mapping[tui] = target
+    return mapping
+
+
+def medmentions(data, out):
+    os.makedirs(out, exist_ok=True)
+    for split in ("dev", "test"):
+        with open_text(os.path.join(data, f"medmentions/medmentions_full_semtype_bio.{split}.conll.gz")) as src, \
+                open(os.path.join(out, split + ".conll"), "w", encoding="utf-8") as dst:
+            dst.write(src.read())
+    mapping = st21pv_map(data)
+    with open(os.path.join(out, "st21pv_map.tsv"), "w") as f:
+        for tui, target in sorted(mapping.items()):
+            f.write(f"{tui}\t{target}\n")
+    kept = sum(1 for t in mapping.values() if t != "O")
+    print(f"medmentions: dev/test CoNLL copied; {kept} of {len(mapping)} semantic types map into the 21 ST21pv types")
+
+
+def detokenize(text):
+    """Undo WikiText / CoNLL token spacing so that spacing is no shortcut between the classes."""
+    text = text.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
+    text = re.sub(r" ([.,;:!?%)\]])", r"\1", text)
+    text = re.sub(r"([(\[]) ", r"\1", text)
+    text = text.replace(" 's", "'s").replace(" n't", "n't")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def chunks(sentences, max_chars):
+    out, cur = [], ""
+    for s in sentences:
+        if cur and len(cur) + 1 + len(s) > max_chars:
+            out.append(cur)
+            cur = ""
+        cur = (cur + " " + s).strip()
+    if cur:
+        out.append(cur)
+    return out
+
+
+def relevance(data, out, rng, per_class_train, per_class_test, max_chars=600):
+    medical, other = [], []
+    # ROCO captions (both splits, radiology and not).
+    for r in csv.DictReader(open_text(os.path.join(data, "roco/roco_val_test_captions_cuis.tsv.gz")), delimiter="\t",
+                            quoting=csv.QUOTE_NONE):
+        medical.append(("roco", r["caption"]))
+    # IU X-ray reports: findings + impression.
+    for r in csv.DictReader(open_text(os.path.join(data, "radiology_reports/iu_xray_indiana_reports.csv.gz"))):
+        t = " ".join(x for x in (r["findings"], r["impression"]) if x).strip()
+        if t:
+            medical.append(("iu_xray", t[:max_chars]))
+    # MTSamples: description and the start of the transcription.
+    for r in csv.reader(open_text(os.path.join(data, "mtsamples/mtsamples_first400_timarbende.csv.gz"))):
+        if len(r) >= 5:
+            for t in chunks(re.split(r"(?<=[.!?])\s+", r[4].replace(",", ", ")), max_chars)[:3]:
+                medical.append(("mtsamples", t))
+    # MedMentions abstracts (PubMed), sentence chunks.
+    for split in ("dev", "test"):
+        sents, words = [], []
+        for line in open_text(os.path.join(data, f"medmentions/medmentions_full_semtype_bio.{split}.conll.gz")):
+            line = line.rstrip("\n")
+            if line.startswith("-DOCSTART-") or not line.strip():
+                if words:
+                    sents.append(detokenize(" ".join(words)))
+                    words = []
+                if line.startswith("-DOCSTART-") and sents:
+                    medical.extend(("medmentions", c) for c in chunks(sents, max_chars))
+                    sents = []
+                continue
+            words.append(line.split("\t")[0])
+        if words:
+            sents.append(detokenize(" ".join(words)))
+        medical.extend(("medmentions", c) for c in chunks(sents, max_chars))
+    # WikiText-2 paragraphs (headings dropped) and State of the Union chunks.
+    for split in ("valid", "test"):
+        for line in open_text(os.path.join(data, f"nonmedical/wikitext-2.{split}.txt.gz")):
+            line = line.strip()
+            if line and not line.startswith("="):
+                other.extend(("wikitext", c) for c in chunks(re.split(r"(?<=[.!?]) ", detokenize(line)), max_chars))
+    for line in open_text(os.path.join(data, "nonmedical/sotu_chunks.jsonl.gz")):
+        other.append(("sotu", json.loads(line)["text"]))
+    medical = [(s, t) for s, t in medical if len(t) >= 40]
+    other = [(s, t) for s, t in other if len(t) >= 40]
+    rng.shuffle(medical)
+    rng.shuffle(other)
+    need = per_class_train + per_class_test
+    if len(medical) < need or len(other) < need:
+        sys.exit(f"relevance: not enough texts ({len(medical)} medical, {len(other)} other)")
+    os.makedirs(out, exist_ok=True)
+    for name, lo, hi in (("train", 0, per_class_train), ("test", per_class_train, need)):
+        rows = [{"source": s, "text": t, "score": 5.0} for s, t in medical[lo:hi]] + \
+               [{"source": s, "text": t, "score": 1.0} for s, t in other[lo:hi]]
+        rng.shuffle(rows)
+        write_jsonl(os.path.join(out, name + ".jsonl"), rows)
+        by = collections.Counter(r["source"] for r in rows)
+        print(f"relevance {name}: {len(rows)} texts " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("data")
+    p.add_argument("out")
+    p.add_argument("--roco-labels", type=int, default=50)
+    p.add_argument("--relevance-train", type=int, default=3000, help="texts per class")
+    p.add_argument("--relevance-test", type=int, default=1000, help="texts per class")
+    a = p.parse_args()
+    roco(a.data, os.path.join(a.out, "roco"), a.roco_labels, random.Random(7))
+    medmentions(a.data, os.path.join(a.out, "medmentions"))
+    relevance(a.data, os.path.join(a.out, "relevance"), random.Random(13), a.relevance_train, a.relevance_test)
+
+
+if __name__ == "__main__":
+    main()
