@@ -85,6 +85,21 @@ TEST(TokenizerConfig, VocabTxtAloneLowercasesByDefault) {
   EXPECT_TRUE(t->has_continuing_subword_prefix());
 }
 
+TEST(TokenizerConfig, VocabTxtWithCrlfLineEnds) {
+  // Python reads "\r\n" as "\n", so transformers' vocab has no "\r" either.
+  const std::string dir = medenc::test::temp_dir("vocab_crlf");
+  std::string vocab = medenc::test::read_file(tok_dir("bert-base-uncased") + "/vocab.txt"), crlf;
+  for (char c : vocab) {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  medenc::test::write_file(dir + "/vocab.txt", crlf);
+  const std::string text = "Patient denies chest pain; unaffable [MASK] E11.9";
+  expect_same(Tokenizer::from_dir(dir)->encode(text), uncased().encode(text), text);
+  medenc::test::write_file(dir + "/vocab.txt", "[PAD]\n\xff\n");
+  EXPECT_THROW(Tokenizer::from_dir(dir), medenc::Error);
+}
+
 TEST(TokenizerConfig, VocabTxtWithDoLowerCaseFalseIsCased) {
   const auto dir = make_dir("vocab_cased", "bert-base-cased", {"vocab.txt"}, R"({"do_lower_case": false, "model_max_length": 512})");
   auto t = Tokenizer::from_dir(dir);

@@ -63,6 +63,8 @@ class Tokenizer {
  public:
   // DIR/tokenizer.json, else DIR/vocab.txt (+ tokenizer_config.json; do_lower_case defaults to true).
   // tokenizer_config.json arguments override the normalizer the way transformers does for BERT.
+  // The "truncation" and "padding" blocks of tokenizer.json are ignored: as in transformers, they
+  // come with each call (EncodeOptions, pad()).
   static std::unique_ptr<Tokenizer> from_dir(const std::string& dir);
   static std::unique_ptr<Tokenizer> from_tokenizer_json(const std::string& path);
   ~Tokenizer();

@@ -61,7 +61,7 @@ class WordPieceDecoder : public Decoder {
         if (!prefix_.empty() && t.compare(0, prefix_.size(), prefix_) == 0)
           t.erase(0, prefix_.size());
         else
-          t.insert(0, " ");
+          t.insert(t.begin(), ' ');
       }
       if (cleanup_) t = cleanup(std::move(t));
     }

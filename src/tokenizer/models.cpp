@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "medenc/error.h"
+#include "tokenizer/unicode.h"
 
 namespace medenc::tok {
 
@@ -82,7 +83,12 @@ std::vector<std::string> read_vocab_txt(const std::string& path) {
   if (!in) throw Error(path + ": cannot open");
   std::vector<std::string> out;
   std::string line;
-  while (std::getline(in, line)) out.push_back(line);
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // Python reads "\r\n" as "\n"
+    if (invalid_utf8_at(line) != std::string::npos)
+      throw Error(path + ": line " + std::to_string(out.size() + 1) + " is not valid UTF-8");
+    out.push_back(line);
+  }
   return out;
 }
 

@@ -63,7 +63,7 @@ std::unique_ptr<Model> make_bpe(const nlohmann::json& j, const std::string& wher
 std::unique_ptr<Model> make_wordpiece_json(const nlohmann::json& j, const std::string& where);
 std::unique_ptr<Model> make_wordlevel(const nlohmann::json& j, const std::string& where);
 
-// Reads a vocab.txt: one token per line, only the line end stripped.
+// Reads a vocab.txt: one token per line, only the line end stripped (as transformers reads it).
 std::vector<std::string> read_vocab_txt(const std::string& path);
 
 }  // namespace medenc::tok
