@@ -81,13 +81,23 @@ void softmax_row(float* s, int64_t nk, int64_t lo, int64_t hi, float scale, floa
   *inv = r;
 }
 
+// The item's Q (zero-padded to whole blocks), K and V panels.
+void gather_qkv(const float* qkv, const Item& it, int64_t hidden, int64_t d, std::vector<float>& q,
+                std::vector<float>& k, std::vector<float>& v) {
+  const int64_t stride = 3 * hidden;
+  const float* base = qkv + it.s0 * stride + (int64_t)it.h * d;
+  gather(base, stride, it.len, it.padded, d, q);
+  gather(base + hidden, stride, it.len, it.len, d, k);
+  gather(base + 2 * hidden, stride, it.len, it.len, d, v);
+}
+
 uint64_t dropout_stream_base(int64_t row, int h, int heads) { return ((uint64_t)(row * heads + h)) << 32; }
 
 }  // namespace
 
 void attention_forward_train(const float* qkv, float* out, float* stats, const int64_t* cu_seqlens, int64_t batch,
                              int heads, int head_dim, int64_t window, float scale, const Dropout& dropout) {
-  const int64_t hidden = (int64_t)heads * head_dim, stride = 3 * hidden, d = head_dim;
+  const int64_t hidden = (int64_t)heads * head_dim, d = head_dim;
   const uint64_t threshold = dropout_threshold(dropout.p);
   const float keep_scale = 1.0f / (1.0f - dropout.p);
   #pragma omp parallel
@@ -97,10 +107,7 @@ void attention_forward_train(const float* qkv, float* out, float* stats, const i
     for (int64_t index = 0; index < batch * heads; ++index) {
       const Item it = make_item(cu_seqlens, index, heads);
       if (it.len <= 0) continue;
-      const float* base = qkv + it.s0 * stride + (int64_t)it.h * d;
-      gather(base, stride, it.len, it.padded, d, q);
-      gather(base + hidden, stride, it.len, it.len, d, k);
-      gather(base + 2 * hidden, stride, it.len, it.len, d, v);
+      gather_qkv(qkv, it, hidden, d, q, k, v);
       const int64_t max_keys = window < 0 ? it.len : std::min<int64_t>(it.len, kBlock + 2 * window);
       s.resize((size_t)(kBlock * max_keys));
       o_block.resize((size_t)(kBlock * d));
@@ -151,10 +158,7 @@ void attention_backward(const float* qkv, const float* out, const float* dout, c
     for (int64_t index = 0; index < batch * heads; ++index) {
       const Item it = make_item(cu_seqlens, index, heads);
       if (it.len <= 0) continue;
-      const float* base = qkv + it.s0 * stride + (int64_t)it.h * d;
-      gather(base, stride, it.len, it.padded, d, q);
-      gather(base + hidden, stride, it.len, it.len, d, k);
-      gather(base + 2 * hidden, stride, it.len, it.len, d, v);
+      gather_qkv(qkv, it, hidden, d, q, k, v);
       gather(dout + it.s0 * hidden + (int64_t)it.h * d, hidden, it.len, it.padded, d, go);
       dk.assign((size_t)(it.len * d), 0.0f);
       dv.assign((size_t)(it.len * d), 0.0f);
