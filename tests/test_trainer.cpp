@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -127,6 +128,24 @@ TEST(Trainer, MultiLabelEndToEndSavedModelReproducesTheInMemoryModel) {
   const ForwardOutput mem = s.model->forward(batch), disk = loaded->forward(batch);
   ASSERT_EQ(mem.logits.size(), 8u * batch.size());
   EXPECT_EQ(mem.logits, disk.logits);
+
+  // medenc classify on the saved folder reports the in-memory model's probabilities.
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("classify --threads 1 --model " + a.output_dir, &out, &err,
+                          test::to_jsonl(test::clinical_sentences())),
+            0)
+      << err;
+  std::istringstream lines(out);
+  std::string line;
+  int64_t b = 0;
+  const auto& id2label = s.model->info().head.id2label;
+  for (; std::getline(lines, line); ++b) {
+    const json scores = json::parse(line)["scores"];
+    for (size_t k = 0; k < id2label.size(); ++k)
+      EXPECT_EQ(scores[id2label[k]].get<double>(), json_float((float)sigmoid(mem.logits[(size_t)b * 8 + k])))
+          << b << " " << k;
+  }
+  EXPECT_EQ(b, batch.size());
 
   // The final eval is the saved model's.
   const json ev = json::parse(test::read_file(a.output_dir + "/eval_results.json"));

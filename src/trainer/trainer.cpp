@@ -49,9 +49,16 @@ std::vector<std::string> read_label_list(const std::string& path) {
   return out;
 }
 
-std::vector<std::string> keys(const std::map<std::string, int64_t>& m) {
+// Labels in a stable order: numerically when they are all class numbers ("0", "1", ..., "10"), else
+// as sorted strings.
+std::vector<std::string> sorted_labels(const std::map<std::string, int64_t>& m) {
   std::vector<std::string> out;
-  for (auto& [k, v] : m) out.push_back(k);
+  bool numbers = true;
+  for (auto& [k, v] : m) {
+    out.push_back(k);
+    numbers &= !k.empty() && k.size() < 10 && k.find_first_not_of("0123456789") == std::string::npos;
+  }
+  if (numbers) std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return std::stol(a) < std::stol(b); });
   return out;
 }
 
@@ -176,7 +183,7 @@ void Trainer::load_data_and_model() {
     case TaskKind::SingleLabel:
     case TaskKind::MultiLabel:
     case TaskKind::Ner: {
-      std::vector<std::string> from_data = !listed.empty() ? listed : keys(train_->label_counts());
+      std::vector<std::string> from_data = !listed.empty() ? listed : sorted_labels(train_->label_counts());
       if (a_.task == TaskKind::Ner) from_data = bio_label_names(from_data);
       labels_ = from_data;
       // Keep the base checkpoint's labels (and classifier) when they cover the data's.
