@@ -6,11 +6,17 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
+#include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "medenc/bert.h"
 #include "medenc/modernbert.h"
+#include "medenc/text_input.h"
+#include "medenc/tokenizer.h"
+#include "util/fs.h"
 #include "medenc/parameters.h"
 
 namespace medenc::bench {
@@ -46,6 +52,7 @@ void reset_peak_rss() {
 
 static const ParameterSet* parameter_set(const Encoder& model) {
   if (auto* m = dynamic_cast<const ModernBertModel*>(&model)) return &m->parameters();
+  if (auto* m = dynamic_cast<const BertModel*>(&model)) return &m->parameters();
   return nullptr;
 }
 
@@ -90,6 +97,76 @@ double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows) {
     seconds += best * times;
   }
   return flops / seconds / 1e9;
+}
+
+namespace {
+
+// Column `col` of the first `limit` CSV/TSV records with a non-empty value (header skipped when asked).
+std::vector<std::string> csv_column(const std::string& path, size_t col, size_t limit, bool header, char sep,
+                                    size_t col2 = (size_t)-1) {
+  std::vector<std::string> out;
+  if (!file_exists(path)) return out;
+  std::istringstream in(read_maybe_gzip_file(path));
+  if (sep == '\t') {
+    std::string line;
+    if (header) std::getline(in, line);
+    while (out.size() < limit && std::getline(in, line)) {
+      std::vector<std::string> f;
+      std::stringstream ls(line);
+      std::string x;
+      while (std::getline(ls, x, '\t')) f.push_back(x);
+      if (f.size() > col && !f[col].empty()) out.push_back(f[col]);
+    }
+    return out;
+  }
+  CsvParser parser(in);
+  std::vector<std::string> fields;
+  int64_t line = 0;
+  std::string error;
+  if (header) parser.next(fields, line, error);
+  while (out.size() < limit && parser.next(fields, line, error)) {
+    if (!error.empty() || fields.size() <= col) continue;
+    std::string text = fields[col];
+    if (col2 < fields.size() && !fields[col2].empty()) text += (text.empty() ? "" : " ") + fields[col2];
+    if (!text.empty()) out.push_back(text);
+  }
+  return out;
+}
+
+}  // namespace
+
+Batch clinical_batch(const std::string& tokenizer_dir, const std::string& data_dir, int64_t max_length,
+                     std::string* description) {
+  auto tok = Tokenizer::from_dir(tokenizer_dir);
+  struct Source {
+    const char* name;
+    std::vector<std::string> texts;
+  };
+  std::vector<Source> sources = {
+      {"IU X-ray reports (findings + impression)",
+       csv_column(join_path(data_dir, "radiology_reports/iu_xray_indiana_reports.csv.gz"), 6, 48, true, ',', 7)},
+      {"ROCO radiology captions", csv_column(join_path(data_dir, "roco/roco_val_test_captions_cuis.tsv.gz"), 4, 48, true, '\t')},
+      {"MTSamples transcriptions", csv_column(join_path(data_dir, "mtsamples/mtsamples_first400_timarbende.csv.gz"), 4, 8, false, ',')},
+  };
+  Batch batch;
+  EncodeOptions eo;
+  eo.max_length = max_length;
+  std::string desc;
+  for (auto& src : sources) {
+    int64_t tokens = 0, longest = 0;
+    for (const std::string& text : src.texts) {
+      if (find_invalid_utf8(text) != std::string::npos) continue;
+      Encoding e = tok->encode(text, eo);
+      batch.add(e.ids);
+      tokens += (int64_t)e.ids.size();
+      longest = std::max<int64_t>(longest, (int64_t)e.ids.size());
+    }
+    if (!src.texts.empty())
+      desc += fmt::format("{}{} x {} ({} tokens, longest {})", desc.empty() ? "" : "; ", src.texts.size(), src.name,
+                          tokens, longest);
+  }
+  if (description) *description = desc;
+  return batch;
 }
 
 bool native_bf16_available() {

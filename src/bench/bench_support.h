@@ -29,6 +29,12 @@ double model_weight_mb(const Encoder& model);
 // the best a GEMM-bound forward pass could do on this machine.
 double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows);
 
+// A variable-length batch of real clinical texts read from the shared data folder (IU X-ray reports,
+// ROCO radiology captions, MTSamples notes), tokenized with the tokenizer in tokenizer_dir and cut
+// at max_length tokens. `description` says what went in. Missing files are skipped.
+Batch clinical_batch(const std::string& tokenizer_dir, const std::string& data_dir, int64_t max_length,
+                     std::string* description);
+
 // Whether oneDNN has a native (non-reference) bf16 matmul on this CPU.
 bool native_bf16_available();
 

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "medenc/error.h"
 
@@ -41,6 +42,26 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   if (::fsync(fd) != 0 || ::close(fd) != 0) throw Error(tmp + ": cannot flush: " + std::strerror(errno));
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw Error(path + ": cannot rename from " + tmp + ": " + std::strerror(errno));
+}
+
+std::string read_maybe_gzip_file(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");  // zlib reads plain files through unchanged
+  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    int n = gzread(f, buf, sizeof buf);
+    if (n < 0) {
+      int code = 0;
+      std::string msg = gzerror(f, &code);
+      gzclose(f);
+      throw Error(path + ": read error: " + msg);
+    }
+    if (n == 0) break;
+    out.append(buf, (size_t)n);
+  }
+  gzclose(f);
+  return out;
 }
 
 bool file_exists(const std::string& path) { return std::filesystem::is_regular_file(path); }
