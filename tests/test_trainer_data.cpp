@@ -146,6 +146,25 @@ TEST(TrainerData, MedMentionsConll) {
                                       "B-T055", "O", "O", "O"}));
 }
 
+TEST(TrainerData, ConllRepairsIob1AndReportsBadTags) {
+  const std::string path = write_temp("small.conll",
+                                      "-DOCSTART- (1)\n\n"
+                                      "Acute O\nrenal I-T047\nfailure I-T047\nand O\nsepsis B-T047\n\n"
+                                      "Bad O\ntag X-T047\nhere O\n\n"
+                                      "no_tag_column\n\n"
+                                      "Last\tO\tO\tB-T033\n");
+  auto d = Dataset::scan(path, TaskKind::Ner, DataOptions{});
+  EXPECT_EQ(d->size(), 2);
+  EXPECT_EQ(d->report().bad.at("unparseable"), 2);
+  EXPECT_EQ(d->report().first_errors[0], path + ":9: line 10: tag 'X-T047' is not O, B-type or I-type");
+  EXPECT_EQ(d->report().first_errors[1], path + ":13: line 13: expected a token and a tag");
+  const Example ex = d->get(0);
+  EXPECT_EQ(ex.text, "Acute renal failure and sepsis");
+  // "renal failure" starts with an I- after O: an entity all the same (conlleval's reading).
+  EXPECT_EQ(ex.entities, (std::vector<TextSpan>{{6, 19, "T047"}, {24, 30, "T047"}}));
+  EXPECT_EQ(d->get(1).entities, (std::vector<TextSpan>{{0, 4, "T033"}}));
+}
+
 TEST(TrainerData, PubTatorMentionsMatchTheText) {
   auto d = Dataset::scan(test::data_path("trainer/medmentions_st21pv_3docs.pubtator"), TaskKind::Ner, DataOptions{});
   EXPECT_EQ(d->size(), 3);
@@ -206,6 +225,10 @@ TEST(TrainerData, NerAlignmentWordPiece) {
     if (tok->id_to_token(e.ids[t]).rfind("##", 0) == 0) {
       EXPECT_EQ(e.token_labels[t], -100) << t;
     }
+  // With a label set that lacks T098 (--label-list), "patients" is trained as O.
+  const LabelSpace fewer(bio_label_names({"T038"}));
+  const EncodedExample f = ExampleEncoder(*tok, TaskKind::Ner, fewer, 128, true).encode(pseudomonas_example());
+  EXPECT_EQ(labelled(*tok, f, fewer).back(), "patients=O");
 }
 
 TEST(TrainerData, NerAlignmentByteLevelBpe) {

@@ -20,7 +20,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 # The benchmark datasets, built once from $SHARED/data.
 prepare_data() {
-  if [ ! -f "$WORK/data/.done" ]; then
+  if [ ! -f "$WORK/data/.done" ] || [ ! -d "$WORK/data/mlm" ]; then
     python3 "$HERE/prepare_data.py" "$SHARED/data" "$WORK/data"
     touch "$WORK/data/.done"
   fi

@@ -5,6 +5,8 @@
                radiology captions -> the top-N CUIs of the validation split
   medmentions/ dev.conll, test.conll (full-corpus semantic types) and st21pv_map.tsv (type -> ST21pv type)
   relevance/   train.jsonl, test.jsonl: medical (score 5) vs non-medical (score 1) texts
+  mlm/         train.txt: medical text from training splits only (MedMentions dev, ROCO validation captions,
+               IU X-ray reports, MTSamples); test.txt: 2,000 MedMentions test sentences
 
 Usage: prepare_data.py SHARED_DATA_DIR OUT_DIR [--roco-labels N]
 Standard library only.
@@ -85,6 +87,53 @@ def medmentions(data, out):
     print(f"medmentions: dev/test CoNLL copied; {kept} of {len(mapping)} semantic types map into the 21 ST21pv types")
 
 
+def conll_sentences(path):
+    """Sentences of a CoNLL file, detokenized, grouped by document."""
+    docs, sents, words = [], [], []
+    for line in open_text(path):
+        line = line.rstrip("\n")
+        if line.startswith("-DOCSTART-") or not line.strip():
+            if words:
+                sents.append(detokenize(" ".join(words)))
+                words = []
+            if line.startswith("-DOCSTART-") and sents:
+                docs.append(sents)
+                sents = []
+            continue
+        words.append(line.split("\t")[0])
+    if words:
+        sents.append(detokenize(" ".join(words)))
+    if sents:
+        docs.append(sents)
+    return docs
+
+
+def mlm(data, out, rng, max_chars=600):
+    os.makedirs(out, exist_ok=True)
+    texts = [s for doc in conll_sentences(os.path.join(data, "medmentions/medmentions_full_semtype_bio.dev.conll.gz"))
+             for s in doc]
+    texts += [r["caption"] for r in csv.DictReader(open_text(os.path.join(data, "roco/roco_val_test_captions_cuis.tsv.gz")),
+                                                   delimiter="\t", quoting=csv.QUOTE_NONE) if r["split"] == "validation"]
+    for r in csv.DictReader(open_text(os.path.join(data, "radiology_reports/iu_xray_indiana_reports.csv.gz"))):
+        t = " ".join(x for x in (r["findings"], r["impression"]) if x).strip()
+        if t:
+            texts.append(t)
+    for r in csv.reader(open_text(os.path.join(data, "mtsamples/mtsamples_first400_timarbende.csv.gz"))):
+        if len(r) >= 5:
+            texts += chunks(re.split(r"(?<=[.!?])\s+", r[4].replace(",", ", ")), max_chars)
+    texts = [re.sub(r"\s+", " ", t).strip() for t in texts]
+    texts = [t for t in texts if len(t) >= 20]
+    rng.shuffle(texts)
+    with open(os.path.join(out, "train.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(texts) + "\n")
+    test = [s for doc in conll_sentences(os.path.join(data, "medmentions/medmentions_full_semtype_bio.test.conll.gz"))
+            for s in doc if len(s) >= 20]
+    rng.shuffle(test)
+    with open(os.path.join(out, "test.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(test[:2000]) + "\n")
+    print(f"mlm: {len(texts)} training texts, {min(2000, len(test))} test sentences")
+
+
 def detokenize(text):
     """Undo WikiText / CoNLL token spacing so that spacing is no shortcut between the classes."""
     text = text.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
@@ -124,21 +173,8 @@ def relevance(data, out, rng, per_class_train, per_class_test, max_chars=600):
                 medical.append(("mtsamples", t))
     # MedMentions abstracts (PubMed), sentence chunks.
     for split in ("dev", "test"):
-        sents, words = [], []
-        for line in open_text(os.path.join(data, f"medmentions/medmentions_full_semtype_bio.{split}.conll.gz")):
-            line = line.rstrip("\n")
-            if line.startswith("-DOCSTART-") or not line.strip():
-                if words:
-                    sents.append(detokenize(" ".join(words)))
-                    words = []
-                if line.startswith("-DOCSTART-") and sents:
-                    medical.extend(("medmentions", c) for c in chunks(sents, max_chars))
-                    sents = []
-                continue
-            words.append(line.split("\t")[0])
-        if words:
-            sents.append(detokenize(" ".join(words)))
-        medical.extend(("medmentions", c) for c in chunks(sents, max_chars))
+        for doc in conll_sentences(os.path.join(data, f"medmentions/medmentions_full_semtype_bio.{split}.conll.gz")):
+            medical.extend(("medmentions", c) for c in chunks(doc, max_chars))
     # WikiText-2 paragraphs (headings dropped) and State of the Union chunks.
     for split in ("valid", "test"):
         for line in open_text(os.path.join(data, f"nonmedical/wikitext-2.{split}.txt.gz")):
@@ -175,6 +211,7 @@ def main():
     roco(a.data, os.path.join(a.out, "roco"), a.roco_labels, random.Random(7))
     medmentions(a.data, os.path.join(a.out, "medmentions"))
     relevance(a.data, os.path.join(a.out, "relevance"), random.Random(13), a.relevance_train, a.relevance_test)
+    mlm(a.data, os.path.join(a.out, "mlm"), random.Random(17))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the results of one fine-tuning benchmark run (summarize.py roco|medmentions|relevance OUT [TEST])."""
+"""Prints the results of one fine-tuning benchmark run (summarize.py roco|medmentions|relevance|mlm OUT [TEST])."""
 import collections
 import json
 import os
@@ -37,6 +37,9 @@ def main():
               f"({m['gold_entities']} gold entities, {m['sequences']} sentences)")
         per = sorted(m["per_type"].items(), key=lambda kv: -kv[1]["support"])
         print("per type (support, F1): " + ", ".join(f"{k} {v['support']} {v['f1']:.2f}" for k, v in per))
+    elif task == "mlm":
+        print(f"test ({m['masked_tokens']} masked tokens, 15%): loss {m['loss']:.4f}, top-1 {m['top1_accuracy']:.4f}, "
+              f"top-5 {m['top5_accuracy']:.4f}, top-10 {m['top10_accuracy']:.4f}, top-25 {m['top25_accuracy']:.4f}")
     elif task == "relevance":
         print(f"test: MSE {m['mse']:.4f}, RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f}, R2 {m['r2']:.4f}, "
               f"Pearson {m['pearson']:.4f}, Spearman {m['spearman']:.4f}, accuracy (<= 3 vs > 3) {m['accuracy']:.4f}, "

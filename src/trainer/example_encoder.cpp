@@ -48,12 +48,14 @@ EncodedExample ExampleEncoder::encode(const Example& ex) const {
       const std::vector<int64_t> tw = token_words(ex.text, enc, words);
       std::vector<uint8_t> seen(words.size(), 0);
       out.token_labels.assign(enc.size(), -100);
+      const int32_t outside = labels_.find("O");
       for (size_t t = 0; t < enc.size(); ++t) {
         const int64_t w = tw[t];
         if (w < 0 || seen[(size_t)w]) continue;
         seen[(size_t)w] = 1;
-        out.token_labels[t] = labels_.find(tags[(size_t)w]);  // a tag the model lacks stays -100
-        if (out.token_labels[t] < 0) out.token_labels[t] = -100;
+        // An entity type outside the label set (--label-list) is trained as O.
+        const int32_t id = labels_.find(tags[(size_t)w]);
+        out.token_labels[t] = id >= 0 ? id : (outside >= 0 ? outside : -100);
       }
       break;
     }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Clinical ModernBERT's recipe (masked LM, masking 30% -> 15%) on medical text from the training splits,
+# then MedMentions NER fine-tuned from that checkpoint (its encoder and prediction head kept, only the
+# classifier new), with the same settings as run_medmentions.sh: does a little pre-training help?
+source "$(dirname "$0")/common.sh"
+begin_run mlm
+timed "$LOG" "$MEDENC" train --model "$WORK/base" --from-scratch --task mlm --train "$D/train.txt" \
+  --mlm-probability 0.3 --mlm-probability-end 0.15 --per-device-train-batch-size 32 --num-train-epochs 2 \
+  --learning-rate 5e-4 --warmup-ratio 0.06 --weight-decay 0.01 --max-length 128 --save-strategy epoch \
+  --save-total-limit 1 --logging-steps 100 --threads "$THREADS" --out "$OUT/model" --overwrite-output-dir $EXTRA \
+  >"$OUT/train.json"
+timed "$LOG" "$MEDENC" eval --model "$OUT/model" --data "$D/test.txt" --mlm-probability 0.15 --max-length 128 \
+  --threads "$THREADS" --out "$OUT/test_metrics.json"
+python3 "$HERE/summarize.py" mlm "$OUT"
+
+MLM=$OUT/model
+begin_run medmentions
+OUT=$WORK/mlm_ner
+mkdir -p "$OUT"
+LOG=$OUT/log.txt
+: >"$LOG"
+timed "$LOG" "$MEDENC" train --model "$MLM" --task ner --train "$D/dev.conll" --label-map "$D/st21pv_map.tsv" \
+  --per-device-train-batch-size 6 --num-train-epochs 6 --learning-rate 5e-4 --weight-decay 0.01 --warmup-ratio 0.06 \
+  --max-length 128 --save-strategy epoch --save-total-limit 1 --logging-steps 200 \
+  --threads "$THREADS" --out "$OUT/model" --overwrite-output-dir $EXTRA >"$OUT/train.json"
+timed "$LOG" "$MEDENC" eval --model "$OUT/model" --data "$D/test.conll" --label-map "$D/st21pv_map.tsv" \
+  --threads "$THREADS" --out "$OUT/test_metrics.json"
+python3 "$HERE/summarize.py" medmentions "$OUT"
