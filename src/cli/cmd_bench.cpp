@@ -1,10 +1,12 @@
-// medenc bench: inference throughput against the machine's own GEMM ceiling, measured in one run.
+// medenc bench: inference (and with --train, training-step) throughput against the machine's own
+// GEMM ceiling, measured in one run.
 //
 // For each case (32x128, 8x512, 1x4096, 1x8192, and a variable-length batch of real clinical texts
 // when a tokenizer and texts are available) it reports real tokens/s (median of --reps runs after a
 // warm-up), FLOPs per token, achieved GFLOP/s and the fraction of the ceiling, and the peak resident
-// memory of the case. The ceiling is oneDNN's multi-threaded sgemm on the model's own linear-layer
-// shapes at the same token count, measured in this process.
+// memory of the case. The ceiling is oneDNN's best multi-threaded GEMM of the same precision on the
+// model's own linear-layer shapes at the same token count, measured in this process just before the
+// case. A summary checks the project's speed targets against the numbers of this run.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +24,7 @@
 #include "medenc/error.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
+#include "medenc/train.h"
 #include "ops/ops.h"
 #include "util/random.h"
 
@@ -41,6 +44,8 @@ struct Options {
   std::string texts_dir = "../shared/data";
   std::vector<std::string> cases{"32x128", "8x512", "1x4096", "1x8192", "clinical"};
   bool train = false;
+  std::vector<std::string> train_cases{"8x512"};
+  bool deterministic = true;
 };
 
 Batch random_batch(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
@@ -55,7 +60,7 @@ Batch random_batch(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
 }
 
 json run_case(medenc::Encoder& model, const std::string& name, const Batch& batch, int reps,
-              const std::vector<bench::GemmShape>& shapes, bool verbose) {
+              const std::vector<bench::GemmShape>& shapes, bool bf16, bool verbose) {
   bench::reset_peak_rss();
   medenc::ForwardOptions opts;
   opts.want_hidden = false;
@@ -65,9 +70,10 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
   std::vector<double> times;
   for (int r = 0; r < reps; ++r) times.push_back(bench::time_seconds(run));
   const double t = bench::median(times);
+  const double peak = bench::peak_rss_mb();
   const double tokens = (double)batch.tokens();
   const double flops = model.forward_flops(batch);
-  const double ceiling = bench::gemm_ceiling_gflops(shapes, std::min<int64_t>(batch.tokens(), 8192));
+  const double ceiling = bench::gemm_ceiling_gflops(shapes, std::min<int64_t>(batch.tokens(), 8192), bf16);
   json j = {{"case", name},
             {"sequences", batch.size()},
             {"tokens", batch.tokens()},
@@ -77,12 +83,108 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
             {"achieved_gflops", flops / t / 1e9},
             {"ceiling_gflops", ceiling},
             {"fraction_of_ceiling", flops / t / 1e9 / ceiling},
-            {"peak_rss_mb", bench::peak_rss_mb()}};
+            {"peak_rss_mb", peak}};
   if (verbose)
     std::fprintf(stderr, "  %-10s %8.0f tok/s  %6.3f GFLOP/tok  %6.1f GFLOP/s  ceiling %6.1f  (%4.0f%%)  peak %6.0f MB\n",
                  name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling,
-                 100.0 * flops / t / 1e9 / ceiling, bench::peak_rss_mb());
+                 100.0 * flops / t / 1e9 / ceiling, peak);
   return j;
+}
+
+// Full training steps (forward with saved activations, backward, AdamW) in fp32 on a random batch,
+// counting 3x the forward FLOPs against the fp32 ceiling.
+json run_train_case(const Options& o, const std::string& name, bool verbose) {
+  int64_t b = 0, len = 0;
+  if (std::sscanf(name.c_str(), "%ldx%ld", &b, &len) != 2 || b <= 0 || len <= 0)
+    throw medenc::Error(fmt::format("bad training case '{}' (expected BxL, e.g. 8x512)", name));
+  medenc::LoadOptions lo;
+  lo.threads = o.threads;
+  bench::reset_peak_rss();
+  auto model = medenc::load_trainable(o.model, lo);
+  medenc::AdamWOptions ao;
+  ao.weight_decay = 0.01;
+  medenc::AdamW optimizer(model->parameters(), ao);
+  const auto shapes = bench::model_gemm_shapes(*model);
+  const Batch batch = random_batch(b, len, model->info().vocab_size, 1234);
+  const medenc::TrainLabels labels = medenc::synthetic_labels(*model, batch, 5);
+  medenc::TrainOptions to;
+  to.dropout = false;
+  medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);  // warm-up: allocations
+  std::vector<double> total, fwd, bwd, opt;
+  for (int r = 0; r < o.reps; ++r) {
+    const medenc::TrainStepTimes t = medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);
+    total.push_back(t.total_s());
+    fwd.push_back(t.forward_s);
+    bwd.push_back(t.backward_s);
+    opt.push_back(t.optimizer_s);
+  }
+  const double peak = bench::peak_rss_mb();
+  const double seconds = bench::median(total);
+  const double flops = model->train_step_flops(batch);
+  const double ceiling = bench::gemm_ceiling_gflops(shapes, batch.tokens(), false);
+  json j = {{"case", name},
+            {"tokens", batch.tokens()},
+            {"step_seconds", seconds},
+            {"forward_seconds", bench::median(fwd)},
+            {"backward_seconds", bench::median(bwd)},
+            {"optimizer_seconds", bench::median(opt)},
+            {"tokens_per_s", (double)batch.tokens() / seconds},
+            {"gflop_per_token", flops / (double)batch.tokens() / 1e9},
+            {"achieved_gflops", flops / seconds / 1e9},
+            {"ceiling_gflops", ceiling},
+            {"fraction_of_ceiling", flops / seconds / 1e9 / ceiling},
+            {"activation_mb", (double)model->activation_bytes(batch) / (1 << 20)},
+            {"peak_rss_mb", peak}};
+  if (verbose)
+    std::fprintf(stderr,
+                 "  train %-6s %6.0f tok/s  step %.2f s (forward %.2f, backward %.2f, AdamW %.2f)  %.1f GFLOP/s  "
+                 "ceiling %.1f  (%3.0f%%)  activations %.0f MB  peak %.0f MB\n",
+                 name.c_str(), (double)batch.tokens() / seconds, seconds, bench::median(fwd), bench::median(bwd),
+                 bench::median(opt), flops / seconds / 1e9, ceiling, 100.0 * flops / seconds / 1e9 / ceiling,
+                 (double)model->activation_bytes(batch) / (1 << 20), peak);
+  return j;
+}
+
+const json* find_case(const json& report, const std::string& dtype, const std::string& name) {
+  for (const json& run : report["runs"])
+    if (run["dtype"] == dtype)
+      for (const json& c : run["cases"])
+        if (c["case"] == name) return &c;
+  return nullptr;
+}
+
+// The speed targets, each computed from this run's numbers (skipped when its cases were not run).
+json check_targets(const json& report) {
+  json out = json::array();
+  auto add = [&](const std::string& what, double value, double limit, bool at_least, const std::string& unit) {
+    out.push_back({{"target", what}, {"value", value}, {"limit", limit}, {"unit", unit},
+                   {"met", at_least ? value >= limit : value <= limit}});
+  };
+  const json* f512 = find_case(report, "f32", "8x512");
+  const json* b512 = find_case(report, "bf16", "8x512");
+  const json* f8k = find_case(report, "f32", "1x8192");
+  const json* fclin = find_case(report, "f32", "clinical");
+  if (f512) add("fp32 8x512: fraction of the fp32 GEMM ceiling", (*f512)["fraction_of_ceiling"], 0.70, true, "");
+  if (f512 && b512)
+    add("bf16 8x512 throughput / fp32 8x512", (double)(*b512)["tokens_per_s"] / (double)(*f512)["tokens_per_s"], 1.6,
+        true, "x");
+  if (f512 && f8k)
+    add("fp32 1x8192 time per token / 8x512", (double)(*f512)["tokens_per_s"] / (double)(*f8k)["tokens_per_s"], 2.0,
+        false, "x");
+  if (f512 && fclin)
+    add("fp32 clinical batch throughput / 8x512", (double)(*fclin)["tokens_per_s"] / (double)(*f512)["tokens_per_s"],
+        0.9, true, "x");
+  for (const json& run : report["runs"]) {
+    if (run["dtype"] != "f32") continue;
+    add("fp32 load time", run["load_seconds"], 1.0, false, "s");
+    if (f8k) add("fp32 1x8192 peak memory above the weights", (double)(*f8k)["peak_rss_mb"] - (double)run["weights_mb"],
+                 1024.0, false, "MB");
+  }
+  if (const json* t = report.contains("train") ? &report["train"] : nullptr)
+    for (const json& c : *t)
+      if (c["case"] == "8x512") add("training step 8x512: fraction of the fp32 GEMM ceiling", c["fraction_of_ceiling"],
+                                    0.50, true, "");
+  return out;
 }
 
 int run(const Options& o) {
@@ -128,15 +230,32 @@ int run(const Options& o) {
         if (model->info().max_positions > 0 && len > model->info().max_positions) continue;
         batch = random_batch(b, len, vocab, 1234);
       }
-      run["cases"].push_back(run_case(*model, c, batch, o.reps, shapes, !o.json_out));
+      run["cases"].push_back(run_case(*model, c, batch, o.reps, shapes, dtype == "bf16", !o.json_out));
     }
     report["runs"].push_back(run);
   }
-  if (o.json_out) std::printf("%s\n", report.dump(2).c_str());
+  if (o.train) {
+    report["train"] = json::array();
+    for (const std::string& c : o.train_cases) report["train"].push_back(run_train_case(o, c, !o.json_out));
+  }
+  // Determinism is not a mode here: GEMM tiles and attention blocks are fixed, so every number above
+  // is already the deterministic one (--deterministic is accepted and changes nothing).
+  report["deterministic"] = true;
+  report["targets"] = check_targets(report);
+  if (o.json_out) {
+    std::printf("%s\n", report.dump(2).c_str());
+  } else {
+    std::fprintf(stderr, "deterministic: always (fixed GEMM tiles and attention blocks: results do not depend on "
+                         "the thread count or the batch; --deterministic costs nothing more)\n");
+    for (const json& t : report["targets"])
+      std::fprintf(stderr, "target %-50s %8.2f%s (%s %.2f%s) %s\n", t["target"].get<std::string>().c_str(),
+                   (double)t["value"], t["unit"].get<std::string>().c_str(), t["met"].get<bool>() ? "meets" : "misses",
+                   (double)t["limit"], t["unit"].get<std::string>().c_str(), t["met"].get<bool>() ? "" : "  <-- MISSED");
+  }
   return medenc::cli::kOk;
 }
 
-medenc::cli::Registrar reg("bench", "Measure inference throughput against this machine's GEMM ceiling",
+medenc::cli::Registrar reg("bench", "Measure inference and training throughput against this machine's GEMM ceiling",
                            [](CLI::App& app) {
                              auto o = std::make_shared<Options>();
                              app.add_option("--model", o->model, "Model folder")->required();
@@ -150,6 +269,11 @@ medenc::cli::Registrar reg("bench", "Measure inference throughput against this m
                                             "Tokenizer folder for the 'clinical' case (real ModernBERT tokenizer)");
                              app.add_option("--texts", o->texts_dir, "Folder of the shared clinical data");
                              app.add_flag("--json", o->json_out, "JSON report on stdout");
+                             app.add_flag("--train", o->train,
+                                          "Also time fp32 training steps (forward, backward, AdamW)");
+                             app.add_option("--train-cases", o->train_cases, "Training cases BxL (default 8x512)");
+                             app.add_flag("--deterministic", o->deterministic,
+                                          "Accepted for symmetry with the other commands: always on");
                              return [o] { return run(*o); };
                            });
 

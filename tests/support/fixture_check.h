@@ -47,12 +47,15 @@ inline PaddedInputs fixture_inputs(const std::string& dir, const ExpectedTensors
 }
 
 // Every expected output (last_hidden_state, pooler_output, logits, mlm_logits_at_positions) within
-// tol of `outs` over real tokens; a missing output fails.
+// tol of `outs` over real tokens (the hidden states within hidden_tol when given); a missing output
+// fails.
 inline void expect_matches_fixture(const std::vector<NamedTensor>& outs, const PaddedInputs& in,
-                                   const ExpectedTensors& exp, int64_t vocab_size, double tol) {
+                                   const ExpectedTensors& exp, int64_t vocab_size, double tol,
+                                   double hidden_tol = 0.0) {
   const NamedTensor& hidden = output(outs, "last_hidden_state");
   const int64_t H = hidden.shape[2];
-  EXPECT_LT(max_abs_diff(hidden.data, exp.get("last_hidden_state"), token_mask(in, H)), tol);
+  EXPECT_LT(max_abs_diff(hidden.data, exp.get("last_hidden_state"), token_mask(in, H)),
+            hidden_tol > 0 ? hidden_tol : tol);
 
   if (exp.has("logits")) {
     const NamedTensor& logits = output(outs, "logits");
@@ -74,13 +77,13 @@ inline void expect_matches_fixture(const std::vector<NamedTensor>& outs, const P
 
 // Loads fixture NAME (or the model in model_dir instead of the fixture's own weights) and checks it.
 inline void check_fixture(const std::string& name, LoadOptions options = {}, double tol = 5e-5,
-                          const std::string& model_dir = "") {
+                          const std::string& model_dir = "", double hidden_tol = 0.0) {
   SCOPED_TRACE(name);
   const std::string dir = fixture_dir(name);
   ExpectedTensors exp{SafetensorsFile::open(dir + "/expected.safetensors")};
   PaddedInputs in = fixture_inputs(dir, exp);
   auto model = load_encoder(model_dir.empty() ? dir : model_dir, options);
-  expect_matches_fixture(run_padded_forward(*model, in), in, exp, model->info().vocab_size, tol);
+  expect_matches_fixture(run_padded_forward(*model, in), in, exp, model->info().vocab_size, tol, hidden_tol);
 }
 
 }  // namespace medenc::test

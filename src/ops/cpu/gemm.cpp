@@ -1,27 +1,33 @@
-// GEMMs on CPU through oneDNN's BLAS-style sgemm (row-major).
+// GEMMs on CPU through oneDNN: BLAS-style sgemm for the attention and backward products, matmul
+// primitives for the linear layers.
 //
 // linear() is deterministic by construction: the output is cut into fixed tiles of kTileRows x
-// kTileCols and every tile is one single-threaded sgemm call of exactly that shape (a partial row
-// tile is computed in a zero-padded scratch tile). Each output element therefore goes through the
-// same kernel and the same summation order whatever the batch around it and whatever the thread
-// count, so a document's score never depends on its neighbours. Fixed tiles cost ~5-10% against one
-// big multi-threaded sgemm (measured on AVX2), which the benchmark reports.
+// kTileCols and every tile is one single-threaded matmul of exactly that shape (a partial row tile
+// is computed in zero-padded scratch). Each output element therefore goes through the same kernel
+// and the same summation order whatever the batch around it and whatever the thread count, so a
+// document's score never depends on its neighbours. The tile primitives read the weights in place
+// (fp32) or from a bf16 copy made once per weight (ComputeType::BF16: bf16 inputs, fp32
+// accumulation, AMX/AVX-512-BF16 kernels where the CPU has them); the bias is added to the
+// accumulator and a residual (accumulate) is added last, as PyTorch's linear + add would.
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
 #include "medenc/error.h"
+#include "medenc/safetensors.h"
 #include "ops/cpu/cpu_kernels.h"
 
 namespace medenc::ops::cpu {
 
 namespace {
-
-constexpr int64_t kTileRows = 64;
-constexpr int64_t kTileCols = 256;
 
 void sgemm_checked(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
@@ -42,58 +48,167 @@ void gemm(const Context&, bool trans_a, bool trans_b, int64_t m, int64_t n, int6
   sgemm_checked(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+namespace {
+
+constexpr int64_t kTileRows = 128;
+constexpr int64_t kTileCols = 512;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+// One tile shape's primitive. Tiles are shared by every weight of the same shape.
+struct TileKernel {
+  dnnl::matmul matmul;
+  dnnl::memory::desc a, w, bias, c, scratchpad;
+};
+
+struct TileKey {
+  int64_t cols, in, ldc;
+  bool bias, accumulate, bf16;
+  auto operator<=>(const TileKey&) const = default;
+};
+
+const TileKernel& tile_kernel(const TileKey& key) {
+  static std::mutex mu;
+  static std::map<TileKey, std::unique_ptr<TileKernel>> kernels;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = kernels[key];
+  if (!slot) {
+    using dt = dnnl::memory::data_type;
+    const dt in_type = key.bf16 ? dt::bf16 : dt::f32;
+    auto k = std::make_unique<TileKernel>();
+    k->a = dnnl::memory::desc({kTileRows, key.in}, in_type, dnnl::memory::dims{key.in, 1});
+    k->w = dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::dims{1, key.in});  // [out, in] rows
+    k->c = dnnl::memory::desc({kTileRows, key.cols}, dt::f32, dnnl::memory::dims{key.ldc, 1});
+    if (key.bias) k->bias = dnnl::memory::desc({1, key.cols}, dt::f32, dnnl::memory::dims{key.cols, 1});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (key.accumulate) {
+      dnnl::post_ops po;
+      po.append_sum(1.0f);
+      attr.set_post_ops(po);
+    }
+    try {
+      const dnnl::matmul::desc desc = key.bias ? dnnl::matmul::desc(k->a, k->w, k->bias, k->c)
+                                               : dnnl::matmul::desc(k->a, k->w, k->c);
+      dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      k->scratchpad = pd.scratchpad_desc();
+      k->matmul = dnnl::matmul(pd);
+    } catch (const dnnl::error& e) {
+      throw Error(std::string("oneDNN matmul for a linear layer tile failed: ") + e.what());
+    }
+    slot = std::move(k);
+  }
+  return *slot;
+}
+
+// What linear() derives from one weight, kept in LinearWeights::cache.
+struct LinearCache {
+  std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even
+};
+
+const LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!w.cache) {
+    auto c = std::make_shared<LinearCache>();
+    if (bf16) {
+      c->weight_bf16.resize((size_t)(w.in * w.out));
+      #pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < w.in * w.out; ++i) c->weight_bf16[(size_t)i] = f32_to_bf16(w.weight[i]);
+    }
+    w.cache = c;
+  }
+  return *static_cast<const LinearCache*>(w.cache.get());
+}
+
+struct ThreadScratch {
+  std::vector<float> a_pad, c_pad;
+  std::vector<uint8_t> dnnl_scratch;
+};
+
+}  // namespace
+
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
-  const float* weight = w.weight;
+  const bool bf16 = ctx.compute == ComputeType::BF16;
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
-  const float beta = (w.bias || accumulate) ? 1.0f : 0.0f;
+  const int64_t tail_cols = N - (col_tiles - 1) * kTileCols;
+  const bool has_bias = w.bias != nullptr;
+  // Partial row tiles write to scratch with leading dimension N too, so one kernel serves both.
+  const TileKernel& tail = tile_kernel({tail_cols, K, N, has_bias, accumulate, bf16});
+  const TileKernel& full = N >= kTileCols ? tile_kernel({kTileCols, K, N, has_bias, accumulate, bf16}) : tail;
 
+  // bf16 inputs: the rows converted once, zero-padded to whole tiles.
+  const LinearCache& cache = linear_cache(w, bf16);
+  static thread_local std::vector<uint16_t> x_bf16;
+  if (bf16) {
+    x_bf16.resize((size_t)(row_tiles * kTileRows * K));
+    uint16_t* xb = x_bf16.data();
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < row_tiles * kTileRows * K; ++i) xb[i] = i < rows * K ? f32_to_bf16(x[i]) : 0;
+  }
+  const uint16_t* xb = x_bf16.data();
+
+  std::exception_ptr failure;
   #pragma omp parallel
   {
-    std::vector<float> a_pad, c_pad;
+    static thread_local ThreadScratch scratch;
+    static thread_local dnnl::stream stream(cpu_engine());
     #pragma omp for schedule(static) collapse(2)
     for (int64_t rt = 0; rt < row_tiles; ++rt) {
       for (int64_t ct = 0; ct < col_tiles; ++ct) {
         const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
         const int64_t c0 = ct * kTileCols, nc = std::min(N, c0 + kTileCols) - c0;
-        const bool full = (r1 - r0) == kTileRows;
-        // A operand: the input rows directly, or a zero-padded copy for a partial tile.
-        const float* a = x + r0 * K;
-        const int64_t lda = K;
-        if (!full) {
-          a_pad.assign((size_t)(kTileRows * K), 0.0f);
-          std::memcpy(a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
-          a = a_pad.data();
+        const bool full_rows = (r1 - r0) == kTileRows;
+        const TileKernel& kernel = nc == kTileCols ? full : tail;
+        // A operand: bf16 rows, the input rows directly, or a zero-padded copy for a partial tile.
+        void* a = nullptr;
+        if (bf16) {
+          a = const_cast<uint16_t*>(xb + r0 * K);
+        } else if (full_rows) {
+          a = const_cast<float*>(x + r0 * K);
+        } else {
+          scratch.a_pad.assign((size_t)(kTileRows * K), 0.0f);
+          std::memcpy(scratch.a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
+          a = scratch.a_pad.data();
         }
-        // C operand: y itself for full tiles, else a scratch tile copied back afterwards.
+        void* weight = bf16 ? (void*)(cache.weight_bf16.data() + c0 * K) : (void*)(w.weight + c0 * K);
+        // C operand: y itself for full tiles, else scratch rows copied back afterwards.
         float* c = y + r0 * N + c0;
-        int64_t ldc = N;
-        if (!full) {
-          c_pad.assign((size_t)(kTileRows * nc), 0.0f);
+        if (!full_rows) {
+          scratch.c_pad.assign((size_t)(kTileRows * N), 0.0f);
           if (accumulate)
             for (int64_t r = r0; r < r1; ++r)
-              std::memcpy(c_pad.data() + (r - r0) * nc, y + r * N + c0, sizeof(float) * (size_t)nc);
-          c = c_pad.data();
-          ldc = nc;
+              std::memcpy(scratch.c_pad.data() + (r - r0) * N, y + r * N + c0, sizeof(float) * (size_t)nc);
+          c = scratch.c_pad.data();
         }
-        if (w.bias) {
-          for (int64_t r = 0; r < r1 - r0; ++r) {
-            float* cr = c + r * ldc;
-            if (accumulate)
-              for (int64_t j = 0; j < nc; ++j) cr[j] += w.bias[c0 + j];
-            else
-              std::memcpy(cr, w.bias + c0, sizeof(float) * (size_t)nc);
-          }
+        if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
+          scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
+        try {
+          std::unordered_map<int, dnnl::memory> args{
+              {DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), a)},
+              {DNNL_ARG_WEIGHTS, dnnl::memory(kernel.w, cpu_engine(), weight)},
+              {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), c)},
+              {DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}};
+          if (has_bias)
+            args.emplace(DNNL_ARG_BIAS, dnnl::memory(kernel.bias, cpu_engine(), const_cast<float*>(w.bias + c0)));
+          kernel.matmul.execute(stream, args);
+        } catch (...) {
+          #pragma omp critical
+          if (!failure) failure = std::current_exception();
         }
-        sgemm_checked('N', 'T', kTileRows, nc, K, 1.0f, a, lda, weight + c0 * K, K, beta, c, ldc);
-        if (!full)
+        if (!full_rows)
           for (int64_t r = r0; r < r1; ++r)
-            std::memcpy(y + r * N + c0, c_pad.data() + (r - r0) * nc, sizeof(float) * (size_t)nc);
+            std::memcpy(y + r * N + c0, scratch.c_pad.data() + (r - r0) * N, sizeof(float) * (size_t)nc);
       }
     }
   }
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace medenc::ops::cpu
