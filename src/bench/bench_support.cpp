@@ -18,6 +18,7 @@
 #include "medenc/tokenizer.h"
 #include "util/fs.h"
 #include "medenc/parameters.h"
+#include "ops/ops.h"
 
 namespace medenc::bench {
 
@@ -82,6 +83,7 @@ double model_weight_mb(const Encoder& model) {
 
 double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16) {
   using namespace dnnl;
+  if (bf16 && !ops::native_bf16(ops::Context{})) bf16 = false;  // emulated bf16 runs the fp32 kernels
   engine eng(engine::kind::cpu, 0);
   stream strm(eng);
   // Distinct shapes, weighted by how often a token meets them.
@@ -189,20 +191,6 @@ Batch clinical_batch(const std::string& tokenizer_dir, const std::string& data_d
   }
   if (description) *description = desc;
   return batch;
-}
-
-bool native_bf16_available() {
-  try {
-    using namespace dnnl;
-    engine eng(engine::kind::cpu, 0);
-    memory::desc a({64, 64}, memory::data_type::bf16, memory::format_tag::ab);
-    memory::desc b({64, 64}, memory::data_type::bf16, memory::format_tag::ab);
-    memory::desc c({64, 64}, memory::data_type::f32, memory::format_tag::ab);
-    matmul::primitive_desc pd(matmul::desc(a, b, c), eng);
-    return std::string(pd.impl_info_str()).find("ref") == std::string::npos;
-  } catch (...) {
-    return false;
-  }
 }
 
 }  // namespace medenc::bench

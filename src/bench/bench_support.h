@@ -36,7 +36,4 @@ double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, b
 Batch clinical_batch(const std::string& tokenizer_dir, const std::string& data_dir, int64_t max_length,
                      std::string* description);
 
-// Whether oneDNN has a native (non-reference) bf16 matmul on this CPU.
-bool native_bf16_available();
-
 }  // namespace medenc::bench

@@ -206,12 +206,12 @@ int run(const Options& o) {
                 {"load_seconds", load_s},
                 {"weights_mb", weights_mb},
                 {"rss_after_load_mb", bench::current_rss_mb() - rss_before},
-                {"bf16_native", dtype == "bf16" ? bench::native_bf16_available() : false},
+                {"bf16_native", dtype == "bf16" ? medenc::ops::native_bf16(medenc::ops::Context{}) : false},
                 {"cases", json::array()}};
     if (!o.json_out)
       std::fprintf(stderr, "%s  %s: load %.2f s, weights %.0f MB%s\n", o.model.c_str(), dtype.c_str(), load_s,
                    weights_mb,
-                   dtype == "bf16" && !bench::native_bf16_available()
+                   dtype == "bf16" && !medenc::ops::native_bf16(medenc::ops::Context{})
                        ? " (bf16 emulated: this CPU has no native bf16 GEMM)"
                        : "");
     const int64_t vocab = model->info().vocab_size;

@@ -13,6 +13,13 @@ void configure_threads(const Context& ctx) {
 
 int max_threads() { return omp_get_max_threads(); }
 
+bool native_bf16(const Context& ctx) {
+  switch (ctx.device) {
+    case Device::CPU: return cpu::native_bf16_matmul();
+  }
+  return false;
+}
+
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   switch (ctx.device) {
     case Device::CPU: return cpu::linear(ctx, w, x, y, rows, accumulate);

@@ -22,6 +22,9 @@ struct Context {
 // Applies ctx.threads to the runtime (OpenMP and the GEMM library).
 void configure_threads(const Context& ctx);
 int max_threads();
+// Whether the device multiplies bf16 natively (CPU: AVX-512-BF16 or AMX); otherwise
+// ComputeType::BF16 is emulated with fp32 kernels on bf16-rounded inputs.
+bool native_bf16(const Context& ctx);
 
 // Weights of one linear layer, [out, in] row-major as Hugging Face stores them, plus an optional
 // bias [out]. `cache` holds whatever the backend derives from them (e.g. a bf16 copy); call

@@ -50,7 +50,10 @@ void gemm(const Context&, bool trans_a, bool trans_b, int64_t m, int64_t n, int6
 
 namespace {
 
-constexpr int64_t kTileRows = 128;
+// 96 rows: a multiple of the row blocking of oneDNN's AVX2 (6), AVX-512 (8) and AMX (16) kernels, so
+// that no row of a tile falls in a remainder kernel with another summation order (128 rows would put
+// rows 126-127 in one on AVX2). 512 columns: large enough that B panels are not re-packed too often.
+constexpr int64_t kTileRows = 96;
 constexpr int64_t kTileCols = 512;
 
 dnnl::engine& cpu_engine() {
@@ -104,9 +107,29 @@ const TileKernel& tile_kernel(const TileKey& key) {
   return *slot;
 }
 
+// Whether oneDNN has a real bf16 matmul here (AVX-512-BF16 or AMX). Without one (AVX2), bf16 mode
+// emulates it: the inputs are rounded to bf16 values and multiplied by the fp32 kernels, which gives
+// the same products and sums exactly in fp32.
+bool native_bf16_matmul_probe() {
+  static const bool available = [] {
+    try {
+      using dt = dnnl::memory::data_type;
+      dnnl::memory::desc a({kTileRows, 64}, dt::bf16, dnnl::memory::format_tag::ab);
+      dnnl::memory::desc w({64, 64}, dt::bf16, dnnl::memory::format_tag::ba);
+      dnnl::memory::desc c({kTileRows, 64}, dt::f32, dnnl::memory::format_tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, w, c), cpu_engine());
+      return std::string(pd.impl_info_str()).find("ref") == std::string::npos;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
 // What linear() derives from one weight, kept in LinearWeights::cache.
 struct LinearCache {
-  std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even
+  std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even (native bf16)
+  std::vector<float> weight_rounded;  // [out, in], the same values in fp32 (emulated bf16)
 };
 
 const LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
@@ -114,10 +137,15 @@ const LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
   std::lock_guard<std::mutex> lock(mu);
   if (!w.cache) {
     auto c = std::make_shared<LinearCache>();
-    if (bf16) {
+    if (bf16 && native_bf16_matmul_probe()) {
       c->weight_bf16.resize((size_t)(w.in * w.out));
       #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < w.in * w.out; ++i) c->weight_bf16[(size_t)i] = f32_to_bf16(w.weight[i]);
+    } else if (bf16) {
+      c->weight_rounded.resize((size_t)(w.in * w.out));
+      #pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < w.in * w.out; ++i)
+        c->weight_rounded[(size_t)i] = bf16_to_f32(f32_to_bf16(w.weight[i]));
     }
     w.cache = c;
   }
@@ -131,10 +159,13 @@ struct ThreadScratch {
 
 }  // namespace
 
+bool native_bf16_matmul() { return native_bf16_matmul_probe(); }
+
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
-  const bool bf16 = ctx.compute == ComputeType::BF16;
+  const bool bf16_mode = ctx.compute == ComputeType::BF16;
+  const bool bf16 = bf16_mode && native_bf16_matmul_probe();  // bf16 tiles; else fp32 tiles
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   const int64_t tail_cols = N - (col_tiles - 1) * kTileCols;
@@ -144,15 +175,24 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   const TileKernel& full = N >= kTileCols ? tile_kernel({kTileCols, K, N, has_bias, accumulate, bf16}) : tail;
 
   // bf16 inputs: the rows converted once, zero-padded to whole tiles.
-  const LinearCache& cache = linear_cache(w, bf16);
+  // Emulated bf16: the rows rounded to bf16 values in fp32, zero-padded likewise.
+  const LinearCache& cache = linear_cache(w, bf16_mode);
   static thread_local std::vector<uint16_t> x_bf16;
+  static thread_local std::vector<float> x_rounded;
   if (bf16) {
     x_bf16.resize((size_t)(row_tiles * kTileRows * K));
     uint16_t* xb = x_bf16.data();
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < row_tiles * kTileRows * K; ++i) xb[i] = i < rows * K ? f32_to_bf16(x[i]) : 0;
+  } else if (bf16_mode) {
+    x_rounded.resize((size_t)(row_tiles * kTileRows * K));
+    float* xr = x_rounded.data();
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < row_tiles * kTileRows * K; ++i) xr[i] = i < rows * K ? bf16_to_f32(f32_to_bf16(x[i])) : 0;
+    x = xr;  // whole tiles: no partial-tile copy needed below
   }
   const uint16_t* xb = x_bf16.data();
+  const float* weight_f32 = bf16_mode && !bf16 ? cache.weight_rounded.data() : w.weight;
 
   std::exception_ptr failure;
   #pragma omp parallel
@@ -170,14 +210,14 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
         void* a = nullptr;
         if (bf16) {
           a = const_cast<uint16_t*>(xb + r0 * K);
-        } else if (full_rows) {
+        } else if (full_rows || bf16_mode) {
           a = const_cast<float*>(x + r0 * K);
         } else {
           scratch.a_pad.assign((size_t)(kTileRows * K), 0.0f);
           std::memcpy(scratch.a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
           a = scratch.a_pad.data();
         }
-        void* weight = bf16 ? (void*)(cache.weight_bf16.data() + c0 * K) : (void*)(w.weight + c0 * K);
+        void* weight = bf16 ? (void*)(cache.weight_bf16.data() + c0 * K) : (void*)(weight_f32 + c0 * K);
         // C operand: y itself for full tiles, else scratch rows copied back afterwards.
         float* c = y + r0 * N + c0;
         if (!full_rows) {
