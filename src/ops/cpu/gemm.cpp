@@ -152,6 +152,47 @@ const LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
   return *static_cast<const LinearCache*>(w.cache.get());
 }
 
+// fp32 -> bf16, round to nearest even (NaN stays NaN), written so that the compiler vectorises it.
+inline uint16_t bf16_bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+  const uint32_t nan = (b >> 16) | 0x40u;
+  return (uint16_t)((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+
+// Rows [0, rows) of x (width k) converted, rows [rows, padded_rows) zero.
+void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k, uint16_t* out) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < padded_rows; ++r) {
+    uint16_t* o = out + r * k;
+    if (r >= rows) {
+      std::memset(o, 0, sizeof(uint16_t) * (size_t)k);
+      continue;
+    }
+    const float* xr = x + r * k;
+    #pragma omp simd
+    for (int64_t i = 0; i < k; ++i) o[i] = bf16_bits(xr[i]);
+  }
+}
+
+void to_bf16_values_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k, float* out) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < padded_rows; ++r) {
+    float* o = out + r * k;
+    if (r >= rows) {
+      std::memset(o, 0, sizeof(float) * (size_t)k);
+      continue;
+    }
+    const float* xr = x + r * k;
+    #pragma omp simd
+    for (int64_t i = 0; i < k; ++i) {
+      const uint32_t bits = (uint32_t)bf16_bits(xr[i]) << 16;
+      std::memcpy(&o[i], &bits, 4);
+    }
+  }
+}
+
 struct ThreadScratch {
   std::vector<float> a_pad, c_pad;
   std::vector<uint8_t> dnnl_scratch;
@@ -181,15 +222,11 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   static thread_local std::vector<float> x_rounded;
   if (bf16) {
     x_bf16.resize((size_t)(row_tiles * kTileRows * K));
-    uint16_t* xb = x_bf16.data();
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < row_tiles * kTileRows * K; ++i) xb[i] = i < rows * K ? f32_to_bf16(x[i]) : 0;
+    to_bf16_padded(x, rows, row_tiles * kTileRows, K, x_bf16.data());
   } else if (bf16_mode) {
     x_rounded.resize((size_t)(row_tiles * kTileRows * K));
-    float* xr = x_rounded.data();
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < row_tiles * kTileRows * K; ++i) xr[i] = i < rows * K ? bf16_to_f32(f32_to_bf16(x[i])) : 0;
-    x = xr;  // whole tiles: no partial-tile copy needed below
+    to_bf16_values_padded(x, rows, row_tiles * kTileRows, K, x_rounded.data());
+    x = x_rounded.data();  // whole tiles: no partial-tile copy needed below
   }
   const uint16_t* xb = x_bf16.data();
   const float* weight_f32 = bf16_mode && !bf16 ? cache.weight_rounded.data() : w.weight;
