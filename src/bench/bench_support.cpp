@@ -102,15 +102,20 @@ double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, b
     const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     memory::desc a_md({rows, k}, in_type, memory::format_tag::ab), w_md({k, n}, in_type, memory::format_tag::ba),
         c_md({rows, n}, memory::data_type::f32, memory::format_tag::ab);
-    matmul::primitive_desc pd(matmul::desc(a_md, w_md, c_md), eng);
-    memory a(a_md, eng), w(w_md, eng), c(c_md, eng);
+    memory a(a_md, eng), c(c_md, eng);
     std::memset(a.get_data_handle(), 0, a_md.get_size());
-    std::memset(w.get_data_handle(), 0, w_md.get_size());
-    matmul mm(pd);
-    double best = best_of([&] {
-      mm.execute(strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
-      strm.wait();
-    });
+    double best = 1e30;
+    // Weights as stored, and pre-packed in the primitive's preferred layout.
+    for (const memory::desc& wanted : {w_md, memory::desc({k, n}, in_type, memory::format_tag::any)}) {
+      matmul::primitive_desc pd(matmul::desc(a_md, wanted, c_md), eng);
+      memory w(pd.weights_desc(), eng);
+      std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
+      matmul mm(pd);
+      best = std::min(best, best_of([&] {
+        mm.execute(strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
+        strm.wait();
+      }));
+    }
     if (!bf16) {  // and BLAS-style sgemm, whichever is faster
       std::vector<float> af((size_t)(rows * k), 0.01f), bf((size_t)(n * k), 0.02f), cf((size_t)(rows * n));
       best = std::min(best, best_of([&] {

@@ -26,7 +26,8 @@ std::vector<GemmShape> model_gemm_shapes(const Encoder& model);
 double model_weight_mb(const Encoder& model);
 
 // FLOP-weighted GFLOP/s of oneDNN's best multi-threaded GEMM on these shapes with `rows` rows (fp32:
-// the faster of sgemm and the matmul primitive; bf16: the bf16 matmul primitive, fp32 accumulation),
+// the fastest of sgemm and the matmul primitive with weights as stored or pre-packed; bf16: the bf16
+// matmul primitive, both weight layouts, fp32 accumulation),
 // best of 5 timings per shape: the best a GEMM-bound forward pass could do on this machine.
 double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16 = false);
 

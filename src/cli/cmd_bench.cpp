@@ -192,7 +192,8 @@ int run(const Options& o) {
   report["model"] = o.model;
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
   report["runs"] = json::array();
-  for (const std::string& dtype : o.dtypes) {
+  const bool inference = !(o.cases.size() == 1 && o.cases[0] == "none");
+  for (const std::string& dtype : inference ? o.dtypes : std::vector<std::string>{}) {
     medenc::LoadOptions lo;
     lo.threads = o.threads;
     lo.bf16 = dtype == "bf16";
@@ -264,7 +265,7 @@ medenc::cli::Registrar reg("bench", "Measure inference and training throughput a
                              app.add_option("--threads", o->threads, "Threads (default: all cores)");
                              app.add_option("--reps", o->reps, "Timed repetitions per case (median reported)")
                                  ->check(CLI::Range(1, 1000));
-                             app.add_option("--cases", o->cases, "Cases: BxL and/or 'clinical'");
+                             app.add_option("--cases", o->cases, "Cases: BxL and/or 'clinical' ('none': training only)");
                              app.add_option("--tokenizer", o->tokenizer,
                                             "Tokenizer folder for the 'clinical' case (real ModernBERT tokenizer)");
                              app.add_option("--texts", o->texts_dir, "Folder of the shared clinical data");

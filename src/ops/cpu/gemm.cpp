@@ -5,10 +5,12 @@
 // kTileCols and every tile is one single-threaded matmul of exactly that shape (a partial row tile
 // is computed in zero-padded scratch). Each output element therefore goes through the same kernel
 // and the same summation order whatever the batch around it and whatever the thread count, so a
-// document's score never depends on its neighbours. The tile primitives read the weights in place
-// (fp32) or from a bf16 copy made once per weight (ComputeType::BF16: bf16 inputs, fp32
-// accumulation, AMX/AVX-512-BF16 kernels where the CPU has them); the bias is added to the
-// accumulator and a residual (accumulate) is added last, as PyTorch's linear + add would.
+// document's score never depends on its neighbours. The tile primitives read the weights from a copy
+// made once per weight (LinearWeights::cache): fp32 tiles reordered into the kernel's blocked
+// layout (~15% faster than re-packing row-major tiles on every call, for one more copy of the
+// weights in memory), or bf16 (ComputeType::BF16: bf16 inputs, fp32 accumulation, AMX/AVX-512-BF16
+// kernels where the CPU has them). The bias is added to the accumulator and a residual (accumulate)
+// is added last, as PyTorch's linear + add would.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -65,11 +67,13 @@ dnnl::engine& cpu_engine() {
 struct TileKernel {
   dnnl::matmul matmul;
   dnnl::memory::desc a, w, bias, c, scratchpad;
+  dnnl::memory::desc w_user;  // [out, in] row-major, as the weights are stored
 };
 
 struct TileKey {
   int64_t cols, in, ldc;
   bool bias, accumulate, bf16;
+  bool packed;  // weights in the kernel's own blocked layout (fp32), reordered once per weight
   auto operator<=>(const TileKey&) const = default;
 };
 
@@ -83,7 +87,8 @@ const TileKernel& tile_kernel(const TileKey& key) {
     const dt in_type = key.bf16 ? dt::bf16 : dt::f32;
     auto k = std::make_unique<TileKernel>();
     k->a = dnnl::memory::desc({kTileRows, key.in}, in_type, dnnl::memory::dims{key.in, 1});
-    k->w = dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::dims{1, key.in});  // [out, in] rows
+    k->w_user = dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::dims{1, key.in});
+    k->w = key.packed ? dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::format_tag::any) : k->w_user;
     k->c = dnnl::memory::desc({kTileRows, key.cols}, dt::f32, dnnl::memory::dims{key.ldc, 1});
     if (key.bias) k->bias = dnnl::memory::desc({1, key.cols}, dt::f32, dnnl::memory::dims{key.cols, 1});
     dnnl::primitive_attr attr;
@@ -98,6 +103,7 @@ const TileKernel& tile_kernel(const TileKey& key) {
                                                : dnnl::matmul::desc(k->a, k->w, k->c);
       dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
       k->scratchpad = pd.scratchpad_desc();
+      k->w = pd.weights_desc();
       k->matmul = dnnl::matmul(pd);
     } catch (const dnnl::error& e) {
       throw Error(std::string("oneDNN matmul for a linear layer tile failed: ") + e.what());
@@ -130,9 +136,13 @@ bool native_bf16_matmul_probe() {
 struct LinearCache {
   std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even (native bf16)
   std::vector<float> weight_rounded;  // [out, in], the same values in fp32 (emulated bf16)
+  // fp32: one blocked copy per column tile, in the layout its kernel asked for.
+  std::vector<dnnl::memory> packed_tiles;
+  dnnl::memory::desc packed_full, packed_tail;
+  std::mutex packing;
 };
 
-const LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
+LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   if (!w.cache) {
@@ -149,7 +159,7 @@ const LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
     }
     w.cache = c;
   }
-  return *static_cast<const LinearCache*>(w.cache.get());
+  return *static_cast<LinearCache*>(w.cache.get());
 }
 
 // fp32 -> bf16, round to nearest even (NaN stays NaN), written so that the compiler vectorises it.
@@ -193,6 +203,31 @@ void to_bf16_values_padded(const float* x, int64_t rows, int64_t padded_rows, in
   }
 }
 
+// The weight's column tiles reordered into the full and tail kernels' blocked layouts (once, or again
+// if this weight meets kernels with other layouts).
+const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
+                                             const TileKernel& tail, int64_t col_tiles) {
+  std::lock_guard<std::mutex> lock(cache.packing);
+  if (!cache.packed_tiles.empty() && cache.packed_full == full.w && cache.packed_tail == tail.w)
+    return cache.packed_tiles;
+  std::vector<dnnl::memory> tiles((size_t)col_tiles);
+  #pragma omp parallel for schedule(static)
+  for (int64_t ct = 0; ct < col_tiles; ++ct) {
+    dnnl::stream stream(cpu_engine());
+    const bool last = ct == col_tiles - 1;
+    const TileKernel& kernel = last && (w.out % kTileCols != 0 || w.out < kTileCols) ? tail : full;
+    dnnl::memory user(kernel.w_user, cpu_engine(), const_cast<float*>(w.weight + ct * kTileCols * w.in));
+    dnnl::memory packed(kernel.w, cpu_engine());
+    dnnl::reorder(user, packed).execute(stream, user, packed);
+    stream.wait();
+    tiles[(size_t)ct] = packed;
+  }
+  cache.packed_tiles = std::move(tiles);
+  cache.packed_full = full.w;
+  cache.packed_tail = tail.w;
+  return cache.packed_tiles;
+}
+
 struct ThreadScratch {
   std::vector<float> a_pad, c_pad;
   std::vector<uint8_t> dnnl_scratch;
@@ -212,12 +247,16 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   const int64_t tail_cols = N - (col_tiles - 1) * kTileCols;
   const bool has_bias = w.bias != nullptr;
   // Partial row tiles write to scratch with leading dimension N too, so one kernel serves both.
-  const TileKernel& tail = tile_kernel({tail_cols, K, N, has_bias, accumulate, bf16});
-  const TileKernel& full = N >= kTileCols ? tile_kernel({kTileCols, K, N, has_bias, accumulate, bf16}) : tail;
+  const bool packed = !bf16_mode;
+  const TileKernel& tail = tile_kernel({tail_cols, K, N, has_bias, accumulate, bf16, packed});
+  const TileKernel& full =
+      N >= kTileCols ? tile_kernel({kTileCols, K, N, has_bias, accumulate, bf16, packed}) : tail;
 
   // bf16 inputs: the rows converted once, zero-padded to whole tiles.
   // Emulated bf16: the rows rounded to bf16 values in fp32, zero-padded likewise.
-  const LinearCache& cache = linear_cache(w, bf16_mode);
+  LinearCache& cache = linear_cache(w, bf16_mode);
+  const std::vector<dnnl::memory>* packed_weights =
+      packed ? &packed_tiles(w, cache, full, tail, col_tiles) : nullptr;
   static thread_local std::vector<uint16_t> x_bf16;
   static thread_local std::vector<float> x_rounded;
   if (bf16) {
@@ -269,7 +308,8 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
         try {
           std::unordered_map<int, dnnl::memory> args{
               {DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), a)},
-              {DNNL_ARG_WEIGHTS, dnnl::memory(kernel.w, cpu_engine(), weight)},
+              {DNNL_ARG_WEIGHTS,
+               packed_weights ? (*packed_weights)[(size_t)ct] : dnnl::memory(kernel.w, cpu_engine(), weight)},
               {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), c)},
               {DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}};
           if (has_bias)
