@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -171,34 +172,27 @@ inline uint16_t bf16_bits(float f) {
   return (uint16_t)((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
-// Rows [0, rows) of x (width k) converted, rows [rows, padded_rows) zero.
-void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k, uint16_t* out) {
+// Rows [0, rows) of x (width k) rounded to bf16, rows [rows, padded_rows) zero. Out is uint16_t
+// (bf16 bits, for bf16 GEMMs) or float (the same values, for emulated bf16 on fp32 GEMMs).
+template <typename Out>
+void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k, Out* out) {
   #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < padded_rows; ++r) {
-    uint16_t* o = out + r * k;
+    Out* o = out + r * k;
     if (r >= rows) {
-      std::memset(o, 0, sizeof(uint16_t) * (size_t)k);
-      continue;
-    }
-    const float* xr = x + r * k;
-    #pragma omp simd
-    for (int64_t i = 0; i < k; ++i) o[i] = bf16_bits(xr[i]);
-  }
-}
-
-void to_bf16_values_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k, float* out) {
-  #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < padded_rows; ++r) {
-    float* o = out + r * k;
-    if (r >= rows) {
-      std::memset(o, 0, sizeof(float) * (size_t)k);
+      std::memset(o, 0, sizeof(Out) * (size_t)k);
       continue;
     }
     const float* xr = x + r * k;
     #pragma omp simd
     for (int64_t i = 0; i < k; ++i) {
-      const uint32_t bits = (uint32_t)bf16_bits(xr[i]) << 16;
-      std::memcpy(&o[i], &bits, 4);
+      const uint16_t b = bf16_bits(xr[i]);
+      if constexpr (std::is_same_v<Out, uint16_t>) {
+        o[i] = b;
+      } else {
+        const uint32_t bits = (uint32_t)b << 16;
+        std::memcpy(&o[i], &bits, 4);
+      }
     }
   }
 }
@@ -264,7 +258,7 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
     to_bf16_padded(x, rows, row_tiles * kTileRows, K, x_bf16.data());
   } else if (bf16_mode) {
     x_rounded.resize((size_t)(row_tiles * kTileRows * K));
-    to_bf16_values_padded(x, rows, row_tiles * kTileRows, K, x_rounded.data());
+    to_bf16_padded(x, rows, row_tiles * kTileRows, K, x_rounded.data());
     x = x_rounded.data();  // whole tiles: no partial-tile copy needed below
   }
   const uint16_t* xb = x_bf16.data();
