@@ -1,6 +1,7 @@
 // Losses as torch computes them for Hugging Face heads (mean reductions), with their gradients.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -62,8 +63,11 @@ double cross_entropy_loss(const float* logits, int64_t rows, int64_t classes, st
                               ignore_index));
     ++counted;
   }
-  double sum = 0.0;
   const float g_scale = counted ? grad_scale / (float)counted : 0.0f;
+  // Rows in parallel (MLM rows span the whole vocabulary); their losses are summed in row order
+  // afterwards, so the result does not depend on the thread count.
+  std::vector<double> row_loss((size_t)rows, 0.0);
+  #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = logits + r * classes;
     float* g = grad ? grad + r * classes : nullptr;
@@ -77,12 +81,14 @@ double cross_entropy_loss(const float* logits, int64_t rows, int64_t classes, st
     double s = 0.0;
     for (int64_t c = 0; c < classes; ++c) s += std::exp((double)(x[c] - m));
     const double log_z = (double)m + std::log(s);
-    sum += log_z - (double)x[y];
+    row_loss[(size_t)r] = log_z - (double)x[y];
     if (g) {
       for (int64_t c = 0; c < classes; ++c) g[c] = g_scale * (float)std::exp((double)x[c] - log_z);
       g[y] -= g_scale;
     }
   }
+  double sum = 0.0;
+  for (double l : row_loss) sum += l;
   return counted ? sum / (double)counted : 0.0;
 }
 
