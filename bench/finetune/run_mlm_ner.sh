@@ -1,19 +1,9 @@
 #!/usr/bin/env bash
-# Clinical ModernBERT's recipe (masked LM, masking 30% -> 15%) on medical text from the training splits,
-# then MedMentions NER fine-tuned from that checkpoint (its encoder and prediction head kept, only the
+# MedMentions NER fine-tuned from the masked-LM checkpoint of run_mlm.sh (its encoder kept, only the
 # classifier new), with the same settings as run_medmentions.sh: does a little pre-training help?
 source "$(dirname "$0")/common.sh"
-begin_run mlm
-timed "$LOG" "$MEDENC" train --model "$WORK/base" --from-scratch --task mlm --train "$D/train.txt" \
-  --mlm-probability 0.3 --mlm-probability-end 0.15 --per-device-train-batch-size 32 --num-train-epochs 2 \
-  --learning-rate 5e-4 --warmup-ratio 0.06 --weight-decay 0.01 --max-length 128 --save-strategy epoch \
-  --save-total-limit 1 --logging-steps 100 --threads "$THREADS" --out "$OUT/model" --overwrite-output-dir $EXTRA \
-  >"$OUT/train.json"
-timed "$LOG" "$MEDENC" eval --model "$OUT/model" --data "$D/test.txt" --mlm-probability 0.15 --max-length 128 \
-  --threads "$THREADS" --out "$OUT/test_metrics.json"
-python3 "$HERE/summarize.py" mlm "$OUT"
-
-MLM=$OUT/model
+[ -f "$WORK/mlm/model/config.json" ] || bash "$HERE/run_mlm.sh"
+MLM=$WORK/mlm/model
 begin_run medmentions
 OUT=$WORK/mlm_ner
 mkdir -p "$OUT"
