@@ -35,12 +35,12 @@ base_model() {
   fi
 }
 
-# Data and base model ready; D=$WORK/data/NAME, OUT=$WORK/NAME, LOG=$OUT/log.txt (emptied).
+# Data and base model ready; D=$WORK/data/NAME, OUT=$WORK/OUT_NAME (default NAME), LOG=$OUT/log.txt (emptied).
 begin_run() {
   prepare_data
   base_model
   D=$WORK/data/$1
-  OUT=$WORK/$1
+  OUT=$WORK/${2:-$1}
   mkdir -p "$OUT"
   LOG=$OUT/log.txt
   : >"$LOG"

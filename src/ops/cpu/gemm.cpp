@@ -15,7 +15,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
@@ -25,7 +24,6 @@
 #include <omp.h>
 
 #include "medenc/error.h"
-#include "medenc/safetensors.h"
 #include "ops/cpu/cpu_kernels.h"
 
 namespace medenc::ops::cpu {
@@ -89,7 +87,9 @@ const TileKernel& tile_kernel(const TileKey& key) {
     auto k = std::make_unique<TileKernel>();
     k->a = dnnl::memory::desc({kTileRows, key.in}, in_type, dnnl::memory::dims{key.in, 1});
     k->w_user = dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::dims{1, key.in});
-    k->w = key.packed ? dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::format_tag::any) : k->w_user;
+    // Packed: the kernel picks its blocked layout (k->w is set from the primitive below).
+    const dnnl::memory::desc wanted =
+        key.packed ? dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::format_tag::any) : k->w_user;
     k->c = dnnl::memory::desc({kTileRows, key.cols}, dt::f32, dnnl::memory::dims{key.ldc, 1});
     if (key.bias) k->bias = dnnl::memory::desc({1, key.cols}, dt::f32, dnnl::memory::dims{key.cols, 1});
     dnnl::primitive_attr attr;
@@ -100,8 +100,8 @@ const TileKernel& tile_kernel(const TileKey& key) {
       attr.set_post_ops(po);
     }
     try {
-      const dnnl::matmul::desc desc = key.bias ? dnnl::matmul::desc(k->a, k->w, k->bias, k->c)
-                                               : dnnl::matmul::desc(k->a, k->w, k->c);
+      const dnnl::matmul::desc desc = key.bias ? dnnl::matmul::desc(k->a, wanted, k->bias, k->c)
+                                               : dnnl::matmul::desc(k->a, wanted, k->c);
       dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
       k->scratchpad = pd.scratchpad_desc();
       k->w = pd.weights_desc();
@@ -114,10 +114,12 @@ const TileKernel& tile_kernel(const TileKey& key) {
   return *slot;
 }
 
+}  // namespace
+
 // Whether oneDNN has a real bf16 matmul here (AVX-512-BF16 or AMX). Without one (AVX2), bf16 mode
 // emulates it: the inputs are rounded to bf16 values and multiplied by the fp32 kernels, which gives
 // the same products and sums exactly in fp32.
-bool native_bf16_matmul_probe() {
+bool native_bf16_matmul() {
   static const bool available = [] {
     try {
       using dt = dnnl::memory::data_type;
@@ -133,35 +135,7 @@ bool native_bf16_matmul_probe() {
   return available;
 }
 
-// What linear() derives from one weight, kept in LinearWeights::cache.
-struct LinearCache {
-  std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even (native bf16)
-  std::vector<float> weight_rounded;  // [out, in], the same values in fp32 (emulated bf16)
-  // fp32: one blocked copy per column tile, in the layout its kernel asked for.
-  std::vector<dnnl::memory> packed_tiles;
-  dnnl::memory::desc packed_full, packed_tail;
-  std::mutex packing;
-};
-
-LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  if (!w.cache) {
-    auto c = std::make_shared<LinearCache>();
-    if (bf16 && native_bf16_matmul_probe()) {
-      c->weight_bf16.resize((size_t)(w.in * w.out));
-      #pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < w.in * w.out; ++i) c->weight_bf16[(size_t)i] = f32_to_bf16(w.weight[i]);
-    } else if (bf16) {
-      c->weight_rounded.resize((size_t)(w.in * w.out));
-      #pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < w.in * w.out; ++i)
-        c->weight_rounded[(size_t)i] = bf16_to_f32(f32_to_bf16(w.weight[i]));
-    }
-    w.cache = c;
-  }
-  return *static_cast<LinearCache*>(w.cache.get());
-}
+namespace {
 
 // fp32 -> bf16, round to nearest even (NaN stays NaN), written so that the compiler vectorises it.
 inline uint16_t bf16_bits(float f) {
@@ -197,6 +171,34 @@ void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k
   }
 }
 
+// What linear() derives from one weight, kept in LinearWeights::cache.
+struct LinearCache {
+  std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even (native bf16)
+  std::vector<float> weight_rounded;  // [out, in], the same values in fp32 (emulated bf16)
+  // fp32: one blocked copy per column tile, in the layout its kernel asked for.
+  std::vector<dnnl::memory> packed_tiles;
+  dnnl::memory::desc packed_full, packed_tail;
+  std::mutex packing;
+};
+
+LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!w.cache) {
+    auto c = std::make_shared<LinearCache>();
+    // The same rounding as the inputs: [out, in] is `out` rows of width `in`.
+    if (bf16 && native_bf16_matmul()) {
+      c->weight_bf16.resize((size_t)(w.in * w.out));
+      to_bf16_padded(w.weight, w.out, w.out, w.in, c->weight_bf16.data());
+    } else if (bf16) {
+      c->weight_rounded.resize((size_t)(w.in * w.out));
+      to_bf16_padded(w.weight, w.out, w.out, w.in, c->weight_rounded.data());
+    }
+    w.cache = c;
+  }
+  return *static_cast<LinearCache*>(w.cache.get());
+}
+
 // The weight's column tiles reordered into the full and tail kernels' blocked layouts (once, or again
 // if this weight meets kernels with other layouts).
 const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
@@ -208,8 +210,8 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
   #pragma omp parallel for schedule(static)
   for (int64_t ct = 0; ct < col_tiles; ++ct) {
     dnnl::stream stream(cpu_engine());
-    const bool last = ct == col_tiles - 1;
-    const TileKernel& kernel = last && (w.out % kTileCols != 0 || w.out < kTileCols) ? tail : full;
+    const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols;
+    const TileKernel& kernel = nc == kTileCols ? full : tail;  // as linear() picks it
     dnnl::memory user(kernel.w_user, cpu_engine(), const_cast<float*>(w.weight + ct * kTileCols * w.in));
     dnnl::memory packed(kernel.w, cpu_engine());
     dnnl::reorder(user, packed).execute(stream, user, packed);
@@ -229,13 +231,11 @@ struct ThreadScratch {
 
 }  // namespace
 
-bool native_bf16_matmul() { return native_bf16_matmul_probe(); }
-
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
   const bool bf16_mode = ctx.compute == ComputeType::BF16;
-  const bool bf16 = bf16_mode && native_bf16_matmul_probe();  // bf16 tiles; else fp32 tiles
+  const bool bf16 = bf16_mode && native_bf16_matmul();  // bf16 tiles; else fp32 tiles
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   const int64_t tail_cols = N - (col_tiles - 1) * kTileCols;
@@ -291,7 +291,8 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
         // C operand: y itself for full tiles, else scratch rows copied back afterwards.
         float* c = y + r0 * N + c0;
         if (!full_rows) {
-          scratch.c_pad.assign((size_t)(kTileRows * N), 0.0f);
+          // Rows past r1 are computed from zero inputs and dropped, so the scratch needs no zeroing.
+          if (scratch.c_pad.size() < (size_t)(kTileRows * N)) scratch.c_pad.resize((size_t)(kTileRows * N));
           if (accumulate)
             for (int64_t r = r0; r < r1; ++r)
               std::memcpy(scratch.c_pad.data() + (r - r0) * N, y + r * N + c0, sizeof(float) * (size_t)nc);
