@@ -46,7 +46,31 @@ struct Options {
   bool train = false;
   std::vector<std::string> train_cases{"8x512"};
   bool deterministic = true;
+  bool profile = false;
 };
+
+// "BxL" -> (B, L); false when the text is not two positive numbers.
+bool parse_case(const std::string& name, int64_t& batch, int64_t& len) {
+  return std::sscanf(name.c_str(), "%ldx%ld", &batch, &len) == 2 && batch > 0 && len > 0;
+}
+
+// Per-op wall time of the timed repetitions (ops::OpTimer), per run, with its share of the case.
+json op_profile(int reps, double seconds_per_run, bool verbose) {
+  json out = json::array();
+  double covered = 0.0;
+  for (const medenc::ops::OpTime& t : medenc::ops::take_op_profile()) {
+    const double s = t.seconds / reps;
+    covered += s;
+    out.push_back({{"op", t.op}, {"seconds", s}, {"calls", t.calls / reps}, {"share", s / seconds_per_run}});
+  }
+  out.push_back({{"op", "outside ops"}, {"seconds", seconds_per_run - covered}, {"calls", 0},
+                 {"share", (seconds_per_run - covered) / seconds_per_run}});
+  if (verbose)
+    for (const json& o : out)
+      std::fprintf(stderr, "      %-30s %8.3f s  %5.1f%%  %6ld calls\n", o["op"].get<std::string>().c_str(),
+                   (double)o["seconds"], 100.0 * (double)o["share"], (long)o["calls"]);
+  return out;
+}
 
 Batch random_batch(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
   medenc::Rng rng(seed);
@@ -60,7 +84,7 @@ Batch random_batch(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
 }
 
 json run_case(medenc::Encoder& model, const std::string& name, const Batch& batch, int reps,
-              const std::vector<bench::GemmShape>& shapes, bool bf16, bool verbose) {
+              const std::vector<bench::GemmShape>& shapes, bool bf16, bool profile, bool verbose) {
   bench::reset_peak_rss();
   medenc::ForwardOptions opts;
   opts.want_hidden = false;
@@ -68,7 +92,10 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
   auto run = [&] { model.forward(batch, opts); };
   run();  // warm-up (allocations, caches)
   std::vector<double> times;
+  medenc::ops::take_op_profile();
+  medenc::ops::set_op_profiling(profile);
   for (int r = 0; r < reps; ++r) times.push_back(bench::time_seconds(run));
+  medenc::ops::set_op_profiling(false);
   const double t = bench::median(times);
   const double peak = bench::peak_rss_mb();
   const double tokens = (double)batch.tokens();
@@ -84,10 +111,16 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
             {"ceiling_gflops", ceiling},
             {"fraction_of_ceiling", flops / t / 1e9 / ceiling},
             {"peak_rss_mb", peak}};
+  const double mean_seconds = [&] {
+    double sum = 0.0;
+    for (double x : times) sum += x;
+    return sum / reps;
+  }();
   if (verbose)
     std::fprintf(stderr, "  %-10s %8.0f tok/s  %6.3f GFLOP/tok  %6.1f GFLOP/s  ceiling %6.1f  (%4.0f%%)  peak %6.0f MB\n",
                  name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling,
                  100.0 * flops / t / 1e9 / ceiling, peak);
+  if (profile) j["profile"] = op_profile(reps, mean_seconds, verbose);
   return j;
 }
 
@@ -95,7 +128,7 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
 // counting 3x the forward FLOPs against the fp32 ceiling.
 json run_train_case(const Options& o, const std::string& name, bool verbose) {
   int64_t b = 0, len = 0;
-  if (std::sscanf(name.c_str(), "%ldx%ld", &b, &len) != 2 || b <= 0 || len <= 0)
+  if (!parse_case(name, b, len))
     throw medenc::Error(fmt::format("bad training case '{}' (expected BxL, e.g. 8x512)", name));
   medenc::LoadOptions lo;
   lo.threads = o.threads;
@@ -111,6 +144,8 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
   to.dropout = false;
   medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);  // warm-up: allocations
   std::vector<double> total, fwd, bwd, opt;
+  medenc::ops::take_op_profile();
+  medenc::ops::set_op_profiling(o.profile);
   for (int r = 0; r < o.reps; ++r) {
     const medenc::TrainStepTimes t = medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);
     total.push_back(t.total_s());
@@ -118,6 +153,9 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
     bwd.push_back(t.backward_s);
     opt.push_back(t.optimizer_s);
   }
+  medenc::ops::set_op_profiling(false);
+  double total_sum = 0.0;
+  for (double x : total) total_sum += x;
   const double peak = bench::peak_rss_mb();
   const double seconds = bench::median(total);
   const double flops = model->train_step_flops(batch);
@@ -142,6 +180,7 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
                  name.c_str(), (double)batch.tokens() / seconds, seconds, bench::median(fwd), bench::median(bwd),
                  bench::median(opt), flops / seconds / 1e9, ceiling, 100.0 * flops / seconds / 1e9 / ceiling,
                  (double)model->activation_bytes(batch) / (1 << 20), peak);
+  if (o.profile) j["profile"] = op_profile(o.reps, total_sum / o.reps, verbose);
   return j;
 }
 
@@ -226,12 +265,12 @@ int run(const Options& o) {
         if (!o.json_out) std::fprintf(stderr, "  clinical batch: %s\n", what.c_str());
       } else {
         int64_t b = 0, len = 0;
-        if (std::sscanf(c.c_str(), "%ldx%ld", &b, &len) != 2 || b <= 0 || len <= 0)
+        if (!parse_case(c, b, len))
           throw medenc::Error(fmt::format("bad case '{}' (expected BxL, e.g. 8x512, or 'clinical')", c));
         if (model->info().max_positions > 0 && len > model->info().max_positions) continue;
         batch = random_batch(b, len, vocab, 1234);
       }
-      run["cases"].push_back(run_case(*model, c, batch, o.reps, shapes, dtype == "bf16", !o.json_out));
+      run["cases"].push_back(run_case(*model, c, batch, o.reps, shapes, dtype == "bf16", o.profile, !o.json_out));
     }
     report["runs"].push_back(run);
   }
@@ -273,6 +312,8 @@ medenc::cli::Registrar reg("bench", "Measure inference and training throughput a
                              app.add_flag("--train", o->train,
                                           "Also time fp32 training steps (forward, backward, AdamW)");
                              app.add_option("--train-cases", o->train_cases, "Training cases BxL (default 8x512)");
+                             app.add_flag("--profile", o->profile,
+                                          "Also report the wall time of each op kind (per run, share of the case)");
                              app.add_flag("--deterministic", o->deterministic,
                                           "Accepted for symmetry with the other commands: always on");
                              return [o] { return run(*o); };

@@ -3,9 +3,50 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
 #include "ops/cpu/cpu_kernels.h"
 
 namespace medenc::ops {
+
+namespace {
+
+std::atomic<bool> profiling{false};
+std::mutex profile_mu;
+std::map<std::string, OpTime>& profile_sums() {
+  static std::map<std::string, OpTime> sums;
+  return sums;
+}
+
+}  // namespace
+
+void set_op_profiling(bool on) { profiling.store(on, std::memory_order_relaxed); }
+
+std::vector<OpTime> take_op_profile() {
+  std::lock_guard<std::mutex> lock(profile_mu);
+  std::vector<OpTime> out;
+  for (auto& [name, t] : profile_sums()) out.push_back(t);
+  profile_sums().clear();
+  std::sort(out.begin(), out.end(), [](const OpTime& a, const OpTime& b) { return a.seconds > b.seconds; });
+  return out;
+}
+
+OpTimer::OpTimer(const char* op) : op_(profiling.load(std::memory_order_relaxed) ? op : nullptr) {
+  if (op_) start_ = std::chrono::steady_clock::now();
+}
+
+OpTimer::~OpTimer() {
+  if (!op_) return;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  std::lock_guard<std::mutex> lock(profile_mu);
+  OpTime& t = profile_sums()[op_];
+  t.op = op_;
+  t.seconds += s;
+  t.calls += 1;
+}
 
 void configure_threads(const Context& ctx) {
   if (ctx.threads > 0) omp_set_num_threads(ctx.threads);
@@ -21,6 +62,7 @@ bool native_bf16(const Context& ctx) {
 }
 
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
+  const OpTimer timer("linear");
   switch (ctx.device) {
     case Device::CPU: return cpu::linear(ctx, w, x, y, rows, accumulate);
   }
@@ -28,6 +70,7 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
 
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const OpTimer timer("gemm");
   switch (ctx.device) {
     case Device::CPU: return cpu::gemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
@@ -35,6 +78,7 @@ void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, 
 
 void layernorm(const Context& ctx, const float* x, const float* gamma, const float* beta, float* y, int64_t rows,
                int64_t dim, float eps) {
+  const OpTimer timer("layernorm");
   switch (ctx.device) {
     case Device::CPU: return cpu::layernorm(x, gamma, beta, y, rows, dim, eps);
   }
@@ -42,18 +86,21 @@ void layernorm(const Context& ctx, const float* x, const float* gamma, const flo
 
 void add_layernorm(const Context& ctx, const float* x, const float* r, const float* gamma, const float* beta, float* y,
                    int64_t rows, int64_t dim, float eps) {
+  const OpTimer timer("add_layernorm");
   switch (ctx.device) {
     case Device::CPU: return cpu::add_layernorm(x, r, gamma, beta, y, rows, dim, eps);
   }
 }
 
 void activation(const Context& ctx, float* x, int64_t n, Activation act) {
+  const OpTimer timer("activation");
   switch (ctx.device) {
     case Device::CPU: return cpu::activation(x, n, act);
   }
 }
 
 void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act) {
+  const OpTimer timer("geglu");
   switch (ctx.device) {
     case Device::CPU: return cpu::geglu(z, out, rows, inter, act);
   }
@@ -61,6 +108,7 @@ void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t
 
 void embedding(const Context& ctx, const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out,
                bool accumulate) {
+  const OpTimer timer("embedding");
   switch (ctx.device) {
     case Device::CPU: return cpu::embedding(table, dim, ids, n, out, accumulate);
   }
@@ -68,6 +116,7 @@ void embedding(const Context& ctx, const float* table, int64_t dim, const int32_
 
 void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim,
               const float* inv_freq) {
+  const OpTimer timer("rope");
   switch (ctx.device) {
     case Device::CPU: return cpu::rope_qkv(qkv, positions, rows, heads, head_dim, inv_freq);
   }
@@ -75,8 +124,9 @@ void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t 
 
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
                int head_dim, int64_t window, float scale) {
+  const OpTimer timer(window < 0 ? "attention (global)" : "attention (local)");
   switch (ctx.device) {
-    case Device::CPU: return cpu::attention(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale);
+    case Device::CPU: return cpu::attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale);
   }
 }
 

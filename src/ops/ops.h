@@ -2,8 +2,11 @@
 // The op interface every model calls. Each op is declared once here and dispatches on the context's
 // device; src/ops/cpu/ holds the CPU kernels (a CUDA backend adds src/ops/cuda/ behind the same
 // calls). Pointers are device pointers of the context's device. Shapes are row-major.
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "medenc/config.h"
 
@@ -17,6 +20,27 @@ struct Context {
   ComputeType compute = ComputeType::F32;  // GEMM input precision; accumulation is always fp32
   int threads = 0;                         // 0: all cores
   bool deterministic = false;              // bit-identical results whatever the threads and batch
+};
+
+// Wall time spent in each op, summed while profiling is on (medenc bench --profile). Off, an op
+// pays one relaxed load. Ops are called from one host thread (they parallelise inside).
+struct OpTime {
+  std::string op;
+  double seconds = 0.0;
+  int64_t calls = 0;
+};
+void set_op_profiling(bool on);
+// The sums since the last call (largest first), then reset.
+std::vector<OpTime> take_op_profile();
+
+class OpTimer {
+ public:
+  explicit OpTimer(const char* op);
+  ~OpTimer();
+
+ private:
+  const char* op_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 // Applies ctx.threads to the runtime (OpenMP and the GEMM library).

@@ -1,141 +1,351 @@
 // Attention over unpadded sequences on CPU, with no rows x rows buffer at any length.
 //
-// Work items are (sequence, head) pairs. Global layers gather K and V once into contiguous
-// [len, head_dim] panels (the GEMMs pack them faster); local layers, which touch each key only a few
-// times, read them in place from the packed qkv rows. Queries are processed in blocks of
-// kGlobalQueryBlock / kLocalQueryBlock rows. A block visits the keys it may see (all keys on global
-// layers; the band [i0 - w, i1 + w) on local layers) in chunks of at most kGlobalKeyChunk /
-// kLocalKeyChunk keys, so the score tile stays in L2: S = Q K^T is one sgemm, each row gets a
-// max-subtracted fp32 softmax carried across chunks (online rescaling), and O += P V is a second
-// sgemm. Keys outside |i - j| <= w get exactly zero weight. Rows are divided by their sums at the end.
+// One sequential pass first splits the packed qkv rows into contiguous zero-padded per-(sequence,
+// head) panels (split_heads); work items are then (sequence, head) pairs, each run single-threaded by
+// one thread, and a last pass merges the output panels back into rows (merge_heads). Queries are
+// processed in blocks of kGlobalQueryBlock / kLocalQueryBlock rows. A block visits the panel rows it may need (all keys on
+// global layers; the band [i0 - w, i0 + block + w) on local layers, which the panel's w leading zero
+// rows make a fixed-size window) in chunks of at most kKeyChunk keys: S = scale * Q K^T is one
+// oneDNN matmul, each row gets a max-subtracted fp32 softmax carried across chunks (online
+// rescaling), and O += P V is a second matmul. Keys outside |i - j| <= w and padding keys get
+// exactly zero weight. Rows are divided by their sums at the end.
 //
-// Every call has a shape that depends only on the sequence itself (partial query blocks are
-// zero-padded), and each runs single-threaded inside the item's thread, so a document's attention
-// output never depends on its batch neighbours or on the thread count.
+// The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
+// kKeyAlign keys; every local block has the same shape), so each shape is one matmul primitive
+// created once and reused. Every shape depends only on the sequence's own length, so a document's
+// attention output never depends on its batch neighbours or on the thread count.
+//
+// ComputeType::BF16: V and the probabilities P enter O += P V as bf16 (fp32 accumulation), natively
+// where the CPU multiplies bf16, else as bf16-rounded fp32 values. Q K^T stays fp32: a score's
+// absolute error becomes a relative error of its weight after exp, and bf16 Q and K moved the
+// fixtures' peaked attention past the 2e-2 budget, while P and V enter the output linearly.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <type_traits>
+#include <unordered_map>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include "medenc/error.h"
+#include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/dnnl_engine.h"
 #include "ops/cpu/vec_math.h"
 
 namespace medenc::ops::cpu {
 
 namespace {
 
-// Global layers: larger blocks amortise the GEMM packing over long key runs (~10% faster at 8,192
-// tokens); local layers: smaller ones waste fewer keys outside the band.
-constexpr int64_t kGlobalQueryBlock = 128, kGlobalKeyChunk = 1024;
-constexpr int64_t kLocalQueryBlock = 64, kLocalKeyChunk = 512;
+// Global layers: larger query blocks amortise the GEMM packing over long key runs; local layers:
+// smaller ones waste fewer keys outside the band (64 measured fastest against 16, 32 and 128).
+constexpr int64_t kGlobalQueryBlock = 128, kLocalQueryBlock = 64;
+constexpr int64_t kKeyChunk = 1024;  // keys per score tile: 128 x 1024 fp32 stays in L2
+constexpr int64_t kKeyAlign = 64;    // global key panels are padded to a multiple of this
 
-void sgemm_or_throw(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                    int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
-    throw Error("oneDNN sgemm failed in attention");
+// One GEMM shape of the attention: S = scale * Q K^T (qk) or O += P V.
+struct AttentionGemmKey {
+  bool qk;
+  int64_t rows, keys, head_dim;
+  bool bf16;
+  float scale;
+  auto operator<=>(const AttentionGemmKey&) const = default;
+};
+
+struct AttentionGemm {
+  dnnl::matmul matmul;
+  dnnl::memory::desc a, b, c;
+  size_t scratchpad_bytes = 0;
+};
+
+const AttentionGemm& attention_gemm(const AttentionGemmKey& key) {
+  static std::mutex mu;
+  static std::map<AttentionGemmKey, std::unique_ptr<AttentionGemm>> gemms;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = gemms[key];
+  if (!slot) {
+    using dt = dnnl::memory::data_type;
+    using dims = dnnl::memory::dims;
+    const dt in = key.bf16 ? dt::bf16 : dt::f32;
+    const int64_t m = key.rows, n = key.keys, d = key.head_dim;
+    auto g = std::make_unique<AttentionGemm>();
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (key.qk) {
+      g->a = dnnl::memory::desc({m, d}, in, dims{d, 1});        // Q block
+      g->b = dnnl::memory::desc({d, n}, in, dims{1, d});        // K panel rows, read transposed
+      g->c = dnnl::memory::desc({m, n}, dt::f32, dims{n, 1});   // scores
+      attr.set_output_scales(0, {key.scale});
+    } else {
+      g->a = dnnl::memory::desc({m, n}, in, dims{n, 1});        // probabilities
+      g->b = dnnl::memory::desc({n, d}, in, dims{d, 1});        // V panel rows
+      g->c = dnnl::memory::desc({m, d}, dt::f32, dims{d, 1});   // output block, accumulated
+      dnnl::post_ops po;
+      po.append_sum(1.0f);
+      attr.set_post_ops(po);
+    }
+    try {
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(g->a, g->b, g->c), attr, cpu_engine());
+      g->scratchpad_bytes = pd.scratchpad_desc().get_size();
+      g->matmul = dnnl::matmul(pd);
+    } catch (const dnnl::error& e) {
+      throw Error(std::string("oneDNN matmul for attention failed: ") + e.what());
+    }
+    slot = std::move(g);
+  }
+  return *slot;
+}
+
+template <typename Elem>
+inline Elem convert(float x, bool round) {
+  if constexpr (std::is_same_v<Elem, uint16_t>) {
+    return bf16_bits(x);
+  } else {
+    return round ? bf16_rounded(x) : x;
+  }
+}
+
+// Q, K and V of every (sequence, head) as contiguous zero-padded panels. Reading them straight from
+// the packed qkv rows strides 3 x hidden floats between rows (a new page almost every row), and those
+// misses cost more than the local layers' arithmetic; one sequential pass over qkv writes them here.
+// A sequence's panels have `front` zero rows (the half-window w on local layers, so that query block
+// i0's band starts at panel row i0), its own rows, and zero rows up to `rows[b]`. Q and K stay fp32;
+// V has the element type of the P V product.
+template <typename Elem>
+struct Panels {
+  int64_t d = 0, front = 0;
+  int heads = 0;
+  std::vector<int64_t> rows;   // per sequence
+  std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
+  std::vector<float> q, k, o;  // o: the attention output, merged back into rows at the end
+  std::vector<Elem> v;
+  int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
+};
+
+template <typename Elem>
+void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t front,
+                 int64_t query_block, int64_t key_align, bool round, Panels<Elem>& p) {
+  const int64_t hidden = heads * d, stride = 3 * hidden;
+  p.d = d;
+  p.front = front;
+  p.heads = heads;
+  p.rows.resize((size_t)batch);
+  p.start.resize((size_t)batch);
+  int64_t total = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+    const int64_t align = std::max(query_block, key_align);
+    p.rows[b] = 2 * front + (len + align - 1) / align * align;
+    p.start[b] = total;
+    total += heads * p.rows[b];
+  }
+  p.q.resize((size_t)(total * d));
+  p.k.resize((size_t)(total * d));
+  p.v.resize((size_t)(total * d));
+  p.o.resize((size_t)(total * d));
+  #pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < batch; ++b) {  // zero rows: front and tail of every panel
+    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t at = p.panel(b, h);
+      const size_t head_rows = (size_t)(front * d), tail_rows = (size_t)((p.rows[b] - front - len) * d);
+      const int64_t tail = at + (front + len) * d;
+      std::memset(p.q.data() + at, 0, sizeof(float) * head_rows);
+      std::memset(p.k.data() + at, 0, sizeof(float) * head_rows);
+      std::memset(p.v.data() + at, 0, sizeof(Elem) * head_rows);
+      std::memset(p.q.data() + tail, 0, sizeof(float) * tail_rows);
+      std::memset(p.k.data() + tail, 0, sizeof(float) * tail_rows);
+      std::memset(p.v.data() + tail, 0, sizeof(Elem) * tail_rows);
+    }
+  }
+  #pragma omp parallel for schedule(static)
+  for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
+    const int64_t b = std::upper_bound(cu_seqlens, cu_seqlens + batch + 1, b_row) - cu_seqlens - 1;
+    const int64_t i = b_row - cu_seqlens[b];
+    const float* row = qkv + b_row * stride;
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t at = p.panel(b, h) + (front + i) * d;
+      std::memcpy(p.q.data() + at, row + h * d, sizeof(float) * (size_t)d);
+      std::memcpy(p.k.data() + at, row + hidden + h * d, sizeof(float) * (size_t)d);
+      const float* v = row + 2 * hidden + h * d;
+      Elem* out = p.v.data() + at;
+      #pragma omp simd
+      for (int64_t t = 0; t < d; ++t) out[t] = convert<Elem>(v[t], round);
+    }
+  }
+}
+
+// out rows [tokens, heads * d] from the output panels, one sequential pass like split_heads.
+template <typename Elem>
+void merge_heads(const Panels<Elem>& p, const int64_t* cu_seqlens, int64_t batch, float* out) {
+  const int64_t d = p.d, hidden = p.heads * d;
+  #pragma omp parallel for schedule(static)
+  for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
+    const int64_t b = std::upper_bound(cu_seqlens, cu_seqlens + batch + 1, b_row) - cu_seqlens - 1;
+    const int64_t i = b_row - cu_seqlens[b];
+    for (int64_t h = 0; h < p.heads; ++h)
+      std::memcpy(out + b_row * hidden + h * d, p.o.data() + p.panel(b, h) + (p.front + i) * d,
+                  sizeof(float) * (size_t)d);
+  }
+}
+
+// Per-thread buffers of one (sequence, head) item.
+template <typename Elem>
+struct Scratch {
+  std::vector<Elem> probs;  // bf16 P (fp32 P stays in `scores`)
+  std::vector<float> scores, o_block, row_max, row_sum;
+  std::vector<uint8_t> dnnl_scratchpad;
+};
+
+// Runs one attention GEMM. The memory objects and argument map are made once per thread and shape
+// and re-pointed on each call: local layers run thousands of small GEMMs, where creating them
+// every time cost as much as the multiplication.
+void run_gemm(const AttentionGemm& g, const void* a, const void* b, float* c, std::vector<uint8_t>& scratchpad) {
+  struct Bound {
+    dnnl::memory a, b, c, scratch;
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  static thread_local dnnl::stream stream(cpu_engine());
+  static thread_local std::map<const AttentionGemm*, Bound> bound;
+  if (scratchpad.size() < std::max<size_t>(g.scratchpad_bytes, 1)) scratchpad.resize(std::max<size_t>(g.scratchpad_bytes, 1));
+  auto it = bound.find(&g);
+  if (it == bound.end()) {
+    dnnl::engine& eng = cpu_engine();
+    Bound m;
+    m.a = dnnl::memory(g.a, eng, DNNL_MEMORY_NONE);
+    m.b = dnnl::memory(g.b, eng, DNNL_MEMORY_NONE);
+    m.c = dnnl::memory(g.c, eng, DNNL_MEMORY_NONE);
+    m.scratch = dnnl::memory(dnnl::memory::desc({(int64_t)g.scratchpad_bytes}, dnnl::memory::data_type::u8, {1}), eng,
+                             DNNL_MEMORY_NONE);
+    m.args = {{DNNL_ARG_SRC, m.a}, {DNNL_ARG_WEIGHTS, m.b}, {DNNL_ARG_DST, m.c}, {DNNL_ARG_SCRATCHPAD, m.scratch}};
+    it = bound.emplace(&g, std::move(m)).first;
+  }
+  Bound& m = it->second;
+  m.a.set_data_handle(const_cast<void*>(a));
+  m.b.set_data_handle(const_cast<void*>(b));
+  m.c.set_data_handle(c);
+  m.scratch.set_data_handle(scratchpad.data());
+  g.matmul.execute(stream, m.args);
+}
+
+// One (sequence, head): query blocks against their keys, chunk by chunk (see the top of the file).
+template <typename Elem>
+void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, float scale, bool round,
+            Scratch<Elem>& s) {
+  const bool bf16 = std::is_same_v<Elem, uint16_t>;
+  const bool local = window >= 0;
+  const int64_t d = p.d, w = p.front;
+  const float* q_panel = p.q.data() + p.panel(b, h);
+  const float* k_panel = p.k.data() + p.panel(b, h);
+  const Elem* v_panel = p.v.data() + p.panel(b, h);
+  float* o_panel = p.o.data() + p.panel(b, h);
+  const int64_t query_block = local ? kLocalQueryBlock : kGlobalQueryBlock;
+  const int64_t keys_per_block = local ? query_block + 2 * w : (len + kKeyAlign - 1) / kKeyAlign * kKeyAlign;
+  const int64_t max_chunk = std::min(kKeyChunk, keys_per_block);
+  s.scores.resize((size_t)(query_block * max_chunk));
+  if constexpr (bf16) s.probs.resize((size_t)(query_block * max_chunk));
+  s.o_block.resize((size_t)(query_block * d));
+  s.row_max.resize((size_t)query_block);
+  s.row_sum.resize((size_t)query_block);
+
+  for (int64_t i0 = 0; i0 < len; i0 += query_block) {
+    const int64_t rows = std::min(len, i0 + query_block) - i0;
+    const float* q_block = q_panel + (w + i0) * d;  // padding rows past len are zero
+    std::fill(s.o_block.begin(), s.o_block.end(), 0.0f);
+    std::fill(s.row_max.begin(), s.row_max.end(), -INFINITY);
+    std::fill(s.row_sum.begin(), s.row_sum.end(), 0.0f);
+    const int64_t p_begin = local ? i0 : 0;  // panel rows [p_begin, p_begin + keys_per_block)
+    for (int64_t c0 = 0; c0 < keys_per_block; c0 += kKeyChunk) {
+      const int64_t nk = std::min(keys_per_block - c0, kKeyChunk);
+      const int64_t k0 = p_begin + c0;  // first panel row of the chunk
+      const AttentionGemm& qk = attention_gemm({true, query_block, nk, d, false, scale});
+      run_gemm(qk, q_block, k_panel + k0 * d, s.scores.data(), s.dnnl_scratchpad);
+      for (int64_t r = 0; r < query_block; ++r) {
+        float* sc = s.scores.data() + r * nk;
+        Elem* pr = bf16 ? (Elem*)(s.probs.data() + r * nk) : (Elem*)sc;
+        // Keys the query may see, as chunk columns (none for padding rows).
+        int64_t lo = 0, hi = 0;
+        if (r < rows) {
+          const int64_t i = i0 + r;
+          const int64_t first_key = local ? std::max<int64_t>(0, i - w) : 0;
+          const int64_t end_key = local ? std::min<int64_t>(len, i + w + 1) : len;
+          lo = std::clamp<int64_t>(first_key + w - k0, 0, nk);
+          hi = std::clamp<int64_t>(end_key + w - k0, 0, nk);
+        }
+        if (hi <= lo) {
+          std::memset(pr, 0, sizeof(Elem) * (size_t)nk);
+          continue;
+        }
+        const float chunk_max = vec::max_of(sc + lo, hi - lo);
+        const float new_max = std::max(s.row_max[r], chunk_max);
+        if (new_max > s.row_max[r] && s.row_sum[r] > 0.0f) {
+          // Rescale what earlier chunks accumulated to the new maximum.
+          const float alpha = std::exp(s.row_max[r] - new_max);
+          s.row_sum[r] *= alpha;
+          float* o = s.o_block.data() + r * d;
+          for (int64_t t = 0; t < d; ++t) o[t] *= alpha;
+        }
+        s.row_max[r] = new_max;
+        s.row_sum[r] += vec::exp_shifted_sum(sc + lo, sc + lo, hi - lo, new_max);
+        if (bf16 || round) {
+          for (int64_t j = lo; j < hi; ++j) pr[j] = convert<Elem>(sc[j], round);
+        }
+        std::memset(pr, 0, sizeof(Elem) * (size_t)lo);
+        std::memset(pr + hi, 0, sizeof(Elem) * (size_t)(nk - hi));
+      }
+      const AttentionGemm& pv = attention_gemm({false, query_block, nk, d, bf16, 1.0f});
+      const void* probs = bf16 ? (const void*)s.probs.data() : (const void*)s.scores.data();
+      run_gemm(pv, probs, v_panel + k0 * d, s.o_block.data(), s.dnnl_scratchpad);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float inv = 1.0f / s.row_sum[r];
+      const float* o = s.o_block.data() + r * d;
+      float* dst = o_panel + (w + i0 + r) * d;
+      for (int64_t t = 0; t < d; ++t) dst[t] = o[t] * inv;
+    }
+  }
+}
+
+template <typename Elem>
+void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
+                    int64_t window, float scale, bool round) {
+  const bool local = window >= 0;
+  static thread_local Panels<Elem> panels;  // reused across layers and calls
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, local ? window : 0,
+              local ? kLocalQueryBlock : kGlobalQueryBlock, local ? 1 : kKeyAlign, round, panels);
+  Panels<Elem>& p = panels;
+  const int64_t items = batch * heads;
+  std::exception_ptr failure;
+  #pragma omp parallel
+  {
+    static thread_local Scratch<Elem> scratch;
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t b = item / heads, h = item % heads;
+      const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+      if (len <= 0) continue;
+      try {
+        attend(p, b, h, len, window, scale, round, scratch);
+      } catch (...) {
+        #pragma omp critical
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  merge_heads(p, cu_seqlens, batch, out);
 }
 
 }  // namespace
 
-void attention(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
-               int64_t window, float scale) {
-  const int64_t hidden = (int64_t)heads * head_dim;
-  const int64_t stride = 3 * hidden;
-  const int64_t d = head_dim;
-  const int64_t items = batch * heads;
-  #pragma omp parallel
-  {
-    std::vector<float> k_panel, v_panel, q_block, scores, o_block, row_max, row_sum;
-    #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t b = item / heads;
-      const int h = (int)(item % heads);
-      const int64_t s0 = cu_seqlens[b];
-      const int64_t len = cu_seqlens[b + 1] - s0;
-      if (len <= 0) continue;
-      const float* base = qkv + s0 * stride + (int64_t)h * d;
-      const float* k_rows = base + hidden;
-      const float* v_rows = base + 2 * hidden;
-      int64_t kv_stride = stride;
-      if (window < 0) {
-        k_panel.resize((size_t)(len * d));
-        v_panel.resize((size_t)(len * d));
-        for (int64_t j = 0; j < len; ++j) {
-          std::memcpy(k_panel.data() + j * d, k_rows + j * stride, sizeof(float) * (size_t)d);
-          std::memcpy(v_panel.data() + j * d, v_rows + j * stride, sizeof(float) * (size_t)d);
-        }
-        k_rows = k_panel.data();
-        v_rows = v_panel.data();
-        kv_stride = d;
-      }
-      const int64_t query_block = window < 0 ? kGlobalQueryBlock : kLocalQueryBlock;
-      const int64_t key_chunk = window < 0 ? kGlobalKeyChunk : kLocalKeyChunk;
-      q_block.resize((size_t)(query_block * d));
-      scores.resize((size_t)(query_block * key_chunk));
-      o_block.resize((size_t)(query_block * d));
-      row_max.resize((size_t)query_block);
-      row_sum.resize((size_t)query_block);
-      for (int64_t i0 = 0; i0 < len; i0 += query_block) {
-        const int64_t i1 = std::min(len, i0 + query_block);
-        const int64_t rows = i1 - i0;
-        const int64_t k_begin = window < 0 ? 0 : std::max<int64_t>(0, i0 - window);
-        const int64_t k_end = window < 0 ? len : std::min<int64_t>(len, i1 + window);
-        std::fill(q_block.begin(), q_block.end(), 0.0f);
-        for (int64_t i = i0; i < i1; ++i)
-          std::memcpy(q_block.data() + (i - i0) * d, base + i * stride, sizeof(float) * (size_t)d);
-        std::fill(o_block.begin(), o_block.end(), 0.0f);
-        std::fill(row_max.begin(), row_max.end(), -INFINITY);
-        std::fill(row_sum.begin(), row_sum.end(), 0.0f);
-        for (int64_t k0 = k_begin; k0 < k_end; k0 += key_chunk) {
-          const int64_t k1 = std::min(k_end, k0 + key_chunk);
-          const int64_t nk = k1 - k0;
-          // S = Q K^T for this chunk.
-          sgemm_or_throw('N', 'T', query_block, nk, d, q_block.data(), d, k_rows + k0 * kv_stride, kv_stride, 0.0f,
-                         scores.data(), nk);
-          for (int64_t r = 0; r < query_block; ++r) {
-            float* s = scores.data() + r * nk;
-            const int64_t i = i0 + r;
-            // Keys of this chunk the query may see, relative to k0 (none for padding rows).
-            int64_t lo = 0, hi = 0;
-            if (r < rows) {
-              lo = window < 0 ? 0 : std::max<int64_t>(k0, i - window) - k0;
-              hi = window < 0 ? nk : std::min<int64_t>(k1, i + window + 1) - k0;
-              hi = std::max(hi, lo);
-            }
-            float* o = o_block.data() + r * d;
-            if (hi == lo) {
-              std::fill(s, s + nk, 0.0f);
-              continue;
-            }
-            const float chunk_max = vec::scale_and_max(s + lo, hi - lo, scale);
-            const float new_max = std::max(row_max[r], chunk_max);
-            if (new_max > row_max[r] && row_sum[r] > 0.0f) {
-              // Rescale what earlier chunks accumulated to the new maximum.
-              const float alpha = std::exp(row_max[r] - new_max);
-              row_sum[r] *= alpha;
-              for (int64_t t = 0; t < d; ++t) o[t] *= alpha;
-            }
-            row_max[r] = new_max;
-            row_sum[r] += vec::exp_shifted_sum(s + lo, s + lo, hi - lo, new_max);
-            std::fill(s, s + lo, 0.0f);
-            std::fill(s + hi, s + nk, 0.0f);
-          }
-          // O += P V.
-          sgemm_or_throw('N', 'N', query_block, d, nk, scores.data(), nk, v_rows + k0 * kv_stride, kv_stride, 1.0f,
-                         o_block.data(), d);
-        }
-        for (int64_t i = i0; i < i1; ++i) {
-          const float inv = 1.0f / row_sum[i - i0];
-          const float* o = o_block.data() + (i - i0) * d;
-          float* dst = out + (s0 + i) * hidden + (int64_t)h * d;
-          for (int64_t t = 0; t < d; ++t) dst[t] = o[t] * inv;
-        }
-      }
-    }
-  }
+void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
+               int head_dim, int64_t window, float scale) {
+  const bool bf16_mode = ctx.compute == ComputeType::BF16;
+  if (bf16_mode && native_bf16_matmul())
+    attention_impl<uint16_t>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, false);
+  else
+    attention_impl<float>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, bf16_mode);
 }
 
 }  // namespace medenc::ops::cpu

@@ -15,7 +15,7 @@ void activation(float* x, int64_t n, Activation act);
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate);
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
-void attention(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
+void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                int64_t window, float scale);
 
 }  // namespace medenc::ops::cpu

@@ -24,7 +24,9 @@
 #include <omp.h>
 
 #include "medenc/error.h"
+#include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/dnnl_engine.h"
 
 namespace medenc::ops::cpu {
 
@@ -56,11 +58,6 @@ namespace {
 // rows 126-127 in one on AVX2). 512 columns: large enough that B panels are not re-packed too often.
 constexpr int64_t kTileRows = 96;
 constexpr int64_t kTileCols = 512;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
 
 // One tile shape's primitive. Tiles are shared by every weight of the same shape.
 struct TileKernel {
@@ -137,15 +134,6 @@ bool native_bf16_matmul() {
 
 namespace {
 
-// fp32 -> bf16, round to nearest even (NaN stays NaN), written so that the compiler vectorises it.
-inline uint16_t bf16_bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-  const uint32_t nan = (b >> 16) | 0x40u;
-  return (uint16_t)((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
-}
-
 // Rows [0, rows) of x (width k) rounded to bf16, rows [rows, padded_rows) zero. Out is uint16_t
 // (bf16 bits, for bf16 GEMMs) or float (the same values, for emulated bf16 on fp32 GEMMs).
 template <typename Out>
@@ -160,12 +148,10 @@ void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k
     const float* xr = x + r * k;
     #pragma omp simd
     for (int64_t i = 0; i < k; ++i) {
-      const uint16_t b = bf16_bits(xr[i]);
       if constexpr (std::is_same_v<Out, uint16_t>) {
-        o[i] = b;
+        o[i] = bf16_bits(xr[i]);
       } else {
-        const uint32_t bits = (uint32_t)b << 16;
-        std::memcpy(&o[i], &bits, 4);
+        o[i] = bf16_rounded(xr[i]);
       }
     }
   }

@@ -1,14 +1,18 @@
 #pragma once
-// 8-wide AVX2 versions of exp, erf and tanh for the hot elementwise kernels, with scalar fallbacks
+// 8-wide AVX2 versions (16-wide AVX-512 for the softmax loops) of exp, erf and tanh for the hot elementwise kernels, with scalar fallbacks
 // that compute the same formulas. Accuracy: exp within ~1 ulp (Cody-Waite reduction + degree-6
 // polynomial), erf within 1e-7 absolute (rational minimax on [-4, 4]), which keeps every model
 // output far inside the 5e-5 parity budget with Hugging Face.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define MEDENC_AVX2 1
+#endif
+#if defined(__AVX512F__)
+#define MEDENC_AVX512 1
 #endif
 
 namespace medenc::ops::cpu::vec {
@@ -61,6 +65,30 @@ inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
+#ifdef MEDENC_AVX512
+// GCC 12 flags the undefined pass-through operand inside its own unmasked AVX-512 intrinsics
+// (-Wmaybe-uninitialized at every inlining site); these full-mask forms compute the same thing.
+inline __m512 max16(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
+inline __m512 min16(__m512 a, __m512 b) { return _mm512_mask_min_ps(a, 0xffff, a, b); }
+
+// exp8's formula on 16 lanes; scalef applies 2^n with one rounding, subnormal results included.
+inline __m512 exp16(__m512 x) {
+  x = min16(max16(x, _mm512_set1_ps(-103.972084045410f)), _mm512_set1_ps(88.3762626647949f));
+  const __m512 xl = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+  const __m512 n = _mm512_mask_roundscale_ps(xl, 0xffff, xl, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_mask_scalef_ps(p, 0xffff, p, n);
+}
+#endif
+
 inline __m256 erf8(__m256 x) {
   x = _mm256_min_ps(_mm256_set1_ps(4.0f), _mm256_max_ps(_mm256_set1_ps(-4.0f), x));
   const __m256 x2 = _mm256_mul_ps(x, x);
@@ -86,7 +114,18 @@ inline __m256 erf8(__m256 x) {
 inline float exp_shifted_sum(const float* x, float* out, int64_t n, float shift) {
   int64_t i = 0;
   float sum = 0.0f;
-#ifdef MEDENC_AVX2
+#if defined(MEDENC_AVX512)
+  __m512 acc = _mm512_setzero_ps();
+  const __m512 s = _mm512_set1_ps(shift);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), s));
+    _mm512_storeu_ps(out + i, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  for (int l = 0; l < 16; ++l) sum += lanes[l];
+#elif defined(MEDENC_AVX2)
   __m256 acc = _mm256_setzero_ps();
   const __m256 s = _mm256_set1_ps(shift);
   for (; i + 8 <= n; i += 8) {
@@ -105,26 +144,24 @@ inline float exp_shifted_sum(const float* x, float* out, int64_t n, float shift)
   return sum;
 }
 
-// x[i] *= scale in place; returns the maximum (max is exact, so lane order does not matter).
-inline float scale_and_max(float* x, int64_t n, float scale) {
+// The maximum of x[0, n) (exact, so lane order does not matter).
+inline float max_of(const float* x, int64_t n) {
   int64_t i = 0;
   float m = -INFINITY;
-#ifdef MEDENC_AVX2
-  const __m256 sc = _mm256_set1_ps(scale);
+#if defined(MEDENC_AVX512)
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (; i + 16 <= n; i += 16) mx = max16(mx, _mm512_loadu_ps(x + i));
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, mx);
+  for (int l = 0; l < 16; ++l) m = std::max(m, lanes[l]);
+#elif defined(MEDENC_AVX2)
   __m256 mx = _mm256_set1_ps(-INFINITY);
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
-    _mm256_storeu_ps(x + i, v);
-    mx = _mm256_max_ps(mx, v);
-  }
+  for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(x + i));
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, mx);
-  for (int l = 0; l < 8; ++l) m = std::fmax(m, lanes[l]);
+  for (int l = 0; l < 8; ++l) m = std::max(m, lanes[l]);
 #endif
-  for (; i < n; ++i) {
-    x[i] *= scale;
-    m = std::fmax(m, x[i]);
-  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
   return m;
 }
 

@@ -1,0 +1,155 @@
+// The attention kernel: right against dense double-precision attention computed per sequence (every
+// score, explicit |i - j| <= w mask, plain softmax), on lengths that leave partial query blocks, key
+// chunks and padded panels, several chunks with online rescaling, windows wider than the sequence;
+// bit-identical for a sequence whatever its batch neighbours and the thread count; bf16 mode close.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <omp.h>
+#include <vector>
+
+#include "ops/ops.h"
+#include "util/random.h"
+
+using namespace medenc;
+
+namespace {
+
+struct Batch {
+  std::vector<int64_t> cu{0};
+  std::vector<float> qkv;  // [rows, 3 * heads * d]
+};
+
+// Sequences of the given lengths with random Q, K, V; `spread` scales Q so that softmaxes are peaked.
+Batch make_batch(const std::vector<int64_t>& lengths, int heads, int d, uint64_t seed, float spread = 1.0f) {
+  Batch b;
+  for (int64_t len : lengths) b.cu.push_back(b.cu.back() + len);
+  const int64_t hidden = (int64_t)heads * d;
+  b.qkv.resize((size_t)(b.cu.back() * 3 * hidden));
+  Rng rng(seed);
+  for (int64_t r = 0; r < b.cu.back(); ++r)
+    for (int64_t c = 0; c < 3 * hidden; ++c)
+      b.qkv[(size_t)(r * 3 * hidden + c)] = (float)(rng.uniform() * 2.0 - 1.0) * (c < hidden ? spread : 1.0f);
+  return b;
+}
+
+std::vector<double> dense_reference(const Batch& b, int heads, int d, int64_t window, double scale) {
+  const int64_t hidden = (int64_t)heads * d, stride = 3 * hidden;
+  std::vector<double> out((size_t)(b.cu.back() * hidden), 0.0);
+  for (size_t s = 0; s + 1 < b.cu.size(); ++s) {
+    const int64_t s0 = b.cu[s], len = b.cu[s + 1] - s0;
+    std::vector<double> scores((size_t)len);
+    for (int h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < len; ++i) {
+        const float* q = b.qkv.data() + (s0 + i) * stride + h * d;
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < len; ++j) {
+          if (window >= 0 && std::llabs(i - j) > window) {
+            scores[(size_t)j] = -INFINITY;
+            continue;
+          }
+          const float* k = b.qkv.data() + (s0 + j) * stride + hidden + h * d;
+          double dot = 0.0;
+          for (int t = 0; t < d; ++t) dot += (double)q[t] * k[t];
+          scores[(size_t)j] = dot * scale;
+          mx = std::max(mx, scores[(size_t)j]);
+        }
+        double sum = 0.0;
+        for (auto& x : scores) sum += (x = std::exp(x - mx));
+        double* o = out.data() + (s0 + i) * hidden + h * d;
+        for (int64_t j = 0; j < len; ++j) {
+          if (scores[(size_t)j] == 0.0) continue;
+          const float* v = b.qkv.data() + (s0 + j) * stride + 2 * hidden + h * d;
+          for (int t = 0; t < d; ++t) o[t] += scores[(size_t)j] / sum * v[t];
+        }
+      }
+  }
+  return out;
+}
+
+std::vector<float> run(const Batch& b, int heads, int d, int64_t window, float scale,
+                       ops::ComputeType compute = ops::ComputeType::F32) {
+  ops::Context ctx;
+  ctx.compute = compute;
+  std::vector<float> out((size_t)(b.cu.back() * heads * d), NAN);
+  ops::attention(ctx, b.qkv.data(), out.data(), b.cu.data(), (int64_t)b.cu.size() - 1, heads, d, window, scale);
+  return out;
+}
+
+double max_abs_diff(const std::vector<float>& got, const std::vector<double>& want) {
+  double m = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) m = std::max(m, std::fabs((double)got[i] - want[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST(Attention, MatchesDenseReferenceGlobalAndBanded) {
+  // 1 and 5: tiny; 63/64/65 and 130: around the local query block and key alignment; 1100: one
+  // global query block past 1,024 keys (two chunks); 2100: three chunks.
+  const std::vector<int64_t> lengths{5, 1, 63, 64, 65, 130, 1100, 2100};
+  const int heads = 2, d = 64;
+  const float scale = 0.125f;
+  const Batch b = make_batch(lengths, heads, d, 7, 4.0f);
+  for (int64_t window : {-1, 0, 3, 64, 5000}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    const std::vector<float> got = run(b, heads, d, window, scale);
+    EXPECT_LT(max_abs_diff(got, dense_reference(b, heads, d, window, scale)), 2e-5);
+  }
+}
+
+TEST(Attention, OtherHeadSizes) {
+  for (int d : {16, 32, 96}) {
+    SCOPED_TRACE("head_dim " + std::to_string(d));
+    const Batch b = make_batch({3, 70, 300}, 3, d, 11 + d);
+    for (int64_t window : {-1, 8})
+      EXPECT_LT(max_abs_diff(run(b, 3, d, window, 0.2f), dense_reference(b, 3, d, window, 0.2f)), 2e-5);
+  }
+}
+
+TEST(Attention, SequenceOutputIgnoresNeighboursAndThreads) {
+  const int heads = 2, d = 64;
+  const Batch alone = make_batch({1100}, heads, d, 21);
+  const Batch others = make_batch({77, 1500, 3}, heads, d, 22);
+  // The same sequence second in a batch of four.
+  Batch mixed;
+  const int64_t hidden = 3 * heads * d;
+  auto append = [&](const Batch& src, size_t s) {
+    const int64_t s0 = src.cu[s], s1 = src.cu[s + 1];
+    mixed.qkv.insert(mixed.qkv.end(), src.qkv.begin() + s0 * hidden, src.qkv.begin() + s1 * hidden);
+    mixed.cu.push_back(mixed.cu.back() + (s1 - s0));
+  };
+  append(others, 0);
+  append(alone, 0);
+  append(others, 1);
+  append(others, 2);
+  const int saved = omp_get_max_threads();
+  for (int64_t window : {-1, 64}) {
+    for (auto compute : {ops::ComputeType::F32, ops::ComputeType::BF16}) {
+      const std::vector<float> single = run(alone, heads, d, window, 0.125f, compute);
+      const std::vector<float> in_batch = run(mixed, heads, d, window, 0.125f, compute);
+      omp_set_num_threads(1);
+      const std::vector<float> one_thread = run(mixed, heads, d, window, 0.125f, compute);
+      omp_set_num_threads(saved);
+      const size_t at = (size_t)(mixed.cu[1] * heads * d);
+      for (size_t i = 0; i < single.size(); ++i) {
+        ASSERT_EQ(single[i], in_batch[at + i]) << "window " << window << " element " << i;
+      }
+      ASSERT_EQ(in_batch, one_thread) << "window " << window;
+    }
+  }
+}
+
+TEST(Attention, Bf16StaysCloseToTheFp32Result) {
+  const int heads = 2, d = 64;
+  const Batch b = make_batch({40, 700}, heads, d, 31, 4.0f);
+  for (int64_t window : {-1, 64}) {
+    const std::vector<double> want = dense_reference(b, heads, d, window, 0.125);
+    const double bf16_error = max_abs_diff(run(b, heads, d, window, 0.125f, ops::ComputeType::BF16), want);
+    // P and V rounded to 8 significant bits: error of the order of 2^-9 of |v| <= 1, and not zero
+    // (the bf16 path must really be taken).
+    EXPECT_LT(bf16_error, 1e-2) << "window " << window;
+    EXPECT_GT(bf16_error, 1e-5) << "window " << window;
+  }
+}
