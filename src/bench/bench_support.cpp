@@ -81,7 +81,7 @@ double model_weight_mb(const Encoder& model) {
   return 0.0;
 }
 
-double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16) {
+GemmCeiling gemm_ceiling(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16) {
   using namespace dnnl;
   if (bf16 && !ops::native_bf16(ops::Context{})) bf16 = false;  // emulated bf16 runs the fp32 kernels
   engine eng(engine::kind::cpu, 0);
@@ -89,14 +89,15 @@ double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, b
   // Distinct shapes, weighted by how often a token meets them.
   std::map<std::pair<int64_t, int64_t>, int> count;
   for (auto s : shapes) count[{s.n, s.k}]++;
-  double flops = 0.0, seconds = 0.0;
+  double flops = 0.0, median_seconds = 0.0, peak_seconds = 0.0;
   for (auto& [nk, times] : count) {
     const int64_t n = nk.first, k = nk.second;
-    auto best_of = [](const std::function<void()>& once) {
+    // Median and fastest of 5 timed runs after a warm-up.
+    auto timed = [](const std::function<void()>& once) {
       once();
-      double best = 1e30;
-      for (int r = 0; r < 5; ++r) best = std::min(best, time_seconds(once));
-      return best;
+      std::vector<double> t;
+      for (int r = 0; r < 5; ++r) t.push_back(time_seconds(once));
+      return std::pair<double, double>{median(t), *std::min_element(t.begin(), t.end())};
     };
     // One multi-threaded matmul primitive over all rows (weights [n, k] row-major, as stored).
     const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
@@ -104,28 +105,31 @@ double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, b
         c_md({rows, n}, memory::data_type::f32, memory::format_tag::ab);
     memory a(a_md, eng), c(c_md, eng);
     std::memset(a.get_data_handle(), 0, a_md.get_size());
-    double best = 1e30;
+    double best_median = 1e30, best_peak = 1e30;
+    auto keep = [&](std::pair<double, double> t) {
+      best_median = std::min(best_median, t.first);
+      best_peak = std::min(best_peak, t.second);
+    };
     // Weights as stored, and pre-packed in the primitive's preferred layout.
     for (const memory::desc& wanted : {w_md, memory::desc({k, n}, in_type, memory::format_tag::any)}) {
       matmul::primitive_desc pd(matmul::desc(a_md, wanted, c_md), eng);
       memory w(pd.weights_desc(), eng);
       std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
       matmul mm(pd);
-      best = std::min(best, best_of([&] {
+      keep(timed([&] {
         mm.execute(strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
         strm.wait();
       }));
     }
     if (!bf16) {  // and BLAS-style sgemm, whichever is faster
       std::vector<float> af((size_t)(rows * k), 0.01f), bf((size_t)(n * k), 0.02f), cf((size_t)(rows * n));
-      best = std::min(best, best_of([&] {
-        dnnl_sgemm('N', 'T', rows, n, k, 1.0f, af.data(), k, bf.data(), k, 0.0f, cf.data(), n);
-      }));
+      keep(timed([&] { dnnl_sgemm('N', 'T', rows, n, k, 1.0f, af.data(), k, bf.data(), k, 0.0f, cf.data(), n); }));
     }
     flops += 2.0 * rows * n * k * times;
-    seconds += best * times;
+    median_seconds += best_median * times;
+    peak_seconds += best_peak * times;
   }
-  return flops / seconds / 1e9;
+  return {flops / median_seconds / 1e9, flops / peak_seconds / 1e9};
 }
 
 namespace {

@@ -27,9 +27,14 @@ double model_weight_mb(const Encoder& model);
 
 // FLOP-weighted GFLOP/s of oneDNN's best multi-threaded GEMM on these shapes with `rows` rows (fp32:
 // the fastest of sgemm and the matmul primitive with weights as stored or pre-packed; bf16: the bf16
-// matmul primitive, both weight layouts, fp32 accumulation),
-// best of 5 timings per shape: the best a GEMM-bound forward pass could do on this machine.
-double gemm_ceiling_gflops(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16 = false);
+// matmul primitive, both weight layouts, fp32 accumulation): the best a GEMM-bound forward pass
+// could do on this machine. This VM's speed drifts by +-20% between seconds, so the fraction of the
+// ceiling compares like with like: medians of the case's runs against medians of the GEMM's runs.
+struct GemmCeiling {
+  double median_gflops = 0.0;  // each shape timed as the median of its runs: the cases' statistic
+  double peak_gflops = 0.0;    // each shape's fastest run
+};
+GemmCeiling gemm_ceiling(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16 = false);
 
 // A variable-length batch of real clinical texts read from the shared data folder (IU X-ray reports,
 // ROCO radiology captions, MTSamples notes), tokenized with the tokenizer in tokenizer_dir and cut

@@ -3,12 +3,12 @@
 // One sequential pass first splits the packed qkv rows into contiguous zero-padded per-(sequence,
 // head) panels (split_heads); work items are then (sequence, head) pairs, each run single-threaded by
 // one thread, and a last pass merges the output panels back into rows (merge_heads). Queries are
-// processed in blocks of kGlobalQueryBlock / kLocalQueryBlock rows. A block visits the panel rows it may need (all keys on
-// global layers; the band [i0 - w, i0 + block + w) on local layers, which the panel's w leading zero
-// rows make a fixed-size window) in chunks of at most kKeyChunk keys: S = scale * Q K^T is one
-// oneDNN matmul, each row gets a max-subtracted fp32 softmax carried across chunks (online
-// rescaling), and O += P V is a second matmul. Keys outside |i - j| <= w and padding keys get
-// exactly zero weight. Rows are divided by their sums at the end.
+// processed in blocks of kGlobalQueryBlock / kLocalQueryBlock rows. A block visits the panel rows it
+// may need (all keys on global layers and for short sequences; else the band [i0 - w, i0 + block + w)
+// on local layers, which the panel's w leading zero rows make a fixed-size window) in chunks of at
+// most kKeyChunk keys: S = scale * Q K^T is one oneDNN matmul, each row gets a max-subtracted fp32
+// softmax carried across chunks (online rescaling), and O += P V is a second matmul. Keys outside
+// |i - j| <= w and padding keys get exactly zero weight. Rows are divided by their sums at the end.
 //
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
 // kKeyAlign keys; every local block has the same shape), so each shape is one matmul primitive
@@ -241,7 +241,11 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   const Elem* v_panel = p.v.data() + p.panel(b, h);
   float* o_panel = p.o.data() + p.panel(b, h);
   const int64_t query_block = local ? kLocalQueryBlock : kGlobalQueryBlock;
-  const int64_t keys_per_block = local ? query_block + 2 * w : (len + kKeyAlign - 1) / kKeyAlign * kKeyAlign;
+  // A short sequence on a local layer is cheaper as one key range for all its blocks (band masked)
+  // than as per-block bands of block + 2w keys.
+  const int64_t all_keys = (len + kKeyAlign - 1) / kKeyAlign * kKeyAlign;
+  const bool band = local && query_block + 2 * w < all_keys;
+  const int64_t keys_per_block = band ? query_block + 2 * w : all_keys;
   const int64_t max_chunk = std::min(kKeyChunk, keys_per_block);
   s.scores.resize((size_t)(query_block * max_chunk));
   if constexpr (bf16) s.probs.resize((size_t)(query_block * max_chunk));
@@ -255,7 +259,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
     std::fill(s.o_block.begin(), s.o_block.end(), 0.0f);
     std::fill(s.row_max.begin(), s.row_max.end(), -INFINITY);
     std::fill(s.row_sum.begin(), s.row_sum.end(), 0.0f);
-    const int64_t p_begin = local ? i0 : 0;  // panel rows [p_begin, p_begin + keys_per_block)
+    const int64_t p_begin = band ? i0 : w;  // panel rows [p_begin, p_begin + keys_per_block)
     for (int64_t c0 = 0; c0 < keys_per_block; c0 += kKeyChunk) {
       const int64_t nk = std::min(keys_per_block - c0, kKeyChunk);
       const int64_t k0 = p_begin + c0;  // first panel row of the chunk
