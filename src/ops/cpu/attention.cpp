@@ -109,34 +109,44 @@ inline Elem convert(float x, bool round) {
 // Q, K and V of every (sequence, head) as contiguous zero-padded panels. Reading them straight from
 // the packed qkv rows strides 3 x hidden floats between rows (a new page almost every row), and those
 // misses cost more than the local layers' arithmetic; one sequential pass over qkv writes them here.
-// A sequence's panels have `front` zero rows (the half-window w on local layers, so that query block
-// i0's band starts at panel row i0), its own rows, and zero rows up to `rows[b]`. Q and K stay fp32;
-// V has the element type of the P V product.
+// A sequence's panels have `front[b]` zero rows (the half-window w when its local layer runs per-block
+// bands, so that query block i0's band starts at panel row i0; else none), its own rows, and zero
+// rows up to `rows[b]`. Q and K stay fp32; V has the element type of the P V product.
 template <typename Elem>
 struct Panels {
-  int64_t d = 0, front = 0;
+  int64_t d = 0;
   int heads = 0;
   std::vector<int64_t> rows;   // per sequence
+  std::vector<int64_t> front;  // per sequence
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
   std::vector<float> q, k, o;  // o: the attention output, merged back into rows at the end
   std::vector<Elem> v;
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
 
+int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+
+// Whether a sequence of `len` tokens on a layer with half-window `window` (< 0: global) visits
+// per-block bands of block + 2w keys; short ones are cheaper as one masked range of all their keys.
+bool uses_bands(int64_t len, int64_t window) {
+  return window >= 0 && kLocalQueryBlock + 2 * window < round_up(len, kKeyAlign);
+}
+
 template <typename Elem>
-void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t front,
-                 int64_t query_block, int64_t key_align, bool round, Panels<Elem>& p) {
+void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
+                 bool round, Panels<Elem>& p) {
   const int64_t hidden = heads * d, stride = 3 * hidden;
+  const int64_t query_block = window < 0 ? kGlobalQueryBlock : kLocalQueryBlock;
   p.d = d;
-  p.front = front;
   p.heads = heads;
   p.rows.resize((size_t)batch);
+  p.front.resize((size_t)batch);
   p.start.resize((size_t)batch);
   int64_t total = 0;
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
-    const int64_t align = std::max(query_block, key_align);
-    p.rows[b] = 2 * front + (len + align - 1) / align * align;
+    p.front[b] = uses_bands(len, window) ? window : 0;
+    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block, kKeyAlign));
     p.start[b] = total;
     total += heads * p.rows[b];
   }
@@ -146,7 +156,7 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   p.o.resize((size_t)(total * d));
   #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < batch; ++b) {  // zero rows: front and tail of every panel
-    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], front = p.front[b];
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t at = p.panel(b, h);
       const size_t head_rows = (size_t)(front * d), tail_rows = (size_t)((p.rows[b] - front - len) * d);
@@ -165,7 +175,7 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
     const int64_t i = b_row - cu_seqlens[b];
     const float* row = qkv + b_row * stride;
     for (int64_t h = 0; h < heads; ++h) {
-      const int64_t at = p.panel(b, h) + (front + i) * d;
+      const int64_t at = p.panel(b, h) + (p.front[b] + i) * d;
       std::memcpy(p.q.data() + at, row + h * d, sizeof(float) * (size_t)d);
       std::memcpy(p.k.data() + at, row + hidden + h * d, sizeof(float) * (size_t)d);
       const float* v = row + 2 * hidden + h * d;
@@ -185,7 +195,7 @@ void merge_heads(const Panels<Elem>& p, const int64_t* cu_seqlens, int64_t batch
     const int64_t b = std::upper_bound(cu_seqlens, cu_seqlens + batch + 1, b_row) - cu_seqlens - 1;
     const int64_t i = b_row - cu_seqlens[b];
     for (int64_t h = 0; h < p.heads; ++h)
-      std::memcpy(out + b_row * hidden + h * d, p.o.data() + p.panel(b, h) + (p.front + i) * d,
+      std::memcpy(out + b_row * hidden + h * d, p.o.data() + p.panel(b, h) + (p.front[b] + i) * d,
                   sizeof(float) * (size_t)d);
   }
 }
@@ -235,17 +245,14 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
             Scratch<Elem>& s) {
   const bool bf16 = std::is_same_v<Elem, uint16_t>;
   const bool local = window >= 0;
-  const int64_t d = p.d, w = p.front;
+  const int64_t d = p.d, w = local ? window : 0, front = p.front[b];
   const float* q_panel = p.q.data() + p.panel(b, h);
   const float* k_panel = p.k.data() + p.panel(b, h);
   const Elem* v_panel = p.v.data() + p.panel(b, h);
   float* o_panel = p.o.data() + p.panel(b, h);
   const int64_t query_block = local ? kLocalQueryBlock : kGlobalQueryBlock;
-  // A short sequence on a local layer is cheaper as one key range for all its blocks (band masked)
-  // than as per-block bands of block + 2w keys.
-  const int64_t all_keys = (len + kKeyAlign - 1) / kKeyAlign * kKeyAlign;
-  const bool band = local && query_block + 2 * w < all_keys;
-  const int64_t keys_per_block = band ? query_block + 2 * w : all_keys;
+  const bool band = uses_bands(len, window);
+  const int64_t keys_per_block = band ? query_block + 2 * w : round_up(len, kKeyAlign);
   const int64_t max_chunk = std::min(kKeyChunk, keys_per_block);
   s.scores.resize((size_t)(query_block * max_chunk));
   if constexpr (bf16) s.probs.resize((size_t)(query_block * max_chunk));
@@ -255,11 +262,11 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
 
   for (int64_t i0 = 0; i0 < len; i0 += query_block) {
     const int64_t rows = std::min(len, i0 + query_block) - i0;
-    const float* q_block = q_panel + (w + i0) * d;  // padding rows past len are zero
+    const float* q_block = q_panel + (front + i0) * d;  // padding rows past len are zero
     std::fill(s.o_block.begin(), s.o_block.end(), 0.0f);
     std::fill(s.row_max.begin(), s.row_max.end(), -INFINITY);
     std::fill(s.row_sum.begin(), s.row_sum.end(), 0.0f);
-    const int64_t p_begin = band ? i0 : w;  // panel rows [p_begin, p_begin + keys_per_block)
+    const int64_t p_begin = band ? i0 : 0;  // panel rows [p_begin, p_begin + keys_per_block)
     for (int64_t c0 = 0; c0 < keys_per_block; c0 += kKeyChunk) {
       const int64_t nk = std::min(keys_per_block - c0, kKeyChunk);
       const int64_t k0 = p_begin + c0;  // first panel row of the chunk
@@ -274,8 +281,8 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
           const int64_t i = i0 + r;
           const int64_t first_key = local ? std::max<int64_t>(0, i - w) : 0;
           const int64_t end_key = local ? std::min<int64_t>(len, i + w + 1) : len;
-          lo = std::clamp<int64_t>(first_key + w - k0, 0, nk);
-          hi = std::clamp<int64_t>(end_key + w - k0, 0, nk);
+          lo = std::clamp<int64_t>(first_key + front - k0, 0, nk);
+          hi = std::clamp<int64_t>(end_key + front - k0, 0, nk);
         }
         if (hi <= lo) {
           std::memset(pr, 0, sizeof(Elem) * (size_t)nk);
@@ -305,7 +312,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
     for (int64_t r = 0; r < rows; ++r) {
       const float inv = 1.0f / s.row_sum[r];
       const float* o = s.o_block.data() + r * d;
-      float* dst = o_panel + (w + i0 + r) * d;
+      float* dst = o_panel + (front + i0 + r) * d;
       for (int64_t t = 0; t < d; ++t) dst[t] = o[t] * inv;
     }
   }
@@ -314,10 +321,8 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
 template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                     int64_t window, float scale, bool round) {
-  const bool local = window >= 0;
   static thread_local Panels<Elem> panels;  // reused across layers and calls
-  split_heads(qkv, cu_seqlens, batch, heads, head_dim, local ? window : 0,
-              local ? kLocalQueryBlock : kGlobalQueryBlock, local ? 1 : kKeyAlign, round, panels);
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, panels);
   Panels<Elem>& p = panels;
   const int64_t items = batch * heads;
   std::exception_ptr failure;
