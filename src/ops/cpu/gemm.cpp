@@ -255,7 +255,9 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   {
     static thread_local ThreadScratch scratch;
     static thread_local dnnl::stream stream(cpu_engine());
-    #pragma omp for schedule(static) collapse(2)
+    // Dynamic: on a shared VM one core is often briefly descheduled, and a static split would leave
+    // the other waiting at the end (the tile, not the thread, fixes each output's summation order).
+    #pragma omp for schedule(dynamic, 1) collapse(2)
     for (int64_t rt = 0; rt < row_tiles; ++rt) {
       for (int64_t ct = 0; ct < col_tiles; ++ct) {
         const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
