@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -81,55 +82,80 @@ double model_weight_mb(const Encoder& model) {
   return 0.0;
 }
 
-GemmCeiling gemm_ceiling(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16) {
+struct GemmCeilingProbe::Impl {
+  struct Shape {
+    double flops = 0.0;  // per pass, times the number of layers using it
+    int times = 0;
+    std::vector<std::function<void()>> candidates;  // the same product by each GEMM entry point
+  };
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  std::vector<dnnl::memory> buffers;
+  std::vector<std::vector<float>> host;
+  std::vector<dnnl::matmul> matmuls;
+  std::vector<Shape> shapes;
+};
+
+GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16)
+    : impl_(std::make_unique<Impl>()) {
   using namespace dnnl;
   if (bf16 && !ops::native_bf16(ops::Context{})) bf16 = false;  // emulated bf16 runs the fp32 kernels
-  engine eng(engine::kind::cpu, 0);
-  stream strm(eng);
+  Impl& im = *impl_;
   // Distinct shapes, weighted by how often a token meets them.
   std::map<std::pair<int64_t, int64_t>, int> count;
   for (auto s : shapes) count[{s.n, s.k}]++;
-  double flops = 0.0, median_seconds = 0.0, peak_seconds = 0.0;
   for (auto& [nk, times] : count) {
     const int64_t n = nk.first, k = nk.second;
-    // Median and fastest of 5 timed runs after a warm-up.
-    auto timed = [](const std::function<void()>& once) {
-      once();
-      std::vector<double> t;
-      for (int r = 0; r < 5; ++r) t.push_back(time_seconds(once));
-      return std::pair<double, double>{median(t), *std::min_element(t.begin(), t.end())};
-    };
+    Impl::Shape shape;
+    shape.flops = 2.0 * rows * n * k * times;
+    shape.times = times;
     // One multi-threaded matmul primitive over all rows (weights [n, k] row-major, as stored).
     const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     memory::desc a_md({rows, k}, in_type, memory::format_tag::ab), w_md({k, n}, in_type, memory::format_tag::ba),
         c_md({rows, n}, memory::data_type::f32, memory::format_tag::ab);
-    memory a(a_md, eng), c(c_md, eng);
+    memory a(a_md, im.eng), c(c_md, im.eng);
     std::memset(a.get_data_handle(), 0, a_md.get_size());
-    double best_median = 1e30, best_peak = 1e30;
-    auto keep = [&](std::pair<double, double> t) {
-      best_median = std::min(best_median, t.first);
-      best_peak = std::min(best_peak, t.second);
-    };
+    im.buffers.push_back(a);
+    im.buffers.push_back(c);
     // Weights as stored, and pre-packed in the primitive's preferred layout.
     for (const memory::desc& wanted : {w_md, memory::desc({k, n}, in_type, memory::format_tag::any)}) {
-      matmul::primitive_desc pd(matmul::desc(a_md, wanted, c_md), eng);
-      memory w(pd.weights_desc(), eng);
+      matmul::primitive_desc pd(matmul::desc(a_md, wanted, c_md), im.eng);
+      memory w(pd.weights_desc(), im.eng);
       std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
+      im.buffers.push_back(w);
       matmul mm(pd);
-      keep(timed([&] {
-        mm.execute(strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
-        strm.wait();
-      }));
+      im.matmuls.push_back(mm);
+      shape.candidates.push_back([&im, mm, a, w, c] {
+        mm.execute(im.strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
+        im.strm.wait();
+      });
     }
     if (!bf16) {  // and BLAS-style sgemm, whichever is faster
-      std::vector<float> af((size_t)(rows * k), 0.01f), bf((size_t)(n * k), 0.02f), cf((size_t)(rows * n));
-      keep(timed([&] { dnnl_sgemm('N', 'T', rows, n, k, 1.0f, af.data(), k, bf.data(), k, 0.0f, cf.data(), n); }));
+      im.host.emplace_back((size_t)(rows * k), 0.01f);
+      const float* af = im.host.back().data();
+      im.host.emplace_back((size_t)(n * k), 0.02f);
+      const float* bf = im.host.back().data();
+      im.host.emplace_back((size_t)(rows * n));
+      float* cf = im.host.back().data();
+      shape.candidates.push_back(
+          [=] { dnnl_sgemm('N', 'T', rows, n, k, 1.0f, af, k, bf, k, 0.0f, cf, n); });
     }
-    flops += 2.0 * rows * n * k * times;
-    median_seconds += best_median * times;
-    peak_seconds += best_peak * times;
+    for (auto& run : shape.candidates) run();  // warm-up: JIT, page faults
+    im.shapes.push_back(std::move(shape));
   }
-  return {flops / median_seconds / 1e9, flops / peak_seconds / 1e9};
+}
+
+GemmCeilingProbe::~GemmCeilingProbe() = default;
+
+double GemmCeilingProbe::measure_gflops() {
+  double flops = 0.0, seconds = 0.0;
+  for (const Impl::Shape& shape : impl_->shapes) {
+    double best = 1e30;
+    for (const auto& run : shape.candidates) best = std::min(best, time_seconds(run));
+    flops += shape.flops;
+    seconds += best * shape.times;
+  }
+  return flops / seconds / 1e9;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // Measurement helpers for `medenc bench`: timing, resident memory, the GEMM ceiling.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,16 +26,23 @@ struct GemmShape {
 std::vector<GemmShape> model_gemm_shapes(const Encoder& model);
 double model_weight_mb(const Encoder& model);
 
-// FLOP-weighted GFLOP/s of oneDNN's best multi-threaded GEMM on these shapes with `rows` rows (fp32:
-// the fastest of sgemm and the matmul primitive with weights as stored or pre-packed; bf16: the bf16
-// matmul primitive, both weight layouts, fp32 accumulation): the best a GEMM-bound forward pass
-// could do on this machine. This VM's speed drifts by +-20% between seconds, so the fraction of the
-// ceiling compares like with like: medians of the case's runs against medians of the GEMM's runs.
-struct GemmCeiling {
-  double median_gflops = 0.0;  // each shape timed as the median of its runs: the cases' statistic
-  double peak_gflops = 0.0;    // each shape's fastest run
+// The GEMM ceiling: FLOP-weighted GFLOP/s of oneDNN's best multi-threaded GEMM on these shapes with
+// `rows` rows (fp32: the fastest of sgemm and the matmul primitive with weights as stored or
+// pre-packed; bf16: the bf16 matmul primitive, both weight layouts, fp32 accumulation), the best a
+// GEMM-bound forward pass could do on this machine. It is a probe, set up once and measured between
+// a case's runs: this VM's speed drifts by +-20% within minutes, so each run is compared with the
+// ceiling measured right after it.
+class GemmCeilingProbe {
+ public:
+  GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16);
+  ~GemmCeilingProbe();
+  // One timed pass: every shape once by each GEMM entry point, the fastest one per shape.
+  double measure_gflops();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
-GemmCeiling gemm_ceiling(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16 = false);
 
 // A variable-length batch of real clinical texts read from the shared data folder (IU X-ray reports,
 // ROCO radiology captions, MTSamples notes), tokenized with the tokenizer in tokenizer_dir and cut

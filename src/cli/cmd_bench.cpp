@@ -5,13 +5,14 @@
 // when a tokenizer and texts are available) it reports real tokens/s (median of --reps runs after a
 // warm-up), FLOPs per token, achieved GFLOP/s and the fraction of the ceiling, and the peak resident
 // memory of the case. The ceiling is oneDNN's best multi-threaded GEMM of the same precision on the
-// model's own linear-layer shapes at the same token count, measured in this process just after the
-// case's runs (median of 5 runs per shape, as the case is a median; the fastest run is reported too). A summary checks the project's speed targets against the numbers of this run.
+// model's own linear-layer shapes at the same token count, measured in this process after each of
+// the case's runs; the fraction is the median of the per-run fractions (see time_against_ceiling). A summary checks the project's speed targets against the numbers of this run.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,35 @@ Batch random_batch(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
   return b;
 }
 
+// `reps` timed runs (run_once returns its seconds), each followed by one pass of the ceiling probe:
+// the fraction of the ceiling is the median over runs of this run's GFLOP/s over the ceiling
+// measured right after it, so the machine's drift cancels out.
+struct TimedRuns {
+  std::vector<double> seconds, ceilings, fractions;
+  double mean_seconds() const {
+    double sum = 0.0;
+    for (double x : seconds) sum += x;
+    return sum / (double)seconds.size();
+  }
+  double peak_ceiling() const { return *std::max_element(ceilings.begin(), ceilings.end()); }
+};
+
+TimedRuns time_against_ceiling(int reps, double flops, bench::GemmCeilingProbe& probe, bool profile,
+                               const std::function<double()>& run_once) {
+  TimedRuns t;
+  medenc::ops::take_op_profile();
+  for (int r = 0; r < reps; ++r) {
+    medenc::ops::set_op_profiling(profile);
+    const double s = run_once();
+    medenc::ops::set_op_profiling(false);
+    const double c = probe.measure_gflops();
+    t.seconds.push_back(s);
+    t.ceilings.push_back(c);
+    t.fractions.push_back(flops / s / 1e9 / c);
+  }
+  return t;
+}
+
 json run_case(medenc::Encoder& model, const std::string& name, const Batch& batch, int reps,
               const std::vector<bench::GemmShape>& shapes, bool bf16, bool profile, bool verbose) {
   bench::reset_peak_rss();
@@ -90,18 +120,16 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
   opts.want_hidden = false;
   opts.want_logits = true;
   auto run = [&] { model.forward(batch, opts); };
-  run();  // warm-up (allocations, caches)
-  std::vector<double> times;
-  medenc::ops::take_op_profile();
-  medenc::ops::set_op_profiling(profile);
-  for (int r = 0; r < reps; ++r) times.push_back(bench::time_seconds(run));
-  medenc::ops::set_op_profiling(false);
-  const double t = bench::median(times);
+  run();  // warm-up (allocations, caches); its peak is the case's (read before the probe's buffers)
   const double peak = bench::peak_rss_mb();
   const double tokens = (double)batch.tokens();
   const double flops = model.forward_flops(batch);
-  const bench::GemmCeiling measured = bench::gemm_ceiling(shapes, std::min<int64_t>(batch.tokens(), 8192), bf16);
-  const double ceiling = measured.median_gflops;
+  bench::GemmCeilingProbe probe(shapes, std::min<int64_t>(batch.tokens(), 8192), bf16);
+  const TimedRuns runs =
+      time_against_ceiling(reps, flops, probe, profile, [&] { return bench::time_seconds(run); });
+  const double t = bench::median(runs.seconds);
+  const double ceiling = bench::median(runs.ceilings);
+  const double fraction = bench::median(runs.fractions);
   json j = {{"case", name},
             {"sequences", batch.size()},
             {"tokens", batch.tokens()},
@@ -110,21 +138,16 @@ json run_case(medenc::Encoder& model, const std::string& name, const Batch& batc
             {"gflop_per_token", flops / tokens / 1e9},
             {"achieved_gflops", flops / t / 1e9},
             {"ceiling_gflops", ceiling},
-            {"ceiling_peak_gflops", measured.peak_gflops},
-            {"fraction_of_ceiling", flops / t / 1e9 / ceiling},
+            {"ceiling_peak_gflops", runs.peak_ceiling()},
+            {"fraction_of_ceiling", fraction},
             {"peak_rss_mb", peak}};
-  const double mean_seconds = [&] {
-    double sum = 0.0;
-    for (double x : times) sum += x;
-    return sum / reps;
-  }();
   if (verbose)
     std::fprintf(stderr,
                  "  %-10s %8.0f tok/s  %6.3f GFLOP/tok  %6.1f GFLOP/s  ceiling %6.1f (peak run %6.1f)  (%4.0f%%)  "
                  "peak RSS %6.0f MB\n",
-                 name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling, measured.peak_gflops,
-                 100.0 * flops / t / 1e9 / ceiling, peak);
-  if (profile) j["profile"] = op_profile(reps, mean_seconds, verbose);
+                 name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling, runs.peak_ceiling(),
+                 100.0 * fraction, peak);
+  if (profile) j["profile"] = op_profile(reps, runs.mean_seconds(), verbose);
   return j;
 }
 
@@ -147,24 +170,20 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
   medenc::TrainOptions to;
   to.dropout = false;
   medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);  // warm-up: allocations
-  std::vector<double> total, fwd, bwd, opt;
-  medenc::ops::take_op_profile();
-  medenc::ops::set_op_profiling(o.profile);
-  for (int r = 0; r < o.reps; ++r) {
+  const double peak = bench::peak_rss_mb();  // before the probe's buffers exist
+  const double flops = model->train_step_flops(batch);
+  bench::GemmCeilingProbe probe(shapes, batch.tokens(), false);
+  std::vector<double> fwd, bwd, opt;
+  const TimedRuns runs = time_against_ceiling(o.reps, flops, probe, o.profile, [&] {
     const medenc::TrainStepTimes t = medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);
-    total.push_back(t.total_s());
     fwd.push_back(t.forward_s);
     bwd.push_back(t.backward_s);
     opt.push_back(t.optimizer_s);
-  }
-  medenc::ops::set_op_profiling(false);
-  double total_sum = 0.0;
-  for (double x : total) total_sum += x;
-  const double peak = bench::peak_rss_mb();
-  const double seconds = bench::median(total);
-  const double flops = model->train_step_flops(batch);
-  const bench::GemmCeiling measured = bench::gemm_ceiling(shapes, batch.tokens(), false);
-  const double ceiling = measured.median_gflops;
+    return t.total_s();
+  });
+  const double seconds = bench::median(runs.seconds);
+  const double ceiling = bench::median(runs.ceilings);
+  const double fraction = bench::median(runs.fractions);
   json j = {{"case", name},
             {"tokens", batch.tokens()},
             {"step_seconds", seconds},
@@ -175,8 +194,8 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
             {"gflop_per_token", flops / (double)batch.tokens() / 1e9},
             {"achieved_gflops", flops / seconds / 1e9},
             {"ceiling_gflops", ceiling},
-            {"ceiling_peak_gflops", measured.peak_gflops},
-            {"fraction_of_ceiling", flops / seconds / 1e9 / ceiling},
+            {"ceiling_peak_gflops", runs.peak_ceiling()},
+            {"fraction_of_ceiling", fraction},
             {"activation_mb", (double)model->activation_bytes(batch) / (1 << 20)},
             {"peak_rss_mb", peak}};
   if (verbose)
@@ -184,9 +203,9 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
                  "  train %-6s %6.0f tok/s  step %.2f s (forward %.2f, backward %.2f, AdamW %.2f)  %.1f GFLOP/s  "
                  "ceiling %.1f  (%3.0f%%)  activations %.0f MB  peak %.0f MB\n",
                  name.c_str(), (double)batch.tokens() / seconds, seconds, bench::median(fwd), bench::median(bwd),
-                 bench::median(opt), flops / seconds / 1e9, ceiling, 100.0 * flops / seconds / 1e9 / ceiling,
+                 bench::median(opt), flops / seconds / 1e9, ceiling, 100.0 * fraction,
                  (double)model->activation_bytes(batch) / (1 << 20), peak);
-  if (o.profile) j["profile"] = op_profile(o.reps, total_sum / o.reps, verbose);
+  if (o.profile) j["profile"] = op_profile(o.reps, runs.mean_seconds(), verbose);
   return j;
 }
 

@@ -1,0 +1,65 @@
+// `medenc bench` end to end on a small fixture model: the JSON report is consistent with itself
+// (tokens / seconds, FLOPs / seconds, fractions of the ceiling, op profile adding up to the case's
+// time), the targets section is present, and a bad case name is a one-line error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+using namespace medenc;
+using nlohmann::json;
+
+TEST(CliBench, JsonReportIsConsistent) {
+  const std::string fx = test::fixture_dir("modernbert_seqcls_regression_mean");
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("bench --model " + fx + " --cases 2x40 1x100 --dtype f32 bf16 --reps 3 --profile --json "
+                          "--train --train-cases 2x16",
+                          &out, &err),
+            0)
+      << err;
+  const json report = json::parse(out);
+  ASSERT_EQ(report["runs"].size(), 2u);
+  for (const json& run : report["runs"]) {
+    ASSERT_EQ(run["cases"].size(), 2u) << run.dump();
+    EXPECT_GT((double)run["load_seconds"], 0.0);
+    for (const json& c : run["cases"]) {
+      SCOPED_TRACE(run["dtype"].get<std::string>() + " " + c["case"].get<std::string>());
+      const double tokens = c["tokens"], seconds = c["seconds"];
+      EXPECT_EQ(tokens, c["case"] == "2x40" ? 80.0 : 100.0);
+      EXPECT_NEAR((double)c["tokens_per_s"] * seconds, tokens, 1e-6 * tokens);
+      EXPECT_NEAR((double)c["achieved_gflops"], (double)c["gflop_per_token"] * tokens / seconds, 1e-6);
+      EXPECT_GT((double)c["ceiling_gflops"], 0.0);
+      EXPECT_GE((double)c["ceiling_peak_gflops"], (double)c["ceiling_gflops"]);
+      EXPECT_GT((double)c["fraction_of_ceiling"], 0.0);
+      EXPECT_GT((double)c["peak_rss_mb"], 0.0);
+      // The profile: every op kind the forward pass calls, shares adding up to the whole run.
+      double share = 0.0;
+      bool saw_linear = false, saw_attention = false;
+      for (const json& op : c["profile"]) {
+        share += (double)op["share"];
+        saw_linear |= op["op"] == "linear";
+        saw_attention |= op["op"].get<std::string>().rfind("attention", 0) == 0;
+      }
+      EXPECT_TRUE(saw_linear && saw_attention) << c["profile"].dump();
+      EXPECT_NEAR(share, 1.0, 1e-6);
+    }
+  }
+  ASSERT_EQ(report["train"].size(), 1u);
+  EXPECT_GT((double)report["train"][0]["step_seconds"], 0.0);
+  bool saw_backward = false;
+  for (const json& op : report["train"][0]["profile"]) saw_backward |= op["op"] == "linear backward";
+  EXPECT_TRUE(saw_backward);
+  // Targets computable from these cases: the load time only (the others need the 8x512 cases).
+  ASSERT_TRUE(report["targets"].is_array());
+  ASSERT_EQ(report["targets"].size(), 1u) << report["targets"].dump();
+  EXPECT_EQ(report["targets"][0]["target"], "fp32 load time");
+}
+
+TEST(CliBench, BadCaseIsAOneLineError) {
+  const std::string fx = test::fixture_dir("modernbert_seqcls_regression_mean");
+  std::string out, err;
+  EXPECT_EQ(test::run_cli("bench --model " + fx + " --cases 8by512", &out, &err), 1);
+  EXPECT_NE(err.find("bad case '8by512'"), std::string::npos) << err;
+}
