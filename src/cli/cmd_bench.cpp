@@ -6,12 +6,16 @@
 // warm-up), FLOPs per token, achieved GFLOP/s and the fraction of the ceiling, and the peak resident
 // memory of the case. The ceiling is oneDNN's best multi-threaded GEMM of the same precision on the
 // model's own linear-layer shapes at the same token count, measured in this process after each of
-// the case's runs; the fraction is the median of the per-run fractions (see time_against_ceiling). A summary checks the project's speed targets against the numbers of this run.
+// the case's runs; the fraction is the median of the per-run fractions. The inference cases of all
+// dtypes are timed in alternation, so that the targets' ratios between cases compare runs made under
+// the same conditions. A summary checks the project's speed targets against the numbers of this run.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <map>
 #include <functional>
 #include <string>
 #include <vector>
@@ -56,10 +60,10 @@ bool parse_case(const std::string& name, int64_t& batch, int64_t& len) {
 }
 
 // Per-op wall time of the timed repetitions (ops::OpTimer), per run, with its share of the case.
-json op_profile(int reps, double seconds_per_run, bool verbose) {
+json op_profile(const std::vector<medenc::ops::OpTime>& sums, int reps, double seconds_per_run, bool verbose) {
   json out = json::array();
   double covered = 0.0;
-  for (const medenc::ops::OpTime& t : medenc::ops::take_op_profile()) {
+  for (const medenc::ops::OpTime& t : sums) {
     const double s = t.seconds / reps;
     covered += s;
     out.push_back({{"op", t.op}, {"seconds", s}, {"calls", t.calls / reps}, {"share", s / seconds_per_run}});
@@ -113,43 +117,73 @@ TimedRuns time_against_ceiling(int reps, double flops, bench::GemmCeilingProbe& 
   return t;
 }
 
-json run_case(medenc::Encoder& model, const std::string& name, const Batch& batch, int reps,
-              const std::vector<bench::GemmShape>& shapes, bool bf16, bool profile, bool verbose) {
-  bench::reset_peak_rss();
-  medenc::ForwardOptions opts;
-  opts.want_hidden = false;
-  opts.want_logits = true;
-  auto run = [&] { model.forward(batch, opts); };
-  run();  // warm-up (allocations, caches); its peak is the case's (read before the probe's buffers)
-  const double peak = bench::peak_rss_mb();
-  const double tokens = (double)batch.tokens();
-  const double flops = model.forward_flops(batch);
-  bench::GemmCeilingProbe probe(shapes, std::min<int64_t>(batch.tokens(), 8192), bf16);
-  const TimedRuns runs =
-      time_against_ceiling(reps, flops, probe, profile, [&] { return bench::time_seconds(run); });
-  const double t = bench::median(runs.seconds);
-  const double ceiling = bench::median(runs.ceilings);
-  const double fraction = bench::median(runs.fractions);
-  json j = {{"case", name},
-            {"sequences", batch.size()},
-            {"tokens", batch.tokens()},
-            {"seconds", t},
-            {"tokens_per_s", tokens / t},
-            {"gflop_per_token", flops / tokens / 1e9},
-            {"achieved_gflops", flops / t / 1e9},
-            {"ceiling_gflops", ceiling},
-            {"ceiling_peak_gflops", runs.peak_ceiling()},
-            {"fraction_of_ceiling", fraction},
-            {"peak_rss_mb", peak}};
-  if (verbose)
-    std::fprintf(stderr,
-                 "  %-10s %8.0f tok/s  %6.3f GFLOP/tok  %6.1f GFLOP/s  ceiling %6.1f (peak run %6.1f)  (%4.0f%%)  "
-                 "peak RSS %6.0f MB\n",
-                 name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling, runs.peak_ceiling(),
-                 100.0 * fraction, peak);
-  if (profile) j["profile"] = op_profile(reps, runs.mean_seconds(), verbose);
-  return j;
-}
+// One inference case of one dtype. The cases are timed in alternation (see run()), so the state
+// of each lives here between its runs.
+struct InferenceCase {
+  std::string dtype, name;
+  medenc::Encoder* model = nullptr;
+  Batch batch;
+  bench::GemmCeilingProbe* probe = nullptr;
+  double flops = 0.0, peak_rss_mb = 0.0;
+  TimedRuns runs;
+  std::map<std::string, medenc::ops::OpTime> profile;
+
+  void run_once() const {
+    medenc::ForwardOptions opts;
+    opts.want_hidden = false;
+    opts.want_logits = true;
+    model->forward(batch, opts);
+  }
+
+  // One timed run, its op profile, and the ceiling measured right after it.
+  void time_once(bool with_profile) {
+    medenc::ops::take_op_profile();
+    medenc::ops::set_op_profiling(with_profile);
+    const double s = bench::time_seconds([&] { run_once(); });
+    medenc::ops::set_op_profiling(false);
+    for (const medenc::ops::OpTime& t : medenc::ops::take_op_profile()) {
+      medenc::ops::OpTime& sum = profile[t.op];
+      sum.op = t.op;
+      sum.seconds += t.seconds;
+      sum.calls += t.calls;
+    }
+    const double c = probe->measure_gflops();
+    runs.seconds.push_back(s);
+    runs.ceilings.push_back(c);
+    runs.fractions.push_back(flops / s / 1e9 / c);
+  }
+
+  json report(bool with_profile, bool verbose) const {
+    const double tokens = (double)batch.tokens();
+    const double t = bench::median(runs.seconds);
+    const double ceiling = bench::median(runs.ceilings);
+    const double fraction = bench::median(runs.fractions);
+    json j = {{"case", name},
+              {"sequences", batch.size()},
+              {"tokens", batch.tokens()},
+              {"seconds", t},
+              {"tokens_per_s", tokens / t},
+              {"gflop_per_token", flops / tokens / 1e9},
+              {"achieved_gflops", flops / t / 1e9},
+              {"ceiling_gflops", ceiling},
+              {"ceiling_peak_gflops", runs.peak_ceiling()},
+              {"fraction_of_ceiling", fraction},
+              {"peak_rss_mb", peak_rss_mb}};
+    if (verbose)
+      std::fprintf(stderr,
+                   "  %-10s %8.0f tok/s  %6.3f GFLOP/tok  %6.1f GFLOP/s  ceiling %6.1f (peak run %6.1f)  (%4.0f%%)  "
+                   "peak RSS %6.0f MB\n",
+                   name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling, runs.peak_ceiling(),
+                   100.0 * fraction, peak_rss_mb);
+    if (with_profile) {
+      std::vector<medenc::ops::OpTime> sums;
+      for (const auto& [op, sum] : profile) sums.push_back(sum);
+      std::sort(sums.begin(), sums.end(), [](const auto& x, const auto& y) { return x.seconds > y.seconds; });
+      j["profile"] = op_profile(sums, (int)runs.seconds.size(), runs.mean_seconds(), verbose);
+    }
+    return j;
+  }
+};
 
 // Full training steps (forward with saved activations, backward, AdamW) in fp32 on a random batch,
 // counting 3x the forward FLOPs against the fp32 ceiling.
@@ -205,7 +239,7 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
                  name.c_str(), (double)batch.tokens() / seconds, seconds, bench::median(fwd), bench::median(bwd),
                  bench::median(opt), flops / seconds / 1e9, ceiling, 100.0 * fraction,
                  (double)model->activation_bytes(batch) / (1 << 20), peak);
-  if (o.profile) j["profile"] = op_profile(o.reps, runs.mean_seconds(), verbose);
+  if (o.profile) j["profile"] = op_profile(medenc::ops::take_op_profile(), o.reps, runs.mean_seconds(), verbose);
   return j;
 }
 
@@ -257,15 +291,19 @@ int run(const Options& o) {
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
   report["runs"] = json::array();
   const bool inference = !(o.cases.size() == 1 && o.cases[0] == "none");
+  // Phase 1, one dtype after the other: load the model, build the batches, and run each case once
+  // (warm-up) for its peak resident memory. The models stay loaded; the peak counts the process
+  // without the other dtypes' models (rss_base is what the process holds before any model).
+  const double rss_base = bench::current_rss_mb();
+  std::vector<std::unique_ptr<medenc::Encoder>> models;
+  std::vector<InferenceCase> cases;
   for (const std::string& dtype : inference ? o.dtypes : std::vector<std::string>{}) {
     medenc::LoadOptions lo;
     lo.threads = o.threads;
     lo.bf16 = dtype == "bf16";
-    bench::reset_peak_rss();
     const double rss_before = bench::current_rss_mb();
     std::unique_ptr<medenc::Encoder> model;
     const double load_s = bench::time_seconds([&] { model = medenc::load_encoder(o.model, lo); });
-    const auto shapes = bench::model_gemm_shapes(*model);
     const double weights_mb = bench::model_weight_mb(*model);
     json run = {{"dtype", dtype},
                 {"load_seconds", load_s},
@@ -273,32 +311,68 @@ int run(const Options& o) {
                 {"rss_after_load_mb", bench::current_rss_mb() - rss_before},
                 {"bf16_native", dtype == "bf16" ? medenc::ops::native_bf16(medenc::ops::Context{}) : false},
                 {"cases", json::array()}};
-    if (!o.json_out)
-      std::fprintf(stderr, "%s  %s: load %.2f s, weights %.0f MB%s\n", o.model.c_str(), dtype.c_str(), load_s,
-                   weights_mb,
-                   dtype == "bf16" && !medenc::ops::native_bf16(medenc::ops::Context{})
-                       ? " (bf16 emulated: this CPU has no native bf16 GEMM)"
-                       : "");
     const int64_t vocab = model->info().vocab_size;
     for (const std::string& c : o.cases) {
-      Batch batch;
+      InferenceCase ic;
+      ic.dtype = dtype;
+      ic.name = c;
+      ic.model = model.get();
       if (c == "clinical") {
         if (o.tokenizer.empty()) continue;
         std::string what;
-        batch = bench::clinical_batch(o.tokenizer, o.texts_dir, model->info().max_positions, &what);
-        if (batch.size() == 0) continue;
-        if (!o.json_out) std::fprintf(stderr, "  clinical batch: %s\n", what.c_str());
+        ic.batch = bench::clinical_batch(o.tokenizer, o.texts_dir, model->info().max_positions, &what);
+        if (ic.batch.size() == 0) continue;
+        run["clinical_batch"] = what;
       } else {
         int64_t b = 0, len = 0;
         if (!parse_case(c, b, len))
           throw medenc::Error(fmt::format("bad case '{}' (expected BxL, e.g. 8x512, or 'clinical')", c));
         if (model->info().max_positions > 0 && len > model->info().max_positions) continue;
-        batch = random_batch(b, len, vocab, 1234);
+        ic.batch = random_batch(b, len, vocab, 1234);
       }
-      run["cases"].push_back(run_case(*model, c, batch, o.reps, shapes, dtype == "bf16", o.profile, !o.json_out));
+      ic.flops = model->forward_flops(ic.batch);
+      bench::reset_peak_rss();
+      ic.run_once();  // warm-up: allocations, caches
+      ic.peak_rss_mb = bench::peak_rss_mb() - (rss_before - rss_base);
+      cases.push_back(std::move(ic));
     }
     report["runs"].push_back(run);
+    models.push_back(std::move(model));
   }
+  // Phase 2: the timed runs in alternation (rep 1 of every case, then rep 2, ...), each followed by
+  // its ceiling probe, so that cases compared by the targets (bf16 vs fp32, 1x8192 vs 8x512, the
+  // clinical batch vs 8x512) see the machine in the same state: this VM's speed drifts by +-20%
+  // within minutes. One probe per (rows, precision), made after every peak was read.
+  std::map<std::pair<int64_t, bool>, std::unique_ptr<bench::GemmCeilingProbe>> probes;
+  for (InferenceCase& ic : cases) {
+    const bool bf16 = ic.dtype == "bf16";
+    const int64_t rows = std::min<int64_t>(ic.batch.tokens(), 8192);
+    auto& probe = probes[{rows, bf16}];
+    if (!probe) probe = std::make_unique<bench::GemmCeilingProbe>(bench::model_gemm_shapes(*ic.model), rows, bf16);
+    ic.probe = probe.get();
+  }
+  for (int r = 0; r < o.reps; ++r)
+    for (InferenceCase& ic : cases) ic.time_once(o.profile);
+  // Phase 3: the report, per dtype.
+  for (json& run : report["runs"]) {
+    const std::string dtype = run["dtype"];
+    if (!o.json_out) {
+      std::fprintf(stderr, "%s  %s: load %.2f s, weights %.0f MB%s\n", o.model.c_str(), dtype.c_str(),
+                   (double)run["load_seconds"], (double)run["weights_mb"],
+                   dtype == "bf16" && !medenc::ops::native_bf16(medenc::ops::Context{})
+                       ? " (bf16 emulated: this CPU has no native bf16 GEMM)"
+                       : "");
+    }
+    for (const InferenceCase& ic : cases) {
+      if (ic.dtype != dtype) continue;
+      if (ic.name == "clinical" && !o.json_out)
+        std::fprintf(stderr, "  clinical batch: %s\n", run["clinical_batch"].get<std::string>().c_str());
+      run["cases"].push_back(ic.report(o.profile, !o.json_out));
+    }
+  }
+  cases.clear();  // the training cases measure their own memory
+  probes.clear();
+  models.clear();
   if (o.train) {
     report["train"] = json::array();
     for (const std::string& c : o.train_cases) report["train"].push_back(run_train_case(o, c, !o.json_out));
