@@ -153,3 +153,26 @@ TEST(CliInit, RejectsUnknownArchitecture) {
   expect_one_line_error("init --arch GPT2LMHeadModel --config tiny --out " + dir, "unknown or unsupported architecture");
   expect_one_line_error("init --arch ModernBertForMaskedLM --config huge --out " + dir, "huge");
 }
+
+// Separate processes with 1 and 6 threads (more threads than this machine has cores is fine): every
+// GEMM kernel is configured for the single thread that runs it, so the outputs are bit-identical.
+TEST(CliForward, ThreadCountDoesNotChangeOutputsAcrossProcesses) {
+  const std::string fx = test::fixture_dir("modernbert_tokcls9_smallvocab");
+  const std::string dir = test::temp_dir("cli_fwd_threads");
+  for (const std::string dtype : {"f32", "bf16"}) {
+    std::vector<std::vector<float>> logits;
+    for (int threads : {1, 6}) {
+      const std::string out = dir + "/o_" + dtype + "_" + std::to_string(threads) + ".safetensors";
+      std::string err;
+      ASSERT_EQ(test::run_cli("forward --model " + fx + " --inputs " + fx + "/inputs.json --dtype " + dtype +
+                                  " --threads " + std::to_string(threads) + " --out " + out,
+                              nullptr, &err),
+                0)
+          << err;
+      auto got = SafetensorsFile::open(out);
+      ASSERT_NE(got->find("logits"), nullptr);
+      logits.push_back(got->read_f32(*got->find("logits")));
+    }
+    EXPECT_EQ(logits[0], logits[1]) << dtype;
+  }
+}

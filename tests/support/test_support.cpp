@@ -6,10 +6,13 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include <unistd.h>
 
@@ -19,12 +22,37 @@ std::string data_path(const std::string& relative) { return std::string(MEDENC_T
 
 std::string fixture_dir(const std::string& name) { return data_path("fixtures/" + name); }
 
+namespace {
+
+// The folders temp_dir() made, removed when the test process exits (some hold a 570 MB
+// ModernBERT-base checkpoint; every ctest run used to leave gigabytes in /tmp). Set
+// MEDENC_KEEP_TEST_DIRS=1 to keep them for a look.
+struct TempDirs {
+  std::mutex mu;
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    if (std::getenv("MEDENC_KEEP_TEST_DIRS")) return;
+    std::error_code ec;
+    for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+
+TempDirs& temp_dirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
   auto dir = std::filesystem::temp_directory_path() /
              ("medenc_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + tag);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  TempDirs& registry = temp_dirs();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  registry.dirs.push_back(dir);
   return dir.string();
 }
 

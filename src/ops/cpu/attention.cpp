@@ -86,7 +86,7 @@ const AttentionGemm& attention_gemm(const AttentionGemmKey& key) {
       attr.set_post_ops(po);
     }
     try {
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(g->a, g->b, g->c), attr, cpu_engine());
+      const dnnl::matmul::primitive_desc pd = single_thread_matmul(dnnl::matmul::desc(g->a, g->b, g->c), attr);
       g->scratchpad_bytes = pd.scratchpad_desc().get_size();
       g->matmul = dnnl::matmul(pd);
     } catch (const dnnl::error& e) {

@@ -99,7 +99,7 @@ const TileKernel& tile_kernel(const TileKey& key) {
     try {
       const dnnl::matmul::desc desc = key.bias ? dnnl::matmul::desc(k->a, wanted, k->bias, k->c)
                                                : dnnl::matmul::desc(k->a, wanted, k->c);
-      dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      const dnnl::matmul::primitive_desc pd = single_thread_matmul(desc, attr);
       k->scratchpad = pd.scratchpad_desc();
       k->w = pd.weights_desc();
       k->matmul = dnnl::matmul(pd);
