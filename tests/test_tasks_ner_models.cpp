@@ -236,7 +236,9 @@ TEST(TasksNerModels, StrideWindowsKeepTheWholeTextEntities) {
     const json& x = windowed[i];
     EXPECT_EQ(x["text"], test::cp_slice(text, x["start"], x["end"]));
     // Merged: the overlap of neighbouring windows leaves no duplicate or overlapping spans.
-    if (i > 0) EXPECT_GE(x["hf_start"].get<int64_t>(), windowed[i - 1]["hf_end"].get<int64_t>());
+    if (i > 0) {
+      EXPECT_GE(x["hf_start"].get<int64_t>(), windowed[i - 1]["hf_end"].get<int64_t>());
+    }
   }
 }
 
