@@ -90,9 +90,7 @@ struct GemmCeilingProbe::Impl {
   };
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
-  std::vector<dnnl::memory> buffers;
-  std::vector<std::vector<float>> host;
-  std::vector<dnnl::matmul> matmuls;
+  std::vector<std::vector<float>> host;  // sgemm operands (the matmul candidates hold their memory)
   std::vector<Shape> shapes;
 };
 
@@ -115,16 +113,12 @@ GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t
         c_md({rows, n}, memory::data_type::f32, memory::format_tag::ab);
     memory a(a_md, im.eng), c(c_md, im.eng);
     std::memset(a.get_data_handle(), 0, a_md.get_size());
-    im.buffers.push_back(a);
-    im.buffers.push_back(c);
     // Weights as stored, and pre-packed in the primitive's preferred layout.
     for (const memory::desc& wanted : {w_md, memory::desc({k, n}, in_type, memory::format_tag::any)}) {
       matmul::primitive_desc pd(matmul::desc(a_md, wanted, c_md), im.eng);
       memory w(pd.weights_desc(), im.eng);
       std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
-      im.buffers.push_back(w);
       matmul mm(pd);
-      im.matmuls.push_back(mm);
       shape.candidates.push_back([&im, mm, a, w, c] {
         mm.execute(im.strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
         im.strm.wait();

@@ -14,9 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <memory>
-#include <map>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,7 +60,11 @@ bool parse_case(const std::string& name, int64_t& batch, int64_t& len) {
 }
 
 // Per-op wall time of the timed repetitions (ops::OpTimer), per run, with its share of the case.
-json op_profile(const std::vector<medenc::ops::OpTime>& sums, int reps, double seconds_per_run, bool verbose) {
+json op_profile(const std::map<std::string, medenc::ops::OpTime>& by_op, int reps, double seconds_per_run,
+                bool verbose) {
+  std::vector<medenc::ops::OpTime> sums;
+  for (const auto& [op, sum] : by_op) sums.push_back(sum);
+  std::sort(sums.begin(), sums.end(), [](const auto& x, const auto& y) { return x.seconds > y.seconds; });
   json out = json::array();
   double covered = 0.0;
   for (const medenc::ops::OpTime& t : sums) {
@@ -88,34 +92,41 @@ Batch random_batch(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
   return b;
 }
 
-// `reps` timed runs (run_once returns its seconds), each followed by one pass of the ceiling probe:
-// the fraction of the ceiling is the median over runs of this run's GFLOP/s over the ceiling
-// measured right after it, so the machine's drift cancels out.
+// The timed runs of one case. Each run is followed by one pass of the ceiling probe: the fraction of
+// the ceiling is the median over runs of the run's GFLOP/s over the ceiling measured right after it,
+// so the machine's drift cancels out. Op times are summed per case (cases are timed in alternation).
 struct TimedRuns {
   std::vector<double> seconds, ceilings, fractions;
+  std::map<std::string, medenc::ops::OpTime> profile;
+
+  // One run (run_once returns its seconds), its op profile when asked, and the ceiling after it.
+  void time_once(const std::function<double()>& run_once, double flops, bench::GemmCeilingProbe& probe,
+                 bool with_profile) {
+    medenc::ops::take_op_profile();
+    medenc::ops::set_op_profiling(with_profile);
+    const double s = run_once();
+    medenc::ops::set_op_profiling(false);
+    for (const medenc::ops::OpTime& t : medenc::ops::take_op_profile()) {
+      medenc::ops::OpTime& sum = profile[t.op];
+      sum.op = t.op;
+      sum.seconds += t.seconds;
+      sum.calls += t.calls;
+    }
+    const double c = probe.measure_gflops();
+    seconds.push_back(s);
+    ceilings.push_back(c);
+    fractions.push_back(flops / s / 1e9 / c);
+  }
   double mean_seconds() const {
     double sum = 0.0;
     for (double x : seconds) sum += x;
     return sum / (double)seconds.size();
   }
   double peak_ceiling() const { return *std::max_element(ceilings.begin(), ceilings.end()); }
-};
-
-TimedRuns time_against_ceiling(int reps, double flops, bench::GemmCeilingProbe& probe, bool profile,
-                               const std::function<double()>& run_once) {
-  TimedRuns t;
-  medenc::ops::take_op_profile();
-  for (int r = 0; r < reps; ++r) {
-    medenc::ops::set_op_profiling(profile);
-    const double s = run_once();
-    medenc::ops::set_op_profiling(false);
-    const double c = probe.measure_gflops();
-    t.seconds.push_back(s);
-    t.ceilings.push_back(c);
-    t.fractions.push_back(flops / s / 1e9 / c);
+  json profile_report(bool verbose) const {
+    return op_profile(profile, (int)seconds.size(), mean_seconds(), verbose);
   }
-  return t;
-}
+};
 
 // One inference case of one dtype. The cases are timed in alternation (see run()), so the state
 // of each lives here between its runs.
@@ -126,7 +137,6 @@ struct InferenceCase {
   bench::GemmCeilingProbe* probe = nullptr;
   double flops = 0.0, peak_rss_mb = 0.0;
   TimedRuns runs;
-  std::map<std::string, medenc::ops::OpTime> profile;
 
   void run_once() const {
     medenc::ForwardOptions opts;
@@ -135,22 +145,8 @@ struct InferenceCase {
     model->forward(batch, opts);
   }
 
-  // One timed run, its op profile, and the ceiling measured right after it.
   void time_once(bool with_profile) {
-    medenc::ops::take_op_profile();
-    medenc::ops::set_op_profiling(with_profile);
-    const double s = bench::time_seconds([&] { run_once(); });
-    medenc::ops::set_op_profiling(false);
-    for (const medenc::ops::OpTime& t : medenc::ops::take_op_profile()) {
-      medenc::ops::OpTime& sum = profile[t.op];
-      sum.op = t.op;
-      sum.seconds += t.seconds;
-      sum.calls += t.calls;
-    }
-    const double c = probe->measure_gflops();
-    runs.seconds.push_back(s);
-    runs.ceilings.push_back(c);
-    runs.fractions.push_back(flops / s / 1e9 / c);
+    runs.time_once([&] { return bench::time_seconds([&] { run_once(); }); }, flops, *probe, with_profile);
   }
 
   json report(bool with_profile, bool verbose) const {
@@ -175,12 +171,7 @@ struct InferenceCase {
                    "peak RSS %6.0f MB\n",
                    name.c_str(), tokens / t, flops / tokens / 1e9, flops / t / 1e9, ceiling, runs.peak_ceiling(),
                    100.0 * fraction, peak_rss_mb);
-    if (with_profile) {
-      std::vector<medenc::ops::OpTime> sums;
-      for (const auto& [op, sum] : profile) sums.push_back(sum);
-      std::sort(sums.begin(), sums.end(), [](const auto& x, const auto& y) { return x.seconds > y.seconds; });
-      j["profile"] = op_profile(sums, (int)runs.seconds.size(), runs.mean_seconds(), verbose);
-    }
+    if (with_profile) j["profile"] = runs.profile_report(verbose);
     return j;
   }
 };
@@ -208,13 +199,17 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
   const double flops = model->train_step_flops(batch);
   bench::GemmCeilingProbe probe(shapes, batch.tokens(), false);
   std::vector<double> fwd, bwd, opt;
-  const TimedRuns runs = time_against_ceiling(o.reps, flops, probe, o.profile, [&] {
-    const medenc::TrainStepTimes t = medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);
-    fwd.push_back(t.forward_s);
-    bwd.push_back(t.backward_s);
-    opt.push_back(t.optimizer_s);
-    return t.total_s();
-  });
+  TimedRuns runs;
+  for (int r = 0; r < o.reps; ++r)
+    runs.time_once(
+        [&] {
+          const medenc::TrainStepTimes t = medenc::timed_train_step(*model, optimizer, batch, labels, 1e-5, to);
+          fwd.push_back(t.forward_s);
+          bwd.push_back(t.backward_s);
+          opt.push_back(t.optimizer_s);
+          return t.total_s();
+        },
+        flops, probe, o.profile);
   const double seconds = bench::median(runs.seconds);
   const double ceiling = bench::median(runs.ceilings);
   const double fraction = bench::median(runs.fractions);
@@ -239,7 +234,7 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
                  name.c_str(), (double)batch.tokens() / seconds, seconds, bench::median(fwd), bench::median(bwd),
                  bench::median(opt), flops / seconds / 1e9, ceiling, 100.0 * fraction,
                  (double)model->activation_bytes(batch) / (1 << 20), peak);
-  if (o.profile) j["profile"] = op_profile(medenc::ops::take_op_profile(), o.reps, runs.mean_seconds(), verbose);
+  if (o.profile) j["profile"] = runs.profile_report(verbose);
   return j;
 }
 

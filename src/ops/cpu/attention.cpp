@@ -97,13 +97,19 @@ const AttentionGemm& attention_gemm(const AttentionGemmKey& key) {
   return *slot;
 }
 
+// A value as the P V operand type: bf16 (always rounded), or fp32 rounded only in emulated bf16 mode.
 template <typename Elem>
 inline Elem convert(float x, bool round) {
   if constexpr (std::is_same_v<Elem, uint16_t>) {
-    return bf16_bits(x);
+    return bf16_as<uint16_t>(x);
   } else {
-    return round ? bf16_rounded(x) : x;
+    return round ? bf16_as<float>(x) : x;
   }
+}
+
+// The sequence that packed row `row` belongs to.
+inline int64_t sequence_of(const int64_t* cu_seqlens, int64_t batch, int64_t row) {
+  return std::upper_bound(cu_seqlens, cu_seqlens + batch + 1, row) - cu_seqlens - 1;
 }
 
 // Q, K and V of every (sequence, head) as contiguous zero-padded panels. Reading them straight from
@@ -171,7 +177,7 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   }
   #pragma omp parallel for schedule(static)
   for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
-    const int64_t b = std::upper_bound(cu_seqlens, cu_seqlens + batch + 1, b_row) - cu_seqlens - 1;
+    const int64_t b = sequence_of(cu_seqlens, batch, b_row);
     const int64_t i = b_row - cu_seqlens[b];
     const float* row = qkv + b_row * stride;
     for (int64_t h = 0; h < heads; ++h) {
@@ -192,7 +198,7 @@ void merge_heads(const Panels<Elem>& p, const int64_t* cu_seqlens, int64_t batch
   const int64_t d = p.d, hidden = p.heads * d;
   #pragma omp parallel for schedule(static)
   for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
-    const int64_t b = std::upper_bound(cu_seqlens, cu_seqlens + batch + 1, b_row) - cu_seqlens - 1;
+    const int64_t b = sequence_of(cu_seqlens, batch, b_row);
     const int64_t i = b_row - cu_seqlens[b];
     for (int64_t h = 0; h < p.heads; ++h)
       std::memcpy(out + b_row * hidden + h * d, p.o.data() + p.panel(b, h) + (p.front[b] + i) * d,
@@ -218,7 +224,8 @@ void run_gemm(const AttentionGemm& g, const void* a, const void* b, float* c, st
   };
   static thread_local dnnl::stream stream(cpu_engine());
   static thread_local std::map<const AttentionGemm*, Bound> bound;
-  if (scratchpad.size() < std::max<size_t>(g.scratchpad_bytes, 1)) scratchpad.resize(std::max<size_t>(g.scratchpad_bytes, 1));
+  const size_t scratch_bytes = std::max<size_t>(g.scratchpad_bytes, 1);  // a valid pointer even when unused
+  if (scratchpad.size() < scratch_bytes) scratchpad.resize(scratch_bytes);
   auto it = bound.find(&g);
   if (it == bound.end()) {
     dnnl::engine& eng = cpu_engine();

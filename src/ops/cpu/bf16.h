@@ -2,6 +2,7 @@
 // fp32 -> bf16 rounding shared by the CPU kernels that feed bf16 GEMMs.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace medenc::ops::cpu {
 
@@ -20,6 +21,17 @@ inline float bf16_rounded(float f) {
   float out;
   std::memcpy(&out, &bits, 4);
   return out;
+}
+
+// x rounded to bf16 as the GEMM operand type Out: bf16 bits (uint16_t) for bf16 kernels, or the same
+// value as fp32 (float) for bf16 emulated on fp32 kernels.
+template <typename Out>
+inline Out bf16_as(float x) {
+  if constexpr (std::is_same_v<Out, uint16_t>) {
+    return bf16_bits(x);
+  } else {
+    return bf16_rounded(x);
+  }
 }
 
 }  // namespace medenc::ops::cpu

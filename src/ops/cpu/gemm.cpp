@@ -15,7 +15,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -147,13 +146,7 @@ void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k
     }
     const float* xr = x + r * k;
     #pragma omp simd
-    for (int64_t i = 0; i < k; ++i) {
-      if constexpr (std::is_same_v<Out, uint16_t>) {
-        o[i] = bf16_bits(xr[i]);
-      } else {
-        o[i] = bf16_rounded(xr[i]);
-      }
-    }
+    for (int64_t i = 0; i < k; ++i) o[i] = bf16_as<Out>(xr[i]);
   }
 }
 

@@ -1,8 +1,9 @@
 #pragma once
-// 8-wide AVX2 versions (16-wide AVX-512 for the softmax loops) of exp, erf and tanh for the hot elementwise kernels, with scalar fallbacks
-// that compute the same formulas. Accuracy: exp within ~1 ulp (Cody-Waite reduction + degree-6
-// polynomial), erf within 1e-7 absolute (rational minimax on [-4, 4]), which keeps every model
-// output far inside the 5e-5 parity budget with Hugging Face.
+// 8-wide AVX2 versions of exp, erf and tanh for the hot elementwise kernels (16-wide AVX-512 exp and
+// max for the softmax loops), with scalar fallbacks that compute the same formulas. Accuracy: exp
+// within ~1 ulp (Cody-Waite reduction + degree-6 polynomial), erf within 1e-7 absolute (rational
+// minimax on [-4, 4]), which keeps every model output far inside the 5e-5 parity budget with
+// Hugging Face.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
