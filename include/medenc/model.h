@@ -56,7 +56,7 @@ struct ModelInfo {
 struct LoadOptions {
   int threads = 0;             // 0: all cores
   bool deterministic = false;  // bit-identical whatever the thread count and batch neighbours
-  bool bf16 = false;           // bf16 GEMM inputs, fp32 accumulation
+  bool bf16 = false;           // bf16 weights and GEMM inputs, fp32 accumulation (heads: see models)
 };
 
 class Encoder {

@@ -6,11 +6,10 @@
 // is computed in zero-padded scratch). Each output element therefore goes through the same kernel
 // and the same summation order whatever the batch around it and whatever the thread count, so a
 // document's score never depends on its neighbours. The tile primitives read the weights from a copy
-// made once per weight (LinearWeights::cache): fp32 tiles reordered into the kernel's blocked
-// layout (~15% faster than re-packing row-major tiles on every call, for one more copy of the
-// weights in memory), or bf16 (ComputeType::BF16: bf16 inputs, fp32 accumulation, AMX/AVX-512-BF16
-// kernels where the CPU has them). The bias is added to the accumulator and a residual (accumulate)
-// is added last, as PyTorch's linear + add would.
+// made once per weight (LinearWeights::cache), reordered into the kernel's blocked layout: fp32, or
+// bf16 (ComputeType::BF16: bf16 inputs, fp32 accumulation, AMX/AVX-512-BF16 kernels where the CPU has
+// them). The bias is added to the accumulator and a residual (accumulate) is added last, as
+// PyTorch's linear + add would.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -65,10 +64,13 @@ struct TileKernel {
   dnnl::memory::desc w_user;  // [out, in] row-major, as the weights are stored
 };
 
+// fp32 tiles write into the output (leading dimension ldc = the layer's width) and add a residual
+// with a sum post-op. bf16 tiles write a dense tile (ldc = cols) that linear() copies out, adding
+// the residual: oneDNN 2.6 only takes its AMX kernel for a dense destination (a strided one falls
+// back to an AVX-512 gemm at about half the speed), whereas for fp32 the strided gemm is the faster.
 struct TileKey {
   int64_t cols, in, ldc;
   bool bias, accumulate, bf16;
-  bool packed;  // weights in the kernel's own blocked layout (fp32), reordered once per weight
   auto operator<=>(const TileKey&) const = default;
 };
 
@@ -83,9 +85,8 @@ const TileKernel& tile_kernel(const TileKey& key) {
     auto k = std::make_unique<TileKernel>();
     k->a = dnnl::memory::desc({kTileRows, key.in}, in_type, dnnl::memory::dims{key.in, 1});
     k->w_user = dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::dims{1, key.in});
-    // Packed: the kernel picks its blocked layout (k->w is set from the primitive below).
-    const dnnl::memory::desc wanted =
-        key.packed ? dnnl::memory::desc({key.in, key.cols}, in_type, dnnl::memory::format_tag::any) : k->w_user;
+    // The kernel picks its blocked layout (k->w is set from the primitive below).
+    const dnnl::memory::desc wanted({key.in, key.cols}, in_type, dnnl::memory::format_tag::any);
     k->c = dnnl::memory::desc({kTileRows, key.cols}, dt::f32, dnnl::memory::dims{key.ldc, 1});
     if (key.bias) k->bias = dnnl::memory::desc({1, key.cols}, dt::f32, dnnl::memory::dims{key.cols, 1});
     dnnl::primitive_attr attr;
@@ -150,38 +151,28 @@ void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k
   }
 }
 
-// What linear() derives from one weight, kept in LinearWeights::cache.
+// What linear() derives from one weight, kept in LinearWeights::cache: one copy of each column tile
+// of the weight in the blocked layout its kernel asked for (fp32, bf16, or fp32 holding bf16-rounded
+// values for emulated bf16). Blocked weights save re-packing them in every tile (~15% faster in
+// fp32, ~20% in bf16), for one more copy of the weights in memory.
 struct LinearCache {
-  std::vector<uint16_t> weight_bf16;  // [out, in], round to nearest even (native bf16)
-  std::vector<float> weight_rounded;  // [out, in], the same values in fp32 (emulated bf16)
-  // fp32: one blocked copy per column tile, in the layout its kernel asked for.
   std::vector<dnnl::memory> packed_tiles;
   dnnl::memory::desc packed_full, packed_tail;
   std::mutex packing;
 };
 
-LinearCache& linear_cache(const LinearWeights& w, bool bf16) {
+LinearCache& linear_cache(const LinearWeights& w) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  if (!w.cache) {
-    auto c = std::make_shared<LinearCache>();
-    // The same rounding as the inputs: [out, in] is `out` rows of width `in`.
-    if (bf16 && native_bf16_matmul()) {
-      c->weight_bf16.resize((size_t)(w.in * w.out));
-      to_bf16_padded(w.weight, w.out, w.out, w.in, c->weight_bf16.data());
-    } else if (bf16) {
-      c->weight_rounded.resize((size_t)(w.in * w.out));
-      to_bf16_padded(w.weight, w.out, w.out, w.in, c->weight_rounded.data());
-    }
-    w.cache = c;
-  }
+  if (!w.cache) w.cache = std::make_shared<LinearCache>();
   return *static_cast<LinearCache*>(w.cache.get());
 }
 
 // The weight's column tiles reordered into the full and tail kernels' blocked layouts (once, or again
-// if this weight meets kernels with other layouts).
+// if this weight meets kernels with other layouts). `round_to_bf16`: emulated bf16 (fp32 kernels fed
+// bf16-rounded values); a bf16 kernel's layout takes bf16 bits.
 const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
-                                             const TileKernel& tail, int64_t col_tiles) {
+                                             const TileKernel& tail, int64_t col_tiles, bool round_to_bf16) {
   std::lock_guard<std::mutex> lock(cache.packing);
   if (!cache.packed_tiles.empty() && cache.packed_full == full.w && cache.packed_tail == tail.w)
     return cache.packed_tiles;
@@ -191,7 +182,20 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
     dnnl::stream stream(cpu_engine());
     const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols;
     const TileKernel& kernel = nc == kTileCols ? full : tail;  // as linear() picks it
-    dnnl::memory user(kernel.w_user, cpu_engine(), const_cast<float*>(w.weight + ct * kTileCols * w.in));
+    const float* source = w.weight + ct * kTileCols * w.in;   // nc rows of width in
+    std::vector<uint16_t> bits;
+    std::vector<float> rounded;
+    void* user_data = const_cast<float*>(source);
+    if (kernel.w_user.data_type() == dnnl::memory::data_type::bf16) {
+      bits.resize((size_t)(nc * w.in));
+      to_bf16_padded(source, nc, nc, w.in, bits.data());
+      user_data = bits.data();
+    } else if (round_to_bf16) {
+      rounded.resize((size_t)(nc * w.in));
+      to_bf16_padded(source, nc, nc, w.in, rounded.data());
+      user_data = rounded.data();
+    }
+    dnnl::memory user(kernel.w_user, cpu_engine(), user_data);
     dnnl::memory packed(kernel.w, cpu_engine());
     dnnl::reorder(user, packed).execute(stream, user, packed);
     stream.wait();
@@ -204,7 +208,7 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
 }
 
 struct ThreadScratch {
-  std::vector<float> a_pad, c_pad;
+  std::vector<float> a_pad, c_tile;
   std::vector<uint8_t> dnnl_scratch;
 };
 
@@ -219,17 +223,17 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   const int64_t tail_cols = N - (col_tiles - 1) * kTileCols;
   const bool has_bias = w.bias != nullptr;
-  // Partial row tiles write to scratch with leading dimension N too, so one kernel serves both.
-  const bool packed = !bf16_mode;
-  const TileKernel& tail = tile_kernel({tail_cols, K, N, has_bias, accumulate, bf16, packed});
-  const TileKernel& full =
-      N >= kTileCols ? tile_kernel({kTileCols, K, N, has_bias, accumulate, bf16, packed}) : tail;
+  // fp32: partial row tiles write to scratch with leading dimension N too, so one kernel serves both.
+  // bf16: every tile is written dense and copied out (see TileKey).
+  auto key = [&](int64_t cols) {
+    return bf16 ? TileKey{cols, K, cols, has_bias, false, true} : TileKey{cols, K, N, has_bias, accumulate, false};
+  };
+  const TileKernel& tail = tile_kernel(key(tail_cols));
+  const TileKernel& full = N >= kTileCols ? tile_kernel(key(kTileCols)) : tail;
+  const std::vector<dnnl::memory>& weights = packed_tiles(w, linear_cache(w), full, tail, col_tiles, bf16_mode);
 
   // bf16 inputs: the rows converted once, zero-padded to whole tiles.
   // Emulated bf16: the rows rounded to bf16 values in fp32, zero-padded likewise.
-  LinearCache& cache = linear_cache(w, bf16_mode);
-  const std::vector<dnnl::memory>* packed_weights =
-      packed ? &packed_tiles(w, cache, full, tail, col_tiles) : nullptr;
   static thread_local std::vector<uint16_t> x_bf16;
   static thread_local std::vector<float> x_rounded;
   if (bf16) {
@@ -241,7 +245,6 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
     x = x_rounded.data();  // whole tiles: no partial-tile copy needed below
   }
   const uint16_t* xb = x_bf16.data();
-  const float* weight_f32 = bf16_mode && !bf16 ? cache.weight_rounded.data() : w.weight;
 
   std::exception_ptr failure;
   #pragma omp parallel
@@ -268,24 +271,24 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
           std::memcpy(scratch.a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
           a = scratch.a_pad.data();
         }
-        void* weight = bf16 ? (void*)(cache.weight_bf16.data() + c0 * K) : (void*)(weight_f32 + c0 * K);
-        // C operand: y itself for full tiles, else scratch rows copied back afterwards.
+        // C operand: y itself for full fp32 tiles, else a scratch tile copied out afterwards.
+        const bool in_place = !bf16 && full_rows;
+        const int64_t ldc = bf16 ? nc : N;
         float* c = y + r0 * N + c0;
-        if (!full_rows) {
+        if (!in_place) {
           // Rows past r1 are computed from zero inputs and dropped, so the scratch needs no zeroing.
-          if (scratch.c_pad.size() < (size_t)(kTileRows * N)) scratch.c_pad.resize((size_t)(kTileRows * N));
-          if (accumulate)
+          if (scratch.c_tile.size() < (size_t)(kTileRows * ldc)) scratch.c_tile.resize((size_t)(kTileRows * ldc));
+          if (accumulate && !bf16)  // the sum post-op adds what the tile holds
             for (int64_t r = r0; r < r1; ++r)
-              std::memcpy(scratch.c_pad.data() + (r - r0) * N, y + r * N + c0, sizeof(float) * (size_t)nc);
-          c = scratch.c_pad.data();
+              std::memcpy(scratch.c_tile.data() + (r - r0) * ldc, y + r * N + c0, sizeof(float) * (size_t)nc);
+          c = scratch.c_tile.data();
         }
         if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
           scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
         try {
           std::unordered_map<int, dnnl::memory> args{
               {DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), a)},
-              {DNNL_ARG_WEIGHTS,
-               packed_weights ? (*packed_weights)[(size_t)ct] : dnnl::memory(kernel.w, cpu_engine(), weight)},
+              {DNNL_ARG_WEIGHTS, weights[(size_t)ct]},
               {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), c)},
               {DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}};
           if (has_bias)
@@ -295,9 +298,17 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
           #pragma omp critical
           if (!failure) failure = std::current_exception();
         }
-        if (!full_rows)
-          for (int64_t r = r0; r < r1; ++r)
-            std::memcpy(y + r * N + c0, scratch.c_pad.data() + (r - r0) * N, sizeof(float) * (size_t)nc);
+        if (in_place) continue;
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* tile_row = scratch.c_tile.data() + (r - r0) * ldc;
+          float* out = y + r * N + c0;
+          if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
+            #pragma omp simd
+            for (int64_t j = 0; j < nc; ++j) out[j] += tile_row[j];
+          } else {
+            std::memcpy(out, tile_row, sizeof(float) * (size_t)nc);
+          }
+        }
       }
     }
   }
