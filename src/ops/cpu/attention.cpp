@@ -3,7 +3,7 @@
 // One sequential pass first splits the packed qkv rows into contiguous zero-padded per-(sequence,
 // head) panels (split_heads); work items are then (sequence, head) pairs, each run single-threaded by
 // one thread, and a last pass merges the output panels back into rows (merge_heads). Queries are
-// processed in blocks of kGlobalQueryBlock / kLocalQueryBlock rows. A block visits the panel rows it
+// processed in blocks of query_block_of() rows. A block visits the panel rows it
 // may need (all keys on global layers and for short sequences; else the band [i0 - w, i0 + block + w)
 // on local layers, which the panel's w leading zero rows make a fixed-size window) in chunks of at
 // most kKeyChunk keys: S = scale * Q K^T is one oneDNN matmul, each row gets a max-subtracted fp32
@@ -38,9 +38,12 @@ namespace medenc::ops::cpu {
 
 namespace {
 
-// Global layers: larger query blocks amortise the GEMM packing over long key runs; local layers:
-// smaller ones waste fewer keys outside the band (64: no slower than 32 or 128, and 16 was slower).
-constexpr int64_t kGlobalQueryBlock = 128, kLocalQueryBlock = 64;
+// Global layers: larger query blocks amortise the GEMM packing over long key runs (256 rows: ~5%
+// faster than 128 at 8,192 tokens, but up to 255 padding rows, so only for long sequences); local
+// layers: smaller ones waste fewer keys outside the band (64: no slower than 32 or 128, and 16 was
+// slower).
+constexpr int64_t kGlobalQueryBlock = 128, kLongGlobalQueryBlock = 256, kLongSequence = 4096;
+constexpr int64_t kLocalQueryBlock = 64;
 constexpr int64_t kKeyChunk = 1024;  // keys per score tile: 128 x 1024 fp32 stays in L2
 constexpr int64_t kKeyAlign = 64;    // global key panels are padded to a multiple of this
 
@@ -132,6 +135,13 @@ struct Panels {
 
 int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 
+// Query rows per block for a sequence of `len` tokens on a layer with half-window `window` (< 0:
+// global).
+int64_t query_block_of(int64_t len, int64_t window) {
+  if (window >= 0) return kLocalQueryBlock;
+  return len >= kLongSequence ? kLongGlobalQueryBlock : kGlobalQueryBlock;
+}
+
 // Whether a sequence of `len` tokens on a layer with half-window `window` (< 0: global) visits
 // per-block bands of block + 2w keys; short ones are cheaper as one masked range of all their keys.
 bool uses_bands(int64_t len, int64_t window) {
@@ -142,7 +152,6 @@ template <typename Elem>
 void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
                  bool round, Panels<Elem>& p) {
   const int64_t hidden = heads * d, stride = 3 * hidden;
-  const int64_t query_block = window < 0 ? kGlobalQueryBlock : kLocalQueryBlock;
   p.d = d;
   p.heads = heads;
   p.rows.resize((size_t)batch);
@@ -152,7 +161,7 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
     p.front[b] = uses_bands(len, window) ? window : 0;
-    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block, kKeyAlign));
+    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block_of(len, window), kKeyAlign));
     p.start[b] = total;
     total += heads * p.rows[b];
   }
@@ -257,7 +266,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   const float* k_panel = p.k.data() + p.panel(b, h);
   const Elem* v_panel = p.v.data() + p.panel(b, h);
   float* o_panel = p.o.data() + p.panel(b, h);
-  const int64_t query_block = local ? kLocalQueryBlock : kGlobalQueryBlock;
+  const int64_t query_block = query_block_of(len, window);
   const bool band = uses_bands(len, window);
   const int64_t keys_per_block = band ? query_block + 2 * w : round_up(len, kKeyAlign);
   const int64_t max_chunk = std::min(kKeyChunk, keys_per_block);
