@@ -63,3 +63,28 @@ TEST(CliBench, BadCaseIsAOneLineError) {
   EXPECT_EQ(test::run_cli("bench --model " + fx + " --cases 8by512", &out, &err), 1);
   EXPECT_NE(err.find("bad case '8by512'"), std::string::npos) << err;
 }
+
+// The cross-case targets are computed from the cases' own numbers: the 1x8192 / 8x512 cost ratio
+// from their throughputs, and its ceiling-normalised value from their FLOPs and fractions.
+TEST(CliBench, LengthTargetComesFromItsCases) {
+  const std::string fx = test::fixture_dir("modernbert_seqcls_regression_mean");
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("bench --model " + fx + " --cases 8x512 1x8192 --reps 2 --json", &out, &err), 0) << err;
+  const json report = json::parse(out);
+  const json& cases = report["runs"][0]["cases"];
+  ASSERT_EQ(cases.size(), 2u);
+  const json& short_case = cases[0]["case"] == "8x512" ? cases[0] : cases[1];
+  const json& long_case = cases[0]["case"] == "8x512" ? cases[1] : cases[0];
+  const json* target = nullptr;
+  for (const json& t : report["targets"])
+    if (t["target"] == "fp32 1x8192 time per token / 8x512") target = &t;
+  ASSERT_NE(target, nullptr) << report["targets"].dump();
+  const double ratio = (double)short_case["tokens_per_s"] / (double)long_case["tokens_per_s"];
+  EXPECT_NEAR((double)(*target)["value"], ratio, 1e-9 * ratio);
+  EXPECT_EQ((*target)["met"].get<bool>(), ratio <= 2.0);
+  const double normalised = ((double)long_case["gflop_per_token"] / (double)long_case["fraction_of_ceiling"]) /
+                            ((double)short_case["gflop_per_token"] / (double)short_case["fraction_of_ceiling"]);
+  EXPECT_NEAR((double)(*target)["ceiling_normalised"], normalised, 1e-9 * normalised);
+  // Global attention grows with length: the long case costs more FLOPs per token.
+  EXPECT_GT((double)long_case["gflop_per_token"], (double)short_case["gflop_per_token"]);
+}
