@@ -172,7 +172,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     ::close(fd);
     header_error(path, fmt::format("file is {} bytes, too short for the 8-byte header length", file_size));
   }
-  void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Populated up front: every tensor is copied out right after, and one batched read of the mapping
+  // is cheaper than a page fault per 4 KB during the copies (ModernBERT-base: ~0.40 s instead of ~0.47).
+  void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   ::close(fd);
   if (map == MAP_FAILED) throw Error(fmt::format("{}: mmap failed: {}", path, std::strerror(errno)));
   f->map_ = map;
