@@ -65,11 +65,12 @@ TEST(CliBench, BadCaseIsAOneLineError) {
 }
 
 // The cross-case targets are computed from the cases' own numbers: the 1x8192 / 8x512 cost ratio
-// from their throughputs, and its ceiling-normalised value from their FLOPs and fractions.
+// from their throughputs, and (with --profile) from their linear layers' shares of the time.
 TEST(CliBench, LengthTargetComesFromItsCases) {
   const std::string fx = test::fixture_dir("modernbert_seqcls_regression_mean");
   std::string out, err;
-  ASSERT_EQ(test::run_cli("bench --model " + fx + " --cases 8x512 1x8192 --reps 2 --json", &out, &err), 0) << err;
+  ASSERT_EQ(test::run_cli("bench --model " + fx + " --cases 8x512 1x8192 --reps 2 --profile --json", &out, &err), 0)
+      << err;
   const json report = json::parse(out);
   const json& cases = report["runs"][0]["cases"];
   ASSERT_EQ(cases.size(), 2u);
@@ -82,9 +83,14 @@ TEST(CliBench, LengthTargetComesFromItsCases) {
   const double ratio = (double)short_case["tokens_per_s"] / (double)long_case["tokens_per_s"];
   EXPECT_NEAR((double)(*target)["value"], ratio, 1e-9 * ratio);
   EXPECT_EQ((*target)["met"].get<bool>(), ratio <= 2.0);
-  const double normalised = ((double)long_case["gflop_per_token"] / (double)long_case["fraction_of_ceiling"]) /
-                            ((double)short_case["gflop_per_token"] / (double)short_case["fraction_of_ceiling"]);
-  EXPECT_NEAR((double)(*target)["ceiling_normalised"], normalised, 1e-9 * normalised);
-  // Global attention grows with length: the long case costs more FLOPs per token.
+  auto linear_share = [](const json& c) {
+    for (const json& op : c["profile"])
+      if (op["op"] == "linear") return (double)op["share"];
+    return 0.0;
+  };
+  const double by_linear = linear_share(short_case) / linear_share(long_case);
+  EXPECT_NEAR((double)(*target)["per_linear_time"], by_linear, 1e-9 * by_linear);
+  // Global attention grows with length: the long case spends a smaller share in linear layers.
+  EXPECT_GT(by_linear, 1.0);
   EXPECT_GT((double)long_case["gflop_per_token"], (double)short_case["gflop_per_token"]);
 }
