@@ -158,6 +158,7 @@ void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k
 struct LinearCache {
   std::vector<dnnl::memory> packed_tiles;
   dnnl::memory::desc packed_full, packed_tail;
+  bool packed_rounded = false;  // fp32 tiles holding bf16-rounded values
   std::mutex packing;
 };
 
@@ -174,7 +175,8 @@ LinearCache& linear_cache(const LinearWeights& w) {
 const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
                                              const TileKernel& tail, int64_t col_tiles, bool round_to_bf16) {
   std::lock_guard<std::mutex> lock(cache.packing);
-  if (!cache.packed_tiles.empty() && cache.packed_full == full.w && cache.packed_tail == tail.w)
+  if (!cache.packed_tiles.empty() && cache.packed_full == full.w && cache.packed_tail == tail.w &&
+      cache.packed_rounded == round_to_bf16)
     return cache.packed_tiles;
   std::vector<dnnl::memory> tiles((size_t)col_tiles);
   #pragma omp parallel for schedule(static)
@@ -204,6 +206,7 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
   cache.packed_tiles = std::move(tiles);
   cache.packed_full = full.w;
   cache.packed_tail = tail.w;
+  cache.packed_rounded = round_to_bf16;
   return cache.packed_tiles;
 }
 
