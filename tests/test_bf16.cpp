@@ -9,6 +9,7 @@
 
 #include "fixture_check.h"
 #include "medenc/parameters.h"
+#include "medenc/safetensors.h"
 #include "medenc/train.h"
 
 using namespace medenc;
@@ -58,4 +59,23 @@ TEST(Bf16, DiffersFromFp32ButOnlySlightly) {
   const double d = test::max_abs_diff(test::output(f32, "logits").data, test::output(bf16, "logits").data);
   EXPECT_GT(d, 1e-6);  // inputs were rounded to 8-bit mantissas
   EXPECT_LT(d, 2e-2);
+}
+
+TEST(Bf16, RoundingMatricesMatchesTheScalarConversion) {
+  LoadOptions o;
+  auto model = load_trainable(test::fixture_dir("modernbert_seqcls_single3_smallvocab"), o);
+  ParameterSet& ps = model->parameters();
+  std::vector<std::vector<float>> before;
+  for (size_t i = 0; i < ps.specs().size(); ++i) before.emplace_back(ps.at(i), ps.at(i) + ps.specs()[i].numel);
+  round_matrices_to_bf16(ps);
+  size_t matrices = 0;
+  for (size_t i = 0; i < ps.specs().size(); ++i) {
+    const bool matrix = ps.specs()[i].shape.size() == 2;
+    matrices += matrix;
+    for (size_t k = 0; k < ps.specs()[i].numel; ++k) {
+      const float want = matrix ? bf16_to_f32(f32_to_bf16(before[i][k])) : before[i][k];
+      ASSERT_EQ(ps.at(i)[k], want) << ps.specs()[i].name << "[" << k << "]";
+    }
+  }
+  EXPECT_GT(matrices, 10u);
 }

@@ -6,6 +6,7 @@
 
 #include "medenc/error.h"
 #include "medenc/safetensors.h"
+#include "ops/cpu/bf16.h"
 
 namespace medenc {
 
@@ -93,7 +94,10 @@ void round_matrices_to_bf16(ParameterSet& params) {
     const ParamSpec& s = params.specs()[i];
     if (s.shape.size() != 2) continue;
     float* p = params.at(i);
-    for (size_t k = 0; k < s.numel; ++k) p[k] = bf16_to_f32(f32_to_bf16(p[k]));
+    // Inline and vectorised over both cores: with a call per element this took ~0.6 s of the
+    // bf16 load of ModernBERT-base. bf16_rounded rounds exactly as f32_to_bf16 does.
+    #pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < (int64_t)s.numel; ++k) p[k] = ops::cpu::bf16_rounded(p[k]);
   }
 }
 
