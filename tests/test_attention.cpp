@@ -153,3 +153,31 @@ TEST(Attention, Bf16StaysCloseToTheFp32Result) {
     EXPECT_GT(bf16_error, 1e-5) << "window " << window;
   }
 }
+
+// RoPE applied by attention as it splits the qkv rows gives exactly what rope_qkv followed by plain
+// attention gives (the inference path uses the first, training the second), and leaves qkv alone.
+TEST(Attention, FusedRotaryMatchesRopeThenAttention) {
+  const std::vector<int64_t> lengths{3, 70, 300};
+  const int heads = 3, d = 32;
+  const float scale = 0.17f;
+  Batch b = make_batch(lengths, heads, d, 11, 2.0f);
+  std::vector<int32_t> positions;
+  for (int64_t len : lengths)
+    for (int64_t i = 0; i < len; ++i) positions.push_back((int32_t)i);
+  std::vector<float> inv_freq((size_t)d / 2);
+  for (int j = 0; j < d / 2; ++j) inv_freq[(size_t)j] = (float)std::pow(10000.0, -2.0 * j / d);
+  const int64_t batch = (int64_t)lengths.size();
+  ops::Context ctx;
+  for (int64_t window : {-1, 8}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    const std::vector<float> qkv_before = b.qkv;
+    std::vector<float> fused((size_t)(b.cu.back() * heads * d));
+    const ops::Rotary rotary{positions.data(), inv_freq.data()};
+    ops::attention(ctx, b.qkv.data(), fused.data(), b.cu.data(), batch, heads, d, window, scale, &rotary);
+    EXPECT_EQ(b.qkv, qkv_before);
+    Batch rotated = b;
+    ops::rope_qkv(ctx, rotated.qkv.data(), positions.data(), b.cu.back(), heads, d, inv_freq.data());
+    ASSERT_NE(rotated.qkv, b.qkv);
+    EXPECT_EQ(fused, run(rotated, heads, d, window, scale));
+  }
+}

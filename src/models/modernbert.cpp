@@ -434,14 +434,17 @@ static void layer_forward(const ModernBertConfig& c, const ModernBertModel::Impl
     attn_in = io.normed;
   }
   ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
-  ops::rope_qkv(ctx, io.qkv, positions, N, heads, hd, global ? m.inv_freq_global.data() : m.inv_freq_local.data());
+  const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
   const int64_t window = global ? -1 : c.half_window();
   const float scale = 1.0f / std::sqrt((float)hd);
-  if (io.stats)
+  if (io.stats) {  // training: the backward pass reads the rotated Q and K from io.qkv
+    ops::rope_qkv(ctx, io.qkv, positions, N, heads, hd, inv_freq);
     ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd,
                                  window, scale, drop ? drop->probs : ops::Dropout{});
-  else
-    ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale);
+  } else {  // inference: RoPE fused into attention's split of the qkv rows
+    const ops::Rotary rotary{positions, inv_freq};
+    ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale, &rotary);
+  }
   if (io.x_mid != io.x_in) std::copy(io.x_in, io.x_in + N * H, io.x_mid);
   if (drop && drop->attn_out.active()) {
     ops::linear(ctx, L.attn_out, io.attn, io.tmp, N);

@@ -123,10 +123,10 @@ void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t 
 }
 
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
-               int head_dim, int64_t window, float scale) {
+               int head_dim, int64_t window, float scale, const Rotary* rotary) {
   const OpTimer timer(window < 0 ? "attention (global)" : "attention (local)");
   switch (ctx.device) {
-    case Device::CPU: return cpu::attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale);
+    case Device::CPU: return cpu::attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
   }
 }
 

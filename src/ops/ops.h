@@ -93,12 +93,20 @@ void embedding(const Context& ctx, const float* table, int64_t dim, const int32_
 void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim,
               const float* inv_freq);
 
+// Rotary embedding applied by attention() itself as it reads Q and K (the same numbers as rope_qkv
+// first, without its pass over the qkv rows).
+struct Rotary {
+  const int32_t* positions = nullptr;  // [rows]: each token's position inside its sequence
+  const float* inv_freq = nullptr;     // [head_dim / 2]
+};
+
 // Multi-head attention over unpadded sequences. qkv is [rows, 3 * heads * head_dim] packed as
 // [Q heads | K heads | V heads]; cu_seqlens has batch + 1 entries. A query attends to keys of its own
 // sequence with |i - j| <= window (window < 0: all). out is [rows, heads * head_dim].
-// Softmax is exact (max-subtracted, fp32); no rows x rows buffer is ever built.
+// Softmax is exact (max-subtracted, fp32); no rows x rows buffer is ever built. With `rotary`, Q and
+// K are rotated on the way in (qkv itself is left as it is).
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
-               int head_dim, int64_t window, float scale);
+               int head_dim, int64_t window, float scale, const Rotary* rotary = nullptr);
 
 // Row-wise numerically stable softmax, in place.
 void softmax_rows(float* x, int64_t rows, int64_t cols);

@@ -1,7 +1,7 @@
 // Attention over unpadded sequences on CPU, with no rows x rows buffer at any length.
 //
 // One sequential pass first splits the packed qkv rows into contiguous zero-padded per-(sequence,
-// head) panels (split_heads); work items are then (sequence, head) pairs, each run single-threaded by
+// head) panels (split_heads, which also applies RoPE to Q and K when asked); work items are then (sequence, head) pairs, each run single-threaded by
 // one thread, and a last pass merges the output panels back into rows (merge_heads). Queries are
 // processed in blocks of query_block_of() rows. A block visits the panel rows it
 // may need (all keys on global layers and for short sequences; else the band [i0 - w, i0 + block + w)
@@ -150,7 +150,7 @@ bool uses_bands(int64_t len, int64_t window) {
 
 template <typename Elem>
 void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
-                 bool round, Panels<Elem>& p) {
+                 bool round, const Rotary* rotary, Panels<Elem>& p) {
   const int64_t hidden = heads * d, stride = 3 * hidden;
   p.d = d;
   p.heads = heads;
@@ -184,19 +184,30 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
       std::memset(p.v.data() + tail, 0, sizeof(Elem) * tail_rows);
     }
   }
-  #pragma omp parallel for schedule(static)
-  for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
-    const int64_t b = sequence_of(cu_seqlens, batch, b_row);
-    const int64_t i = b_row - cu_seqlens[b];
-    const float* row = qkv + b_row * stride;
-    for (int64_t h = 0; h < heads; ++h) {
-      const int64_t at = p.panel(b, h) + (p.front[b] + i) * d;
-      std::memcpy(p.q.data() + at, row + h * d, sizeof(float) * (size_t)d);
-      std::memcpy(p.k.data() + at, row + hidden + h * d, sizeof(float) * (size_t)d);
-      const float* v = row + 2 * hidden + h * d;
-      Elem* out = p.v.data() + at;
-      #pragma omp simd
-      for (int64_t t = 0; t < d; ++t) out[t] = convert<Elem>(v[t], round);
+  const int half = (int)(d / 2);
+  #pragma omp parallel
+  {
+    std::vector<float> cos_v(rotary ? (size_t)half : 0), sin_v(rotary ? (size_t)half : 0);
+    #pragma omp for schedule(static)
+    for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
+      const int64_t b = sequence_of(cu_seqlens, batch, b_row);
+      const int64_t i = b_row - cu_seqlens[b];
+      const float* row = qkv + b_row * stride;
+      if (rotary) rope_angles(rotary->positions[b_row], rotary->inv_freq, half, cos_v.data(), sin_v.data());
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t at = p.panel(b, h) + (p.front[b] + i) * d;
+        if (rotary) {  // RoPE here instead of a pass over the qkv rows beforehand
+          rope_rotate(row + h * d, p.q.data() + at, half, cos_v.data(), sin_v.data());
+          rope_rotate(row + hidden + h * d, p.k.data() + at, half, cos_v.data(), sin_v.data());
+        } else {
+          std::memcpy(p.q.data() + at, row + h * d, sizeof(float) * (size_t)d);
+          std::memcpy(p.k.data() + at, row + hidden + h * d, sizeof(float) * (size_t)d);
+        }
+        const float* v = row + 2 * hidden + h * d;
+        Elem* out = p.v.data() + at;
+        #pragma omp simd
+        for (int64_t t = 0; t < d; ++t) out[t] = convert<Elem>(v[t], round);
+      }
     }
   }
 }
@@ -336,9 +347,9 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
 
 template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
-                    int64_t window, float scale, bool round) {
+                    int64_t window, float scale, bool round, const Rotary* rotary) {
   static thread_local Panels<Elem> panels;  // reused across layers and calls
-  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, panels);
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, panels);
   Panels<Elem>& p = panels;
   const int64_t items = batch * heads;
   std::exception_ptr failure;
@@ -365,12 +376,12 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
 }  // namespace
 
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
-               int head_dim, int64_t window, float scale) {
+               int head_dim, int64_t window, float scale, const Rotary* rotary) {
   const bool bf16_mode = ctx.compute == ComputeType::BF16;
   if (bf16_mode && native_bf16_matmul())
-    attention_impl<uint16_t>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, false);
+    attention_impl<uint16_t>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, false, rotary);
   else
-    attention_impl<float>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, bf16_mode);
+    attention_impl<float>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, bf16_mode, rotary);
 }
 
 }  // namespace medenc::ops::cpu

@@ -1,5 +1,7 @@
 #pragma once
 // CPU implementations of the ops in ops/ops.h (same signatures, no context dispatch).
+#include <cmath>
+
 #include "ops/ops.h"
 
 namespace medenc::ops::cpu {
@@ -16,6 +18,27 @@ void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation a
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate);
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
-               int64_t window, float scale);
+               int64_t window, float scale, const Rotary* rotary);
+
+// Rotate-half RoPE, shared by rope_qkv and attention's fused split so that both give the same
+// numbers. rope_angles: cos and sin of position * inv_freq[j], j < half (one fp32 multiply, as
+// Hugging Face does, then cos/sin in double). rope_rotate: one head's [head_dim] vector from src
+// into dst (which may be src).
+inline void rope_angles(int32_t position, const float* inv_freq, int half, float* cos_v, float* sin_v) {
+  const float p = (float)position;
+  for (int j = 0; j < half; ++j) {
+    const float angle = p * inv_freq[j];
+    cos_v[j] = (float)std::cos((double)angle);
+    sin_v[j] = (float)std::sin((double)angle);
+  }
+}
+
+inline void rope_rotate(const float* src, float* dst, int half, const float* cos_v, const float* sin_v) {
+  for (int j = 0; j < half; ++j) {
+    const float a = src[j], b = src[j + half];
+    dst[j] = a * cos_v[j] - b * sin_v[j];
+    dst[j + half] = b * cos_v[j] + a * sin_v[j];
+  }
+}
 
 }  // namespace medenc::ops::cpu

@@ -128,23 +128,13 @@ void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int
     std::vector<float> cos_v((size_t)half), sin_v((size_t)half);
     #pragma omp for schedule(static)
     for (int64_t t = 0; t < rows; ++t) {
-      const float p = (float)positions[t];
-      for (int j = 0; j < half; ++j) {
-        const float angle = p * inv_freq[j];  // one float32 multiply, as Hugging Face does
-        cos_v[j] = (float)std::cos((double)angle);
-        sin_v[j] = (float)std::sin((double)angle);
-      }
+      rope_angles(positions[t], inv_freq, half, cos_v.data(), sin_v.data());
       float* row = qkv + t * 3 * hidden;
-      for (int part = 0; part < 2; ++part) {  // Q then K; V is not rotated
+      for (int part = 0; part < 2; ++part)  // Q then K; V is not rotated
         for (int h = 0; h < heads; ++h) {
           float* v = row + part * hidden + (int64_t)h * head_dim;
-          for (int j = 0; j < half; ++j) {
-            const float a = v[j], b = v[j + half];
-            v[j] = a * cos_v[j] - b * sin_v[j];
-            v[j + half] = b * cos_v[j] + a * sin_v[j];
-          }
+          rope_rotate(v, v, half, cos_v.data(), sin_v.data());
         }
-      }
     }
   }
 }
