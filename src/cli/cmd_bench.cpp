@@ -401,11 +401,11 @@ int run(const Options& o) {
                          "the thread count or the batch; --deterministic costs nothing more)\n");
     for (const json& t : report["targets"]) {
       const std::string unit = t["unit"];
-      const std::string normalised =
+      const std::string by_linear =
           t.contains("per_linear_time") ? fmt::format("  (against linear time: {:.2f}{})", (double)t["per_linear_time"], unit) : "";
       std::fprintf(stderr, "target %-50s %8.2f%s (%s %.2f%s)%s%s\n", t["target"].get<std::string>().c_str(),
                    (double)t["value"], unit.c_str(), t["met"].get<bool>() ? "meets" : "misses", (double)t["limit"],
-                   unit.c_str(), normalised.c_str(), t["met"].get<bool>() ? "" : "  <-- MISSED");
+                   unit.c_str(), by_linear.c_str(), t["met"].get<bool>() ? "" : "  <-- MISSED");
     }
   }
   return medenc::cli::kOk;

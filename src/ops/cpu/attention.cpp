@@ -1,14 +1,15 @@
 // Attention over unpadded sequences on CPU, with no rows x rows buffer at any length.
 //
 // One sequential pass first splits the packed qkv rows into contiguous zero-padded per-(sequence,
-// head) panels (split_heads, which also applies RoPE to Q and K when asked); work items are then (sequence, head) pairs, each run single-threaded by
-// one thread, and a last pass merges the output panels back into rows (merge_heads). Queries are
-// processed in blocks of query_block_of() rows. A block visits the panel rows it
-// may need (all keys on global layers and for short sequences; else the band [i0 - w, i0 + block + w)
-// on local layers, which the panel's w leading zero rows make a fixed-size window) in chunks of at
-// most kKeyChunk keys: S = scale * Q K^T is one oneDNN matmul, each row gets a max-subtracted fp32
-// softmax carried across chunks (online rescaling), and O += P V is a second matmul. Keys outside
-// |i - j| <= w and padding keys get exactly zero weight. Rows are divided by their sums at the end.
+// head) panels (split_heads, which also applies RoPE to Q and K when asked); work items are then
+// (sequence, head) pairs, each run single-threaded by one thread, and a last pass merges the output
+// panels back into rows (merge_heads). Queries are processed in blocks of query_block_of() rows. A
+// block visits the panel rows it may need (all keys on global layers and for short sequences; else
+// the band [i0 - w, i0 + block + w) on local layers, which the panel's w leading zero rows make a
+// fixed-size window) in chunks of at most kKeyChunk keys: S = scale * Q K^T is one oneDNN matmul,
+// each row gets a max-subtracted fp32 softmax carried across chunks (online rescaling), and
+// O += P V is a second matmul. Keys outside |i - j| <= w and padding keys get exactly zero weight.
+// Rows are divided by their sums at the end.
 //
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
 // kKeyAlign keys; every local block has the same shape), so each shape is one matmul primitive
@@ -44,7 +45,7 @@ namespace {
 // slower).
 constexpr int64_t kGlobalQueryBlock = 128, kLongGlobalQueryBlock = 256, kLongSequence = 4096;
 constexpr int64_t kLocalQueryBlock = 64;
-constexpr int64_t kKeyChunk = 1024;  // keys per score tile: 128 x 1024 fp32 stays in L2
+constexpr int64_t kKeyChunk = 1024;  // keys per score tile: up to 256 x 1024 fp32 (1 MB) stays in L2
 constexpr int64_t kKeyAlign = 64;    // global key panels are padded to a multiple of this
 
 // One GEMM shape of the attention: S = scale * Q K^T (qk) or O += P V.

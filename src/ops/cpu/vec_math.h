@@ -68,9 +68,8 @@ inline __m256 exp8(__m256 x) {
 
 #ifdef MEDENC_AVX512
 // GCC 12 flags the undefined pass-through operand inside its own unmasked AVX-512 intrinsics
-// (-Wmaybe-uninitialized at every inlining site); these full-mask forms compute the same thing.
+// (-Wmaybe-uninitialized at every inlining site); this full-mask form computes the same thing.
 inline __m512 max16(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
-inline __m512 min16(__m512 a, __m512 b) { return _mm512_mask_min_ps(a, 0xffff, a, b); }
 
 // 2^t on 16 lanes: n = round(t), 2^(t - n) by a degree-6 polynomial (Chebyshev fit on [-1/2, 1/2],
 // relative error 2e-8 before fp32 rounding), scaled by 2^n in one rounding by scalef (subnormal
