@@ -27,6 +27,7 @@
 #include "bench/bench_support.h"
 #include "cli/command.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
 #include "medenc/train.h"
@@ -333,7 +334,7 @@ int run(const Options& o) {
       if (c == "clinical") {
         if (o.tokenizer.empty()) continue;
         std::string what;
-        ic.batch = bench::clinical_batch(o.tokenizer, o.texts_dir, model->info().max_positions, &what);
+        ic.batch = bench::clinical_batch(medenc::resolve_model(o.tokenizer), o.texts_dir, model->info().max_positions, &what);
         if (ic.batch.size() == 0) continue;
         run["clinical_batch"] = what;
       } else {

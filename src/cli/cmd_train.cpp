@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/data_options.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/trainer.h"
 
 namespace {
@@ -35,6 +36,7 @@ int run(Options& o) {
     std::fprintf(stderr, "note: --%s accepted for recipe compatibility; medenc trains with fp32 weights, gradients "
                          "and optimizer state\n", o.fp16 ? "fp16" : "bf16");
   a.progress = isatty(fileno(stderr));
+  a.model_dir = medenc::resolve_model(a.model_dir), a.tokenizer_dir = medenc::resolve_model(a.tokenizer_dir);
   try {
     a.validate();
   } catch (const medenc::Error& e) {

@@ -12,6 +12,7 @@
 
 #include "cli/command.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 
 namespace medenc::cli {
 
@@ -43,7 +44,7 @@ LoadedTask load_task(const TaskCliOptions& o) {
   LoadOptions lo;
   lo.threads = o.threads;
   t.model = load_encoder(o.model, lo);
-  const std::string tok_dir = o.tokenizer.empty() ? o.model : o.tokenizer;
+  const std::string tok_dir = resolve_model(o.tokenizer.empty() ? o.model : o.tokenizer);
   if (!std::filesystem::exists(std::filesystem::path(tok_dir) / "tokenizer.json") &&
       !std::filesystem::exists(std::filesystem::path(tok_dir) / "vocab.txt"))
     throw Error(fmt::format("{}: no tokenizer.json or vocab.txt{}", tok_dir,
