@@ -34,7 +34,7 @@ size_t convert_checkpoint(const std::string& model_dir, const std::string& out_d
   fs::create_directories(out_dir, ec);
   if (ec) throw Error(fmt::format("{}: cannot create: {}", out_dir, ec.message()));
   for (auto it = fs::recursive_directory_iterator(model_dir, ec); it != fs::recursive_directory_iterator(); ++it) {
-    const fs::path rel = fs::relative(it->path(), model_dir);
+    const fs::path rel = it->path().lexically_relative(model_dir);  // not fs::relative: it follows the links
     if (it->is_directory()) {
       if (rel.filename().string().front() == '.') it.disable_recursion_pending();  // .git, .cache
       else fs::create_directories(fs::path(out_dir) / rel);
