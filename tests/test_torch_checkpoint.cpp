@@ -162,3 +162,26 @@ TEST(TorchCheckpoint, ShardIndexRejectsPathsOutsideTheFolder) {
     EXPECT_NE(std::string(e.what()).find("must be a plain file name"), std::string::npos) << e.what();
   }
 }
+
+// Random damage to the pickle of a real checkpoint (legacy stream: the pickle bytes are the file's
+// first bytes, with no CRC in the way) must end in a clean Error or a validated load, never a crash.
+TEST(TorchCheckpoint, DamagedPicklesFailCleanly) {
+  const std::string good = test::read_file(bin_dir("megatron_base_legacy/pytorch_model.bin"));
+  const std::string tmp = test::temp_dir("torch_damage");
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  int refused = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string bad = good;
+    const size_t flips = 1 + next() % 4;
+    for (size_t f = 0; f < flips; ++f) bad[next() % 4096] = (char)(next() & 0xff);
+    if (i % 5 == 0) bad.resize(next() % 4096);
+    test::write_file(tmp + "/p.bin", bad);
+    try {
+      read_torch_checkpoint(tmp + "/p.bin");
+    } catch (const Error&) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 200);
+}

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/command.h"
 #include "medenc/hub.h"
@@ -101,6 +102,7 @@ medenc::cli::Registrar reg(
     "its snapshot folder; --model ORG/NAME then finds it offline",
     [](CLI::App& app) {
       auto o = std::make_shared<Options>();
+      if (const char* t = std::getenv("HF_HUB_DOWNLOAD_TIMEOUT"); t && std::atof(t) > 0) o->d.timeout_seconds = std::atof(t);
       app.add_option("model", o->spec, "ORG/NAME[@REVISION] (branch, tag or commit; default main)")->required();
       app.add_option("--include", o->d.include, "Only files matching these patterns ('*' crosses '/')");
       app.add_option("--exclude", o->d.exclude, "Skip files matching these patterns");
@@ -114,7 +116,7 @@ medenc::cli::Registrar reg(
           ->check(CLI::NonNegativeNumber);
       app.add_option("--retry-base", o->d.retry_base_seconds, "First back-off in seconds, doubled per retry (default 1)")
           ->check(CLI::NonNegativeNumber);
-      app.add_option("--timeout", o->d.timeout_seconds, "Connect timeout and longest stall, seconds (default 10)")
+      app.add_option("--timeout", o->d.timeout_seconds, "Connect timeout and longest stall, seconds (default: HF_HUB_DOWNLOAD_TIMEOUT or 10)")
           ->check(CLI::PositiveNumber);
       app.add_option("--lock-timeout", o->d.lock_timeout_seconds,
                      "Give up waiting for another download of the same file after this many seconds (default: wait)");

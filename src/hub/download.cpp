@@ -612,9 +612,10 @@ DownloadResult download_model(const std::string& spec_text, const DownloadOption
       client.event(DownloadEvent::FileCached, path);
       return true;
     }
+    const fs::path marker = repo / ".no_exist" / commit / path;
+    if (fs::exists(marker, ec)) return false;  // known absent at this commit: not asked again
     FileMeta meta;
     if (!client.head(commit, path, &meta)) {
-      const fs::path marker = repo / ".no_exist" / commit / path;
       make_dirs(marker.parent_path());
       if (FILE* f = std::fopen(marker.c_str(), "ab")) std::fclose(f);
       return false;

@@ -360,6 +360,20 @@ struct NamedTensor {
   Ref tensor;
 };
 
+// Tensor names go into a JSON header (pickle strings are UTF-8 by construction; damage is not).
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = (unsigned char)s[i];
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if (((unsigned char)s[i + k] >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::vector<NamedTensor> state_dict_entries(const std::string& path, const Ref& root) {
   if (root->kind != Value::Dict)
     throw Error(fmt::format("{}: refused: the pickle holds a {}, not a state dict", path, kind_name(root->kind)));
@@ -370,6 +384,7 @@ std::vector<NamedTensor> state_dict_entries(const std::string& path, const Ref& 
     if (v->kind != Value::Tensor)
       throw Error(fmt::format("{}: refused: entry '{}' is a {}, not a tensor (a flat state dict is expected)", path,
                               k->s, kind_name(v->kind)));
+    if (!valid_utf8(k->s)) throw Error(fmt::format("{}: refused: a tensor name is not valid UTF-8", path));
     if (seen[k->s]) throw Error(fmt::format("{}: tensor '{}' appears twice", path, k->s));
     seen[k->s] = true;
     out.push_back({k->s, v});
@@ -389,8 +404,12 @@ std::string gather(const std::string& path, const std::string& name, const Value
   std::string out((size_t)numel * es, '\0');
   if (numel == 0) return out;
   int64_t last = t.offset;
-  for (size_t k = 0; k < t.shape.size(); ++k) last += (t.shape[k] - 1) * t.stride[k];
-  if (last >= storage_elems)
+  bool overflow = false;
+  for (size_t k = 0; k < t.shape.size(); ++k) {
+    int64_t span;
+    overflow |= __builtin_mul_overflow(t.shape[k] - 1, t.stride[k], &span) || __builtin_add_overflow(last, span, &last);
+  }
+  if (overflow || last >= storage_elems)
     throw Error(fmt::format("{}: tensor '{}' {} (offset {}, strides {}) reads element {} of a {}-element storage '{}'",
                             path, name, shape_string(t.shape), t.offset, shape_string(t.stride), last, storage_elems,
                             t.storage->key));

@@ -466,6 +466,10 @@ class DownloadFailures(HubTestCase):
         rc, _, err = self.download("org/enc")
         self.assertEqual(rc, 0, err)
         self.assertTrue(os.path.exists(os.path.join(self.repo_dir(), ".no_exist", C1, "tokenizer_config.json")))
+        self.hub.clear_log()
+        rc, _, err = self.download("org/enc")  # the marker spares the second run the probe
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([r for r in self.hub.requests() if r["path"].endswith("tokenizer_config.json")], [])
         self.hub.scenario["missing"] = {"config.json"}
         shutil.rmtree(self.cache)
         rc, _, err = self.download("org/enc")
@@ -530,9 +534,15 @@ class DownloadFailures(HubTestCase):
             procs.append(subprocess.Popen([MEDENC, "download", "org/enc", "--retry-base", "0.01"], env=self.env,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
             time.sleep(0.2)
-        for p in procs:
-            out, err = p.communicate(timeout=60)
-            self.assertEqual(p.returncode, 0, err)
+        try:
+            for p in procs:
+                out, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 0, err)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         full = [r for r in self.cdn_gets() if r["range"] is None]
         self.assertEqual(len(full), 1)
         self.assertEqual(read(os.path.join(self.repo_dir(), "blobs", self.lfs_digest())), self.model_bytes)
