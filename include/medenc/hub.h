@@ -26,8 +26,16 @@ enum class HubFailure {
 
 class HubError : public Error {
  public:
-  HubError(HubFailure failure, const std::string& message) : Error(message), failure_(failure) {}
+  HubError(HubFailure failure, const std::string& message) : Error(kind_of(failure), message), failure_(failure) {}
   HubFailure failure() const { return failure_; }
+  static ErrorKind kind_of(HubFailure f) {
+    switch (f) {
+      case HubFailure::Usage: return ErrorKind::InvalidInput;
+      case HubFailure::NotCached:
+      case HubFailure::NotFound: return ErrorKind::InvalidModel;  // the model's files are not there
+      default: return ErrorKind::Io;                              // auth, network, integrity, disk
+    }
+  }
 
  private:
   HubFailure failure_;
