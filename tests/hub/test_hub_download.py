@@ -206,6 +206,29 @@ class DownloadBasics(HubTestCase):
         self.assertEqual(outs[0], outs[1])
         self.assertEqual(self.hub.requests(), [])
 
+    def test_task_command_by_hub_id(self):
+        # A classifier with the real bert-base-uncased vocabulary (random weights, from `medenc init`).
+        model = os.path.join(self.tmp, "cls")
+        rc, _, err = self.medenc("init", "--arch", "BertForSequenceClassification", "--config", "tiny", "--out", model,
+                                 "--num-labels", "3", "--tokenizer", self.tok)
+        self.assertEqual(rc, 0, err)
+        files = {}
+        for d, _, fs in os.walk(model):
+            for f in fs:
+                files[os.path.relpath(os.path.join(d, f), model)] = read(os.path.join(d, f))
+        self.hub.add_repo("org/cls", Repo({C1: files}, {"main": C1}))
+        rc, _, err = self.download("org/cls")
+        self.assertEqual(rc, 0, err)
+        text = '{"id": 1, "text": "No acute cardiopulmonary process."}\n'
+        outs = []
+        for m in ("org/cls", model):
+            p = subprocess.run([MEDENC, "classify", "--model", m], input=text.encode(), env=self.env,
+                               capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            outs.append(p.stdout)
+        self.assertEqual(outs[0], outs[1])
+        self.assertIn(b'"label"', outs[0])
+
     def test_real_bert_base_uncased_blob_ids(self):
         files = {name: read(os.path.join(self.tok, name)) for name in ("config.json", "vocab.txt", "tokenizer.json")}
         files["model.safetensors"] = self.model_bytes
