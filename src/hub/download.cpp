@@ -453,8 +453,14 @@ void fetch_blob_into(const Client& client, const DownloadOptions& o, const FileM
       req.on_bytes = [&](uint64_t n) { client.event(DownloadEvent::Bytes, path, have + n, meta.size); };
       HttpResponse r = hub::http_perform(req);
       const bool moved = r.written > 0;
+      // A server that keeps answering with the wrong range must not loop forever.
+      auto bad_range = [&](const char* what) {
+        restart();
+        if (failures++ >= o.max_retries)
+          throw HubError(HubFailure::Network, fmt::format("{}: the server keeps answering {}", path, what));
+      };
       if (r.status == 416) {  // nothing left to send from `have`: verify below, or start over
-        if (have != meta.size) restart();
+        if (have != meta.size) bad_range("416 to a range inside the file");
       } else if (r.curl_code || retryable_status(r.status)) {
         if (r.curl_code == 23)
           throw HubError(HubFailure::LocalIo, fmt::format("{}: {}", part.string(), r.curl_error));
@@ -475,7 +481,7 @@ void fetch_blob_into(const Client& client, const DownloadOptions& o, const FileM
         const std::string cr = r.header("content-range");
         const std::string expect = fmt::format("bytes {}-", have);
         if (cr.rfind(expect, 0) != 0) {  // a range we did not ask for: start over
-          restart();
+          bad_range("a range that was not asked for");
           continue;
         }
       }
