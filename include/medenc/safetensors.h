@@ -2,6 +2,7 @@
 // Safetensors reading (mmap, fully validated before any tensor is touched) and writing.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,6 +34,9 @@ std::string shape_string(const std::vector<int64_t>& shape);
 class SafetensorsFile {
  public:
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  // The same validation over a safetensors image held in memory (a converted .bin); name is
+  // what messages call it.
+  static std::shared_ptr<SafetensorsFile> from_bytes(const std::string& name, std::string bytes);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -51,7 +55,9 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  void parse(const uint8_t* base, uint64_t size);
   std::string path_;
+  std::string owned_;  // the image, when it lives in memory rather than in a mapping
   void* map_ = nullptr;
   size_t map_size_ = 0;
   const uint8_t* data_ = nullptr;
@@ -61,7 +67,9 @@ class SafetensorsFile {
 };
 
 // All weights of a checkpoint folder: model.safetensors, or the shards listed by
-// model.safetensors.index.json (each shard validated; the index must agree with the shards).
+// model.safetensors.index.json (each shard validated; the index must agree with the shards); without
+// safetensors, pytorch_model.bin or the shards of pytorch_model.bin.index.json, read by the
+// restricted loader of torch_checkpoint.h into the same validated form.
 class Checkpoint {
  public:
   struct Entry {
@@ -77,6 +85,8 @@ class Checkpoint {
   const std::string& description() const { return description_; }  // for messages
 
  private:
+  static Checkpoint open_index(const std::string& dir, const std::string& index_path,
+                               const std::function<std::shared_ptr<SafetensorsFile>(const std::string&)>& open_shard);
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::unordered_map<std::string, Entry> entries_;
   std::string description_;
@@ -90,6 +100,7 @@ class SafetensorsWriter {
   void add_i64(const std::string& name, std::vector<int64_t> shape, const int64_t* data);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
   void write(const std::string& path) const;
+  std::string serialize() const;  // the file's bytes
 
  private:
   struct Item {

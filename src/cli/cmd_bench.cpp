@@ -30,6 +30,7 @@
 #include "ops/ops.h"
 #include "medenc/error.h"
 #include "medenc/session.h"
+#include "medenc/hub.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
 #include "medenc/train.h"
@@ -377,7 +378,7 @@ int run(const Options& o) {
       if (c == "clinical") {
         if (o.tokenizer.empty()) continue;
         std::string what;
-        ic.batch = bench::clinical_batch(o.tokenizer, o.texts_dir, model->info().max_positions, &what);
+        ic.batch = bench::clinical_batch(medenc::resolve_model(o.tokenizer), o.texts_dir, model->info().max_positions, &what);
         if (ic.batch.size() == 0) continue;
         run["clinical_batch"] = what;
       } else {

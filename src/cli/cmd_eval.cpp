@@ -13,6 +13,7 @@
 #include "cli/data_options.h"
 #include "medenc/classify.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/metrics.h"
 #include "medenc/trainer.h"
 #include "util/fs.h"
@@ -46,7 +47,7 @@ int run(const Options& o) {
                                     medenc::task_name(medenc::task_of_head(info.head)), medenc::task_name(task)));
   if (!o.tune_thresholds_file.empty() && task != medenc::TaskKind::MultiLabel)
     throw medenc::Error("--tune-thresholds applies to multi-label models");
-  const std::string tok_dir = o.tokenizer.empty() ? o.model : o.tokenizer;
+  const std::string tok_dir = medenc::resolve_model(o.tokenizer.empty() ? o.model : o.tokenizer);
   auto tokenizer = medenc::Tokenizer::from_dir(tok_dir);
   if (tokenizer->vocab_size() > info.vocab_size)
     throw medenc::Error(fmt::format("the tokenizer in {} has {} ids, the model only {}", tok_dir,

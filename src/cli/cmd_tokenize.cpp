@@ -21,6 +21,7 @@
 
 #include "cli/command.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/tokenizer.h"
 
 namespace {
@@ -98,7 +99,7 @@ void process(const medenc::Tokenizer& tok, const medenc::EncodeOptions& eo, bool
 }
 
 int run(const Options& o) {
-  auto tok = medenc::Tokenizer::from_dir(o.model);
+  auto tok = medenc::Tokenizer::from_dir(medenc::resolve_model(o.model));
   medenc::EncodeOptions eo;
   eo.add_special_tokens = !o.no_special_tokens;
   eo.max_length = o.max_length;

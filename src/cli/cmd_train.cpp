@@ -10,6 +10,7 @@
 #include "cli/data_options.h"
 #include "cli/status_line.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/trainer.h"
 
 namespace {
@@ -48,6 +49,7 @@ int run(Options& o) {
   };
   // Ctrl-C (or SIGTERM) stops at the next optimizer step, leaving a checkpoint to resume from.
   const medenc::cli::InterruptFlag interrupt;
+  a.model_dir = medenc::resolve_model(a.model_dir), a.tokenizer_dir = medenc::resolve_model(a.tokenizer_dir);
   a.callbacks.should_stop = [] { return medenc::cli::InterruptFlag::raised(); };
   try {
     a.validate();

@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "cli/status_line.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "tasks/result_json.h"
 
 namespace medenc::cli {
@@ -43,7 +44,7 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
 
 LoadedTask load_task(const TaskCliOptions& o) {
   LoadedTask t;
-  const std::string tok_dir = o.tokenizer.empty() ? o.model : o.tokenizer;
+  const std::string tok_dir = resolve_model(o.tokenizer.empty() ? o.model : o.tokenizer);
   if (std::filesystem::is_directory(o.model) &&
       !std::filesystem::exists(std::filesystem::path(tok_dir) / "tokenizer.json") &&
       !std::filesystem::exists(std::filesystem::path(tok_dir) / "vocab.txt"))

@@ -3,6 +3,7 @@
 
 #include "medenc/bert.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
 #include "medenc/parameters.h"
@@ -34,7 +35,7 @@ static std::unique_ptr<TrainableEncoder> load_family(const std::string& dir, con
 }
 
 std::unique_ptr<Encoder> load_encoder(const std::string& dir, const LoadOptions& options) {
-  std::unique_ptr<TrainableEncoder> model = load_family(dir, options);
+  std::unique_ptr<TrainableEncoder> model = load_family(resolve_model(dir), options);  // ORG/NAME: HF cache
   if (options.bf16) {
     // bf16 weights; GEMMs accumulate in fp32 and norms/softmax stay fp32. Activations stay fp32 too:
     // on CPUs without bf16 arithmetic (AVX2) rounding them would cost accuracy and buy no speed.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "ops/ops.h"
 
 namespace medenc {
@@ -54,7 +55,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->precision = options.precision;
-  const std::string tok_dir = options.tokenizer.empty() ? path : options.tokenizer;
+  const std::string tok_dir = resolve_model(options.tokenizer.empty() ? path : options.tokenizer);  // ORG/NAME too
   try {
     LoadOptions lo;
     lo.bf16 = options.precision == Precision::BF16;

@@ -18,6 +18,7 @@
 
 #include "medenc/error.h"
 #include "util/bf16.h"
+#include "medenc/torch_checkpoint.h"
 #include "util/fs.h"
 
 namespace medenc {
@@ -169,7 +170,24 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   if (map == MAP_FAILED) throw Error(fmt::format("{}: mmap failed: {}", path, std::strerror(errno)));
   f->map_ = map;
   f->map_size_ = file_size;
-  const uint8_t* base = static_cast<const uint8_t*>(map);
+  f->parse(static_cast<const uint8_t*>(map), file_size);
+  return f;
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(const std::string& name, std::string bytes) {
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = name;
+  f->owned_ = std::move(bytes);
+  if (f->owned_.size() < 8)
+    header_error(name, fmt::format("{} bytes, too short for the 8-byte header length", f->owned_.size()));
+  f->parse(reinterpret_cast<const uint8_t*>(f->owned_.data()), f->owned_.size());
+  return f;
+}
+
+// Validates the whole header of the file image at base (see the class comment).
+void SafetensorsFile::parse(const uint8_t* base, uint64_t file_size) {
+  SafetensorsFile* f = this;
+  const std::string& path = path_;
 
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
@@ -257,7 +275,6 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                                      cur->name, prev->begin, prev->end, cur->begin, cur->end));
   }
   for (size_t i = 0; i < f->tensors_.size(); ++i) f->index_[f->tensors_[i].name] = i;
-  return f;
 }
 
 SafetensorsFile::~SafetensorsFile() {
@@ -343,11 +360,24 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   const std::string single = join_path(dir, "model.safetensors");
   const std::string index_path = join_path(dir, "model.safetensors.index.json");
   if (file_exists(single)) return open_file(single);
-  if (!file_exists(index_path)) {
-    if (file_exists(join_path(dir, "pytorch_model.bin")))
-      throw Error(dir + ": only pytorch_model.bin found; medenc reads safetensors (convert the checkpoint first)");
-    throw Error(dir + ": no model.safetensors or model.safetensors.index.json");
+  if (file_exists(index_path)) return open_index(dir, index_path, SafetensorsFile::open);
+  // PyTorch checkpoints: converted in memory to the same validated form, never unpickled freely.
+  const std::string bin = join_path(dir, "pytorch_model.bin");
+  const std::string bin_index = join_path(dir, "pytorch_model.bin.index.json");
+  if (file_exists(bin)) {
+    Checkpoint c;
+    c.description_ = bin;
+    c.files_.push_back(read_torch_checkpoint(bin));
+    for (auto& t : c.files_[0]->tensors()) c.entries_[t.name] = Entry{c.files_[0].get(), &t};
+    return c;
   }
+  if (file_exists(bin_index)) return open_index(dir, bin_index, read_torch_checkpoint);
+  throw Error(dir + ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+              "pytorch_model.bin.index.json");
+}
+
+Checkpoint Checkpoint::open_index(const std::string& dir, const std::string& index_path,
+                                  const std::function<std::shared_ptr<SafetensorsFile>(const std::string&)>& open_shard) {
   json index;
   try {
     index = json::parse(read_text_file(index_path));
@@ -362,13 +392,13 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
     if (!it.value().is_string()) throw Error(fmt::format("{}: weight_map entry '{}' is not a file name", index_path, it.key()));
     const std::string shard = it.value().get<std::string>();
-    if (shard.find('/') != std::string::npos || shard == ".." )
+    if (shard.empty() || shard == "." || shard == ".." || shard.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
       throw Error(fmt::format("{}: shard name '{}' must be a plain file name", index_path, shard));
     if (!shards.count(shard)) {
       const std::string shard_path = join_path(dir, shard);
       if (!file_exists(shard_path))
         throw Error(fmt::format("{}: shard '{}' (listed for tensor '{}') does not exist", index_path, shard, it.key()));
-      shards[shard] = SafetensorsFile::open(shard_path);
+      shards[shard] = open_shard(shard_path);
     }
   }
   for (auto& [shard_name, file] : shards) {
@@ -431,7 +461,9 @@ void SafetensorsWriter::add_i64(const std::string& name, std::vector<int64_t> sh
   add(name, DType::I64, std::move(shape), data, (size_t)n * 8);
 }
 
-void SafetensorsWriter::write(const std::string& path) const {
+void SafetensorsWriter::write(const std::string& path) const { write_file_atomic(path, serialize()); }
+
+std::string SafetensorsWriter::serialize() const {
   // HF writes tensors sorted by name; offsets follow that order.
   std::vector<const Item*> order;
   for (auto& it : items_) order.push_back(&it);
@@ -451,7 +483,7 @@ void SafetensorsWriter::write(const std::string& path) const {
   for (int i = 0; i < 8; ++i) out.push_back((char)((n >> (8 * i)) & 0xff));
   out += text;
   for (auto* it : order) out.append(reinterpret_cast<const char*>(it->bytes.data()), it->bytes.size());
-  write_file_atomic(path, out);
+  return out;
 }
 
 }  // namespace medenc
