@@ -334,11 +334,12 @@ void write_cachedir_tag(const fs::path& root) {
   if (fs::exists(tag, ec)) return;
   FILE* f = std::fopen(tag.c_str(), "wb");
   if (!f) return;  // best effort
-  std::fputs("Signature: 8a477f597d28d172789f06886806bc55\n"
-             "# This file is a cache directory tag created by huggingface_hub.\n"
-             "# For information about cache directory tags, see:\n"
-             "#\thttps://bford.info/cachedir/\n",
-             f);
+  static const char kTag[] =
+      "Signature: 8a477f597d28d172789f06886806bc55\n"
+      "# This file is a cache directory tag created by huggingface_hub.\n"
+      "# For information about cache directory tags, see:\n"
+      "#\thttps://bford.info/cachedir/\n";
+  std::fwrite(kTag, 1, sizeof(kTag) - 1, f);
   std::fclose(f);
 }
 
