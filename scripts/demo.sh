@@ -19,11 +19,13 @@ echo
 import json, sys
 texts = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 scores = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
-print(f"{'score':>5}  {'verdict':<11}  text")
+print(f"{'score':>5}  {'verdict':<11}  {'written as':<11}  text")
 for t, s in zip(texts, scores):
     words = t["text"].split()
-    head = " ".join(words[:12]) + (" ..." if len(words) > 12 else "")
-    print(f"{s['score']:5.2f}  {'medical' if s['score'] > 3 else 'not medical':<11}  {head}")
+    head = " ".join(words[:11]) + (" ..." if len(words) > 11 else "")
+    verdict = "medical" if s["score"] > 3 else "not medical"
+    print(f"{s['score']:5.2f}  {verdict:<11}  {t['expect'].replace('non-', 'not '):<11}  {head}")
 EOF
 echo
-echo "score: 1 = not medical ... 5 = medical; verdict medical above 3. Scores for all lines: $out/scores.jsonl"
+echo "score: 1 = not medical ... 5 = medical; verdict medical above 3 (\"written as\": the class the example was"
+echo "chosen for; the model card, models/medical-relevance/README.md, lists where it errs). All lines: $out/scores.jsonl"

@@ -78,10 +78,10 @@ def score(a, rows, tmp, tag):
 
 def breakdown(rows, key):
     out = []
-    groups = sorted({r[key] for r in rows})
-    for g in groups:
-        sel = [r for r in rows if r[key] == g]
-        cls = sel[0]["score"] > 3
+    groups = sorted({(r[key], r["score"] <= 3) for r in rows})  # a group with both classes: one row each
+    for g, not_medical in groups:
+        sel = [r for r in rows if r[key] == g and (r["score"] <= 3) == not_medical]
+        cls = not not_medical
         other = [r["pred"] for r in rows if (r["score"] > 3) != cls]
         mine = [r["pred"] for r in sel]
         auc = roc_auc(mine, other) if cls else roc_auc(other, mine)
