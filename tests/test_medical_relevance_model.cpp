@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -40,6 +41,24 @@ TEST(MedicalRelevanceModel, StoredAsBf16UnderThirtyTwoMegabytes) {
   uintmax_t bytes = 0;
   for (const auto& e : std::filesystem::directory_iterator(model_dir())) bytes += e.file_size();
   EXPECT_LT(bytes, 32u << 20);
+}
+
+// transformers loads a checkpoint by tensor name: the shipped file must hold exactly the tensors that
+// transformers' save_pretrained wrote for the same class (the regression fixture, 6 layers; ours has 4).
+TEST(MedicalRelevanceModel, TensorNamesAreThoseTransformersWritesForTheClass) {
+  const json config = json::parse(test::read_file(model_dir() + "/config.json"));
+  const int64_t layers = config["num_hidden_layers"].get<int64_t>();
+  std::set<std::string> expected, ours;
+  const std::regex layer("model\\.layers\\.([0-9]+)\\..*");
+  const auto reference =
+      SafetensorsFile::open(test::fixture_dir("modernbert_seqcls_regression_mean") + "/model.safetensors");
+  for (const auto& t : reference->tensors()) {
+    std::smatch m;
+    if (!std::regex_match(t.name, m, layer) || std::stoll(m[1].str()) < layers) expected.insert(t.name);
+  }
+  const auto shipped = SafetensorsFile::open(model_dir() + "/model.safetensors");
+  for (const auto& t : shipped->tensors()) ours.insert(t.name);
+  EXPECT_EQ(ours, expected);
 }
 
 TEST(MedicalRelevanceModel, RanksBundledMedicalExamplesAboveNonMedical) {
