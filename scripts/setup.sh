@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(cmake g++ make pkg-config libdnnl-dev nlohmann-json3-dev libutf8proc-dev libonig-dev libcli11-dev
+PACKAGES=(cmake g++ make pkg-config python3 libdnnl-dev nlohmann-json3-dev libutf8proc-dev libonig-dev libcli11-dev
           libfmt-dev libgtest-dev zlib1g-dev libzip-dev libcurl4-openssl-dev libssl-dev
           ocl-icd-opencl-dev)  # libdnnl-dev's CMake package looks for OpenCL (a Recommends apt skips here)
 missing=()

@@ -4,9 +4,10 @@
   roco/        train.jsonl + dev.jsonl (90% / 10% of the validation split), test.jsonl (test split):
                radiology captions -> the top-N CUIs of the validation split
   medmentions/ dev.conll, test.conll (full-corpus semantic types) and st21pv_map.tsv (type -> ST21pv type)
-  relevance/   train.jsonl, test.jsonl: medical (score 5) vs non-medical (score 1) texts
   mlm/         train.txt: medical text from training splits only (MedMentions dev, ROCO validation captions,
                IU X-ray reports, MTSamples); test.txt: 2,000 MedMentions test sentences
+
+(The relevance data, run (c), is built by relevance_data.py.)
 
 Usage: prepare_data.py SHARED_DATA_DIR OUT_DIR [--roco-labels N]
 Standard library only.
@@ -20,7 +21,6 @@ import json
 import os
 import random
 import re
-import sys
 
 # The 21 semantic types of MedMentions ST21pv (st21pv_ReadMe.md).
 ST21PV = ["T005", "T007", "T017", "T022", "T031", "T033", "T037", "T038", "T058", "T062", "T074", "T082", "T091",
@@ -155,62 +155,14 @@ def chunks(sentences, max_chars):
     return out
 
 
-def relevance(data, out, rng, per_class_train, per_class_test, max_chars=600):
-    medical, other = [], []
-    # ROCO captions (both splits, radiology and not).
-    for r in csv.DictReader(open_text(os.path.join(data, "roco/roco_val_test_captions_cuis.tsv.gz")), delimiter="\t",
-                            quoting=csv.QUOTE_NONE):
-        medical.append(("roco", r["caption"]))
-    # IU X-ray reports: findings + impression.
-    for r in csv.DictReader(open_text(os.path.join(data, "radiology_reports/iu_xray_indiana_reports.csv.gz"))):
-        t = " ".join(x for x in (r["findings"], r["impression"]) if x).strip()
-        if t:
-            medical.append(("iu_xray", t[:max_chars]))
-    # MTSamples: description and the start of the transcription.
-    for r in csv.reader(open_text(os.path.join(data, "mtsamples/mtsamples_first400_timarbende.csv.gz"))):
-        if len(r) >= 5:
-            for t in chunks(re.split(r"(?<=[.!?])\s+", r[4].replace(",", ", ")), max_chars)[:3]:
-                medical.append(("mtsamples", t))
-    # MedMentions abstracts (PubMed), sentence chunks.
-    for split in ("dev", "test"):
-        for doc in conll_sentences(os.path.join(data, f"medmentions/medmentions_full_semtype_bio.{split}.conll.gz")):
-            medical.extend(("medmentions", c) for c in chunks(doc, max_chars))
-    # WikiText-2 paragraphs (headings dropped) and State of the Union chunks.
-    for split in ("valid", "test"):
-        for line in open_text(os.path.join(data, f"nonmedical/wikitext-2.{split}.txt.gz")):
-            line = line.strip()
-            if line and not line.startswith("="):
-                other.extend(("wikitext", c) for c in chunks(re.split(r"(?<=[.!?]) ", detokenize(line)), max_chars))
-    for line in open_text(os.path.join(data, "nonmedical/sotu_chunks.jsonl.gz")):
-        other.append(("sotu", json.loads(line)["text"]))
-    medical = [(s, t) for s, t in medical if len(t) >= 40]
-    other = [(s, t) for s, t in other if len(t) >= 40]
-    rng.shuffle(medical)
-    rng.shuffle(other)
-    need = per_class_train + per_class_test
-    if len(medical) < need or len(other) < need:
-        sys.exit(f"relevance: not enough texts ({len(medical)} medical, {len(other)} other)")
-    os.makedirs(out, exist_ok=True)
-    for name, lo, hi in (("train", 0, per_class_train), ("test", per_class_train, need)):
-        rows = [{"source": s, "text": t, "score": 5.0} for s, t in medical[lo:hi]] + \
-               [{"source": s, "text": t, "score": 1.0} for s, t in other[lo:hi]]
-        rng.shuffle(rows)
-        write_jsonl(os.path.join(out, name + ".jsonl"), rows)
-        by = collections.Counter(r["source"] for r in rows)
-        print(f"relevance {name}: {len(rows)} texts " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("data")
     p.add_argument("out")
     p.add_argument("--roco-labels", type=int, default=50)
-    p.add_argument("--relevance-train", type=int, default=3000, help="texts per class")
-    p.add_argument("--relevance-test", type=int, default=1000, help="texts per class")
     a = p.parse_args()
     roco(a.data, os.path.join(a.out, "roco"), a.roco_labels, random.Random(7))
     medmentions(a.data, os.path.join(a.out, "medmentions"))
-    relevance(a.data, os.path.join(a.out, "relevance"), random.Random(13), a.relevance_train, a.relevance_test)
     mlm(a.data, os.path.join(a.out, "mlm"), random.Random(17))
 
 

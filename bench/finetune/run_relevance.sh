@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# Medical vs non-medical relevance as a score regression (medical 5: ROCO captions, IU X-ray reports,
-# MTSamples notes, MedMentions abstracts; non-medical 1: WikiText, State of the Union): the relevance seed
-# recipe (3 epochs, batch 16, weight decay 0.01) with balanced sampling around 3, from scratch; tested on
-# held-out texts, accuracy and ROC-AUC at <= 3 vs > 3.
+# (c) Medical vs non-medical relevance, regression 5 vs 1: the recipe of the shipped model
+# (models/medical-relevance/train.sh: redistributable sources only, WikiText detokenized, windows of every
+# length, case and punctuation varied on both sides), then its evaluation (relevance_eval.py): held-out
+# documents of the training sources, IU X-ray and MTSamples (never trained on), and the out-of-collection
+# texts of relevance_unseen.jsonl, also lowercased without punctuation.
 source "$(dirname "$0")/common.sh"
-begin_run relevance
-timed "$LOG" "$MEDENC" train --model "$WORK/base" --from-scratch --task regression \
-  --train "$D/train.jsonl" --label-field score --score-min 1 --score-max 5 --balance-threshold 3 \
-  --learning-rate 5e-4 --num-train-epochs 3 --per-device-train-batch-size 16 --weight-decay 0.01 --warmup-ratio 0.06 \
-  --max-length 256 --regression-threshold 3 --save-strategy epoch --save-total-limit 1 --logging-steps 100 \
-  --threads "$THREADS" --out "$OUT/model" --overwrite-output-dir $EXTRA >"$OUT/train.json"
-timed "$LOG" "$MEDENC" eval --model "$OUT/model" --data "$D/test.jsonl" --label-field score --regression-threshold 3 \
-  --max-length 256 --threads "$THREADS" --out "$OUT/test_metrics.json"
-timed "$LOG" "$MEDENC" classify --model "$OUT/model" --max-length 256 --threads "$THREADS" --id-field source \
-  --out "$OUT/test_predictions.jsonl" "$D/test.jsonl"
-python3 "$HERE/summarize.py" relevance "$OUT" "$D/test.jsonl"
+OUT=$WORK/relevance
+mkdir -p "$OUT"
+start=$SECONDS
+SHARED=$SHARED WORK=$OUT OUT=$OUT/model MEDENC=$MEDENC EXTRA=$EXTRA "$ROOT/models/medical-relevance/train.sh" \
+  2>"$OUT/train_log.txt"
+echo "  ($(( SECONDS - start )) s: data, training, bf16)" >&2
+/usr/bin/python3 "$HERE/relevance_eval.py" --model "$OUT/model" --medenc "$MEDENC" --threads "$THREADS" --variants \
+  --out "$OUT/report.json" "$OUT/data/eval.jsonl" "$HERE/relevance_unseen.jsonl" | tee "$OUT/report.md"

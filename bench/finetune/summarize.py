@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the results of one fine-tuning benchmark run (summarize.py roco|medmentions|relevance|mlm OUT [TEST])."""
-import collections
+"""Prints the results of one fine-tuning benchmark run (summarize.py roco|medmentions|mlm OUT)."""
 import json
 import os
 import sys
@@ -40,18 +39,6 @@ def main():
     elif task == "mlm":
         print(f"test ({m['masked_tokens']} masked tokens, 15%): loss {m['loss']:.4f}, top-1 {m['top1_accuracy']:.4f}, "
               f"top-5 {m['top5_accuracy']:.4f}, top-10 {m['top10_accuracy']:.4f}, top-25 {m['top25_accuracy']:.4f}")
-    elif task == "relevance":
-        print(f"test: MSE {m['mse']:.4f}, RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f}, R2 {m['r2']:.4f}, "
-              f"Pearson {m['pearson']:.4f}, Spearman {m['spearman']:.4f}, accuracy (<= 3 vs > 3) {m['accuracy']:.4f}, "
-              f"ROC-AUC {m['roc_auc']:.4f} ({m['count']} texts)")
-        right, total = collections.Counter(), collections.Counter()
-        with open(os.path.join(out, "test_predictions.jsonl")) as preds, open(sys.argv[3]) as gold:
-            for p, g in zip(preds, gold):
-                p, g = json.loads(p), json.loads(g)
-                total[g["source"]] += 1
-                right[g["source"]] += (p["score"] > 3) == (g["score"] > 3)
-        print("accuracy by source: " + ", ".join(f"{s} {right[s] / total[s]:.3f} ({total[s]})" for s in sorted(total)))
-
 
 if __name__ == "__main__":
     main()
