@@ -74,7 +74,7 @@ class PreparedTask : public Task {
   void collect(const ForwardOutput& out, const Batch& batch, std::span<Window* const> windows) const override {
     task_.collect(out, batch, windows);
   }
-  void finish(const Job& job, nlohmann::ordered_json& line) const override { task_.finish(job, line); }
+  void finish(Job& job) const override { task_.finish(job); }
 
  private:
   const Task& task_;
@@ -111,9 +111,9 @@ void Batcher::warm_up() {
   Job job;
   job.doc.text = "Warm-up: chest radiograph without acute findings.";
   Job* jobs[] = {&job};
-  RequestOptions ro;
-  ro.max_batch_tokens = options_.max_batch_tokens;
-  session_.run_jobs(*task, jobs, ro);
+  BatchOptions bo;
+  bo.max_batch_tokens = options_.max_batch_tokens;
+  session_.run_jobs(*task, jobs, bo);
   if (!job.error.empty()) throw Error(ErrorKind::Internal, "warm-up failed: " + job.error);
 }
 
@@ -265,7 +265,7 @@ void Batcher::run_batch(std::vector<Entry>& batch) {
   metrics_.observe("te_batch_next_size", (double)batch.size());
   metrics_.observe("te_batch_next_tokens", (double)tokens);
 
-  RequestOptions ro;
+  BatchOptions ro;
   ro.max_batch_tokens = options_.max_batch_tokens;
   // Compute nobody will read is stopped between layers.
   ro.should_stop = [&] {

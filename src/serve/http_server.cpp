@@ -86,7 +86,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     // Bytes that are not HTTP/1.1 get a 400; a hang-up, a timeout or a cut-off request just closes.
-    if (ec.category() == http::error::bad_target.category() && ec != http::error::end_of_stream &&
+    if (ec.category() == beast::error_code(http::error::bad_target).category() && ec != http::error::end_of_stream &&
         ec != http::error::partial_message && ec != http::error::need_more) {
       respond_and_close(error_reply(400, "Validation", fmt::format("malformed HTTP request: {}", ec.message())));
       return;

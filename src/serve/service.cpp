@@ -17,6 +17,7 @@
 #include "medenc/fill_mask.h"
 #include "medenc/ner.h"
 #include "serve/openapi.h"
+#include "tasks/result_json.h"
 
 namespace medenc::serve {
 
@@ -213,14 +214,8 @@ ApiError library_error(const Error& e) {
 
 int64_t ms(double seconds) { return (int64_t)std::llround(seconds * 1000.0); }
 
-std::vector<float> embedding_of(const Task& task, const Job& job) {
-  ordered_json line;
-  task.finish(job, line);  // the CLI's own mean over windows
-  std::vector<float> v;
-  v.reserve(line["embedding"].size());
-  for (const auto& x : line["embedding"]) v.push_back((float)x.get<double>());
-  return v;
-}
+// The embed task's result: the mean over windows, not normalized (that follows the Matryoshka cut).
+std::vector<float> embedding_of(const Job& job) { return std::get<std::vector<float>>(job.result); }
 
 ordered_json float_array(const std::vector<float>& v) {
   ordered_json a = ordered_json::array();
@@ -283,7 +278,7 @@ class TokenEmbeddingsTask : public Task {
       windows[b]->values.assign(out.last_hidden_state.begin() + batch.offsets[b] * H,
                                 out.last_hidden_state.begin() + batch.offsets[b + 1] * H);
   }
-  void finish(const Job&, nlohmann::ordered_json&) const override {}
+  void finish(Job&) const override {}
 
  private:
   const Tokenizer& tokenizer_;
@@ -306,7 +301,7 @@ Service::~Service() { stop(); }
 
 void Service::load() {
   ModelOptions mo;
-  mo.dtype = parse_dtype(options_.dtype);
+  mo.precision = parse_precision(options_.dtype);
   BatcherOptions bo;
   bo.max_batch_tokens = options_.max_batch_tokens;
   bo.max_batch_requests = options_.max_batch_requests;
@@ -434,7 +429,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     ordered_json j;
     j["model_id"] = m.model->path();
     j["model_sha"] = nullptr;
-    j["model_dtype"] = m.model->dtype() == DType::BF16 ? "bfloat16" : "float32";
+    j["model_dtype"] = m.model->precision() == Precision::BF16 ? "bfloat16" : "float32";
     j["served_model_name"] = m.name;
     ordered_json labels = ordered_json::object(), ids = ordered_json::object();
     for (size_t i = 0; i < info.head.id2label.size(); ++i) {
@@ -638,7 +633,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     render = [path, normalize, dimensions, encoding, openai, name](InferenceRequest& r) {
       std::vector<std::vector<float>> vectors;
       for (const Job& job : r.jobs) {
-        std::vector<float> v = embedding_of(*r.task, job);
+        std::vector<float> v = embedding_of(job);
         if (dimensions) v.resize((size_t)*dimensions);
         if (normalize) l2_normalize(v);
         vectors.push_back(std::move(v));
@@ -832,7 +827,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     }
     render = [](InferenceRequest& r) {
       ordered_json out = ordered_json::array();
-      for (const Job& job : r.jobs) out.push_back(document_line(job, *r.task));
+      for (const Job& job : r.jobs) out.push_back(document_line(job));  // the CLI's line
       return out;
     };
   }
