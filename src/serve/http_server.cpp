@@ -175,7 +175,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                      {"status", r.status},        {"bytes_in", bytes_in_}, {"bytes_out", res->body().size()}};
     if (r.inputs) fields["inputs"] = r.inputs, fields["tokens"] = r.tokens;
     fields["ms"] = std::llround(std::chrono::duration<double, std::milli>(Clock::now() - started_).count() * 1000) / 1000.0;
-    server_.log.write("info", "request", fields);
+    if (path_ != "/health" || r.status != 200) server_.log.write("info", "request", fields);
     stream_.expires_after(kWriteTimeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
       self->on_write(ec, keep_alive);

@@ -18,7 +18,17 @@ ordered_json schema_of(const ordered_json& example) {
     for (const auto& [k, v] : example.items()) s["properties"][k] = schema_of(v);
   } else if (example.is_array()) {
     s["type"] = "array";
-    s["items"] = example.empty() ? ordered_json::object() : schema_of(example[0]);
+    // Items of several shapes (e.g. strings and {"text", "text_pair"} objects): oneOf those shapes.
+    ordered_json shapes = ordered_json::array();
+    for (const auto& item : example) {
+      ordered_json shape = schema_of(item);
+      bool seen = false;
+      for (const auto& x : shapes) seen = seen || x["type"] == shape["type"];
+      if (!seen) shapes.push_back(std::move(shape));
+    }
+    if (shapes.empty()) s["items"] = ordered_json::object();
+    else if (shapes.size() == 1) s["items"] = shapes[0];
+    else s["items"] = {{"oneOf", shapes}};
   } else if (example.is_string()) {
     s["type"] = "string";
   } else if (example.is_boolean()) {

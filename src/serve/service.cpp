@@ -310,10 +310,7 @@ void Service::load() {
     auto served = std::make_unique<Served>();
     served->name = spec.name;
     served->model = Model::load(spec.dir, mo);
-    if (served->model->max_length() > options_.max_batch_tokens)
-      throw Error(ErrorKind::InvalidInput,
-                  fmt::format("--max-batch-tokens {} is smaller than the {} tokens a window of model '{}' may hold",
-                              options_.max_batch_tokens, served->model->max_length(), spec.name));
+    // A window longer than --max-batch-tokens runs alone (run_jobs), so no clamp is needed.
     served->batcher = std::make_unique<Batcher>(served->model, bo, metrics_, tokenizers_);
     models_.push_back(std::move(served));
   }

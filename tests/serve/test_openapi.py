@@ -21,6 +21,15 @@ def resolve(doc, schema):
 
 def validate(doc, schema, value, where):
     schema = resolve(doc, schema)
+    if "oneOf" in schema:
+        errors = []
+        for option in schema["oneOf"]:
+            try:
+                validate(doc, option, value, where)
+                return
+            except AssertionError as e:
+                errors.append(str(e))
+        raise AssertionError(f"{where}: matches none of oneOf: {errors}")
     t = schema.get("type")
     if value is None:
         assert t is None or schema.get("nullable"), f"{where}: null where {t} is documented"

@@ -82,8 +82,10 @@ def test_multilabel_threshold_top_k(server, models):
 
 
 def test_regression_and_rerank(server, models):
-    cli = cli_lines("classify", models["rr"], TEXTS[:3], pairs=["query"] * 3)
-    r = server.post("/rerank", {"query": "query", "texts": TEXTS[:3], "raw_scores": True, "return_text": True})
+    # TEI encodes each (query, text) as a pair, query first.
+    cli = cli_lines("classify", models["rr"], ["query"] * 3, pairs=TEXTS[:3])
+    r = server.post("/rerank", {"query": "query", "texts": TEXTS[:3], "raw_scores": True, "return_text": True,
+                                "model": "rr"})
     assert r.status_code == 200, r.text
     ranked = r.json()
     assert [set(x) for x in ranked] == [{"index", "text", "score"}] * 3
@@ -91,11 +93,11 @@ def test_regression_and_rerank(server, models):
     for x in ranked:
         assert x["text"] == TEXTS[x["index"]]
         assert x["score"] == cli[x["index"]]["score"]  # the raw regression value, as the CLI's
-    sig = server.post("/rerank", {"query": "query", "texts": TEXTS[:3]}).json()
+    sig = server.post("/rerank", {"query": "query", "texts": TEXTS[:3], "model": "rr"}).json()
     raw = {x["index"]: x["score"] for x in ranked}
     for x in sig:
         assert "text" not in x and abs(x["score"] - 1 / (1 + math.exp(-raw[x["index"]]))) < 1e-6
-    check_error(server.post("/rerank", {"query": "q", "texts": []}), 400, "Empty")
+    check_error(server.post("/rerank", {"query": "q", "texts": [], "model": "rr"}), 400, "Empty")
     check_error(server.post("/rerank", {"query": "q", "texts": ["a"], "model": "cls"}), 424, "Backend")
 
 
@@ -218,7 +220,7 @@ def test_metrics(server):
 def test_curl(server):
     p = subprocess.run(["curl", "-s", "-i", server.url + "/embed", "-H", "Content-Type: application/json",
                         "-d", json.dumps({"inputs": "chest pain"})], capture_output=True, text=True, timeout=30)
-    head, body = p.stdout.split("\r\n\r\n", 1)
+    head, body = p.stdout.replace("\r\n", "\n").split("\n\n", 1)
     assert head.startswith("HTTP/1.1 200") and "x-compute-tokens:" in head.lower()
     assert len(json.loads(body)) == 1
 
