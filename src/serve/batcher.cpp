@@ -1,8 +1,6 @@
 // Per-input queue entries, tokenizer workers and the model's inference loop.
 #include "serve/batcher.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -57,7 +55,7 @@ void InferenceRequest::fail(const ApiError& e) {
     error = e;
   }
   exchange->cancel(CancelReason::Failed);
-  exchange->reply(error_reply(e));
+  exchange->reply(openai ? openai_error_reply(e) : error_reply(e));
 }
 
 namespace {
@@ -251,7 +249,6 @@ void Batcher::loop() {
     if (batch.empty()) continue;
     run_batch(batch);
     batch.clear();
-    if (queued() == 0) malloc_trim(0);  // give freed request memory back (glibc keeps it otherwise)
   }
 }
 

@@ -50,6 +50,7 @@ struct InferenceRequest {
   bool truncate = true;        // false: an input longer than max_input_length is a 422 (TEI)
   int64_t max_input_length = 0;
   std::string family = "embed";  // TEI metric family: "embed" | "predict"
+  bool openai = false;           // errors in the OpenAI body {"message", "code", "type"}
   int64_t characters = 0;        // x-compute-characters
   // Builds the reply once every input is computed (on the I/O thread).
   std::function<Reply(InferenceRequest&)> render;

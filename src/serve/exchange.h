@@ -37,6 +37,8 @@ struct ApiError : std::runtime_error {
 
 Reply error_reply(int status, const std::string& type, const std::string& message);
 inline Reply error_reply(const ApiError& e) { return error_reply(e.status, e.type, e.what()); }
+// The OpenAI route's error body: {"message", "code", "type"} (TEI's /v1/embeddings).
+Reply openai_error_reply(const ApiError& e);
 
 // TEI's types and codes.
 inline ApiError empty_error(const std::string& m) { return {400, "Empty", m}; }

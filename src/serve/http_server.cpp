@@ -1,6 +1,7 @@
 // Boost.Beast connections, the accept loop, signals and draining.
 #include "serve/http_server.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -322,6 +323,23 @@ int run_server(const ServerOptions& options) {
       asio::post(io, [&] { io.stop(); });
     }
   });
+
+  // While no request is in flight, give freed memory back to the system every 200 ms (glibc keeps
+  // the heap of a burst otherwise; TEI does the same).
+  asio::steady_timer trim_timer(io);
+  uint64_t trimmed_at = 0;
+  std::function<void()> trim = [&] {
+    trim_timer.expires_after(std::chrono::milliseconds(200));
+    trim_timer.async_wait([&](beast::error_code ec) {
+      if (ec) return;
+      if (server.busy == 0 && service.inputs_in_flight() == 0 && trimmed_at != server.next_request) {
+        malloc_trim(0);
+        trimmed_at = server.next_request;
+      }
+      trim();
+    });
+  };
+  trim();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer drain_timer(io);

@@ -34,6 +34,17 @@ Reply error_reply(int status, const std::string& type, const std::string& messag
   return r;
 }
 
+Reply openai_error_reply(const ApiError& e) {
+  Reply r;
+  r.status = e.status;
+  ordered_json body;
+  body["message"] = e.what();
+  body["code"] = e.status;
+  body["type"] = e.type;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
 struct Service::Served {
   std::string name;
   std::shared_ptr<const Model> model;
@@ -562,6 +573,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
   // ---- inference routes: one queue entry per input -------------------------------------------------
   auto r = std::make_shared<InferenceRequest>();
   r->exchange = exchange;
+  r->openai = openai;
   r->max_input_length = model.max_length();
   r->truncate = opt_bool(body, "truncate").value_or(options_.auto_truncate);
   const int64_t stride = opt_int(body, "stride", 0).value_or(options_.stride);

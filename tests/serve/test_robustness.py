@@ -150,12 +150,20 @@ def test_flood_gets_429_then_normal_service(limited):
     auth = {"Authorization": "Bearer s3cret"}
     url = limited.url + "/classify"
     long_text = " ".join(TEXTS * 3)
-    # The level before the flood: after requests of the flood's own shape, one at a time (the
-    # session's buffers have grown to their working size).
+    # The level before the flood: after requests of the flood's own shape, as many at once as the
+    # permits allow (8 inputs: two requests of 4), so that the session's buffers have grown to the
+    # largest batch the flood can form.
+    def pair_of_requests():
+        threads = [threading.Thread(target=lambda: requests.post(
+            url, json={"inputs": [long_text] * 4, "stride": 16}, headers=auth, timeout=30)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
     for _ in range(3):
-        assert requests.post(url, json={"inputs": [long_text] * 4, "stride": 16}, headers=auth,
-                             timeout=30).status_code == 200
-    time.sleep(0.3)
+        pair_of_requests()
+    time.sleep(0.5)
     rss_before = rss_kib(limited.proc.pid)
 
     async def flood():

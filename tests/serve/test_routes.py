@@ -133,6 +133,9 @@ def test_embed_routes(server, models):
     assert [d["index"] for d in o["data"]] == [0, 1, 2] and all(d["object"] == "embedding" for d in o["data"])
     assert [d["embedding"] for d in o["data"]] == unit
     assert o["usage"]["prompt_tokens"] == o["usage"]["total_tokens"] == int(r.headers["x-compute-tokens"])
+    e = server.post("/v1/embeddings", {"input": ""})  # OpenAI's error body
+    assert e.status_code == 400 and e.json() == {"message": "Input validation error: `input` cannot be empty",
+                                                 "code": 400, "type": "Empty"}
     b = server.post("/v1/embeddings", {"input": texts[0], "encoding_format": "base64"}).json()
     packed = base64.b64decode(b["data"][0]["embedding"])
     floats = struct.unpack(f"<{len(packed) // 4}f", packed)
