@@ -60,8 +60,9 @@ def cli_lines(command, model, texts, *args, pairs=None):
         if pairs:
             row["text_pair"] = pairs[i]
         rows.append(json.dumps(row))
-    p = subprocess.run([MEDENC, command, "--model", model, *args], input="\n".join(rows) + "\n",
-                       capture_output=True, text=True, timeout=120)
+    # One thread: results do not depend on the thread count, and the machine may be shared.
+    p = subprocess.run([MEDENC, command, "--model", model, "--threads", "1", *args], input="\n".join(rows) + "\n",
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ, OMP_WAIT_POLICY="passive"))
     assert p.returncode in (0, 3), p.stderr
     out = []
     for line in p.stdout.splitlines():

@@ -57,7 +57,8 @@ def validate(doc, schema, value, where):
         assert isinstance(value, bool), where
 
 
-def test_openapi_document(server):
+def test_openapi_document(cls_server):
+    server = cls_server
     doc = server.get("/docs").json()
     assert doc["openapi"].startswith("3.")
     assert doc["info"]["title"] and doc["info"]["version"]
@@ -79,7 +80,8 @@ def test_openapi_document(server):
     assert doc == server.get("/api-doc/openapi.json").json()
 
 
-def test_documented_examples_run(server):
+def test_documented_examples_run(cls_server):
+    server = cls_server
     """The documented request of each TEI route is accepted by the server (model names aside)."""
     doc = server.get("/docs").json()
     for path in ["/embed", "/embed_all", "/tokenize", "/decode", "/similarity", "/predict"]:

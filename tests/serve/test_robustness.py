@@ -52,7 +52,8 @@ async def post_many(url, bodies, concurrency):
     return results
 
 
-def test_200_concurrent_clients(server):
+def test_200_concurrent_clients(cls_server):
+    server = cls_server
     bodies = [{"inputs": TEXTS[i % len(TEXTS)]} for i in range(200)]
     results = asyncio.run(post_many(server.url + "/predict", bodies, 200))
     assert len(results) == 200 and all(s == 200 for s, _ in results)
@@ -63,7 +64,8 @@ def test_200_concurrent_clients(server):
     assert server.metric("te_batch_next_size_count") > 0
 
 
-def test_disconnect_mid_request_drops_inputs(server):
+def test_disconnect_mid_request_drops_inputs(cls_server):
+    server = cls_server
     before = server.metric("te_request_failure", 'err="dropped"')
     long_text = " ".join(TEXTS * 6)
     for _ in range(20):
@@ -77,7 +79,8 @@ def test_disconnect_mid_request_drops_inputs(server):
     assert server.post("/predict", {"inputs": "still serving"}).status_code == 200
 
 
-def test_slow_client_does_not_block_others(server):
+def test_slow_client_does_not_block_others(cls_server):
+    server = cls_server
     data = raw_request("/predict", {"inputs": "slow client"})
     s = socket.create_connection(("127.0.0.1", server.port))
     done = threading.Event()
@@ -101,7 +104,8 @@ def test_slow_client_does_not_block_others(server):
     s.close()
 
 
-def test_malformed_http(server):
+def test_malformed_http(cls_server):
+    server = cls_server
     for junk in [b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /embed HTTP/1.1\r\nContent-Length: x\r\n\r\n",
                  b"POST /embed HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"\x00\xff" * 100 + b"\r\n\r\n"]:
         s = socket.create_connection(("127.0.0.1", server.port))
@@ -117,8 +121,8 @@ def test_malformed_http(server):
 
 
 @pytest.fixture(scope="module")
-def limited(models):
-    s = Server("--model", models["cls"], "--api-key", "s3cret", "--max-concurrent-requests", "8",
+def limited(cls_model):
+    s = Server("--model", cls_model, "--api-key", "s3cret", "--max-concurrent-requests", "8",
                "--max-client-batch-size", "4", "--payload-limit", "20000", "--threads", "1", "--json-logs")
     yield s
     assert s.stop() == 0
@@ -187,8 +191,8 @@ def test_flood_gets_429_then_normal_service(limited):
     assert rss_kib(limited.proc.pid) <= rss_before * 1.10, (rss_before, rss_kib(limited.proc.pid))
 
 
-def test_request_timeout(models):
-    s = Server("--model", models["cls"], "--request-timeout", "0.000001", "--threads", "1")
+def test_request_timeout(cls_model):
+    s = Server("--model", cls_model, "--request-timeout", "0.000001", "--threads", "1")
     try:
         r = s.post("/predict", {"inputs": TEXTS[0]})
         assert r.status_code == 503 and r.json()["error_type"] == "Timeout"
@@ -197,8 +201,8 @@ def test_request_timeout(models):
         assert s.stop() == 0
 
 
-def test_sigterm_answers_requests_in_flight(models):
-    s = Server("--model", models["cls"], "--threads", "1", "--shutdown-timeout", "20")
+def test_sigterm_answers_requests_in_flight(cls_model):
+    s = Server("--model", cls_model, "--threads", "1", "--shutdown-timeout", "20")
     long_text = " ".join(TEXTS * 3)
     results = []
 
