@@ -97,7 +97,7 @@ def test_slow_client_does_not_block_others(cls_server):
     while not done.is_set():  # served promptly while the slow client is still sending
         t0 = time.time()
         assert server.post("/predict", {"inputs": "fast client"}).status_code == 200
-        assert time.time() - t0 < 1.0
+        assert time.time() - t0 < 1.5  # a blocked server would take the rest of the dribble (~2 s)
         time.sleep(0.1)
     t.join()
     assert read_response(s).startswith(b"HTTP/1.1 200")
