@@ -22,6 +22,7 @@
 #include "cli/command.h"
 #include "medenc/error.h"
 #include "medenc/tokenizer.h"
+#include "util/bom.h"
 
 namespace {
 
@@ -129,7 +130,7 @@ int run(const Options& o) {
     batch.clear();
   };
   while (std::getline(in, line)) {
-    ++line_no;
+    if (++line_no == 1) medenc::strip_utf8_bom(line);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     batch.push_back(Record{line_no, std::move(line), {}, false});

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "util/bom.h"
 
 namespace medenc {
 
@@ -52,13 +53,16 @@ std::string utf8_error(std::string_view s) {
   return bad == std::string_view::npos ? std::string() : fmt::format("invalid UTF-8 at byte {}", bad);
 }
 
-// getline that also drops a trailing '\r' (CRLF files) and counts bytes.
+// getline that also drops a trailing '\r' (CRLF files) and the byte-order mark of the first line, and
+// counts bytes.
 bool read_line(std::istream& in, std::string& line, int64_t& bytes) {
   if (!std::getline(in, line)) {
     if (in.bad()) throw Error("read error");
     return false;
   }
+  const bool first = bytes == 0;
   bytes += (int64_t)line.size() + 1;
+  if (first) strip_utf8_bom(line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
 }
@@ -204,7 +208,9 @@ bool CsvParser::next(std::vector<std::string>& fields, int64_t& start_line, std:
       if (in_.bad()) throw Error("read error");
       return false;
     }
+    const bool first = bytes_ == 0 && at_start_;
     bytes_ += (int64_t)line.size() + 1;
+    if (first) strip_utf8_bom(line);
     ++lines_;
     return true;
   };
