@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <sstream>
 #include <string>
 
 #include "medenc/error.h"
+#include "medenc/modernbert.h"
+#include "medenc/bert.h"
+#include "medenc/text_input.h"
 #include "medenc/safetensors.h"
 #include "medenc/tokenizer.h"
 #include "test_support.h"
@@ -66,6 +70,42 @@ TEST(FuzzRegressions, TokenizerJsonWithMissingKeysIsAnError) {
   test::write_file(dir + "/tokenizer.json",
                    "{" + model + ", " + template_start + R"({"id": "<s>", "ids": [1], "tokens": ["<s>"]}}}})");
   EXPECT_EQ(Tokenizer::from_tokenizer_json(dir + "/tokenizer.json")->encode("a").ids, (std::vector<int32_t>{1, 2}));
+}
+
+// fuzz_documents: a JSON Lines record with a number beyond double's range threw nlohmann's
+// out_of_range past the reader (a crash of the whole job); it is a bad record in place.
+TEST(FuzzRegressions, JsonlNumberOutOfRangeIsABadRecord) {
+  std::istringstream in("{\"text\": \"a\", \"n\": 1e999}\n{\"text\": \"b\"}\n");
+  auto reader = make_document_reader(in, InputOptions{}, "test");
+  Document d;
+  ASSERT_TRUE(reader->next(d));
+  EXPECT_EQ(d.line, 1);
+  EXPECT_NE(d.error.find("malformed JSON"), std::string::npos) << d.error;
+  ASSERT_TRUE(reader->next(d));
+  EXPECT_EQ(d.error, "");
+  EXPECT_EQ(d.text, "b");
+}
+
+// fuzz_config: an integer field given as a float beyond long long's range was cast (undefined
+// behaviour) before the check; it is an error naming the field.
+TEST(FuzzRegressions, ConfigIntegerOutOfRangeIsAnError) {
+  for (const char* value : {"5.02e+85", "-1e19", "9.3e18"}) {
+    const std::string text = std::string(R"({"model_type": "modernbert", "hidden_size": )") + value + "}";
+    try {
+      ModernBertConfig::from_json_text(text, "config.json");
+      ADD_FAILURE() << value;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("\"hidden_size\" must be an integer"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(BertConfig::from_json_text(std::string(R"({"model_type": "bert", "hidden_size": )") + value + "}",
+                                            "config.json"),
+                 Error);
+  }
+  // An integral float in range is still accepted.
+  EXPECT_EQ(ModernBertConfig::from_json_text(R"({"model_type": "modernbert", "hidden_size": 64.0, "num_attention_heads": 4, "intermediate_size": 128})",
+                                             "config.json")
+                .hidden_size,
+            64);
 }
 
 }  // namespace

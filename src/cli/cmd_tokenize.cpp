@@ -72,7 +72,7 @@ void process(const medenc::Tokenizer& tok, const medenc::EncodeOptions& eo, bool
   ojson in;
   try {
     in = ojson::parse(r.raw);
-  } catch (const ojson::parse_error& e) {
+  } catch (const ojson::exception& e) {  // syntax, and numbers out of range
     r.output = error_line(std::string("not valid JSON: ") + e.what(), r.line);
     r.failed = true;
     return;

@@ -109,7 +109,7 @@ class JsonlReader : public DocumentReader {
     json j;
     try {
       j = json::parse(line_text_);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // syntax, and numbers out of double's range (found by fuzz_documents)
       std::string what = e.what();
       if (const size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
       return "malformed JSON: " + what;
