@@ -72,6 +72,22 @@ TEST(FuzzRegressions, TokenizerJsonWithMissingKeysIsAnError) {
   EXPECT_EQ(Tokenizer::from_tokenizer_json(dir + "/tokenizer.json")->encode("a").ids, (std::vector<int32_t>{1, 2}));
 }
 
+// fuzz_tokenizer_json: a vocab id given as a float beyond int (4.1e29) was converted with
+// undefined behaviour; ids must be integers from 0 to 2^31 - 1, in the vocab and in templates.
+TEST(FuzzRegressions, TokenizerJsonIdsMustBeIntegersInRange) {
+  const std::string dir = test::temp_dir("fuzz_token_ids");
+  for (const char* id : {"4.11111e+29", "1.0", "-1", "3000000000"}) {
+    for (const std::string& body :
+         {std::string(R"({"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "a": )") + id + R"(}, "unk_token": "[UNK]"}})",
+          std::string(R"({"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "<s>": 1}, "unk_token": "[UNK]"}, )") +
+              R"("post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}}], )" +
+              R"("special_tokens": {"<s>": {"id": "<s>", "ids": [)" + id + R"(], "tokens": ["<s>"]}}}})"}) {
+      test::write_file(dir + "/tokenizer.json", body);
+      EXPECT_THROW(Tokenizer::from_tokenizer_json(dir + "/tokenizer.json"), Error) << body;
+    }
+  }
+}
+
 // fuzz_documents: a JSON Lines record with a number beyond double's range threw nlohmann's
 // out_of_range past the reader (a crash of the whole job); it is a bad record in place.
 TEST(FuzzRegressions, JsonlNumberOutOfRangeIsABadRecord) {
