@@ -118,8 +118,7 @@ TEST_P(TokenizerFixtures, Truncated16LikeTokenizers023) {
 
 // Default truncation tokenizes the whole text (tokenizers 0.21, as transformers 4.48 uses): for a
 // single text the main window is the same, and all windows put back together give exactly the
-// untruncated encoding (ids and offsets). (For a pair whose two texts both pass max_length, 0.23
-// can split an odd max_length the other way, because it caps both lengths first.)
+// untruncated encoding (ids and offsets). (Pairs: test_tokenizer_truncation.cpp.)
 TEST_P(TokenizerFixtures, Truncated16WindowsCoverTheText) {
   const auto full = read_jsonl(fixture_folder() + "/" + GetParam() + ".jsonl");
   const auto trunc = read_jsonl(fixture_folder() + "/" + GetParam() + ".trunc16.jsonl");

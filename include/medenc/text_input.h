@@ -55,7 +55,9 @@ size_t find_invalid_utf8(std::string_view s);
 // commas, newlines and "" for a quote; CRLF or LF line ends). Reads one record per call.
 class CsvParser {
  public:
-  explicit CsvParser(std::istream& in) : in_(in) {}
+  // at_stream_start: `in` is at the start of its input, whose byte-order mark is dropped (false for
+  // a parser resumed mid-file).
+  explicit CsvParser(std::istream& in, bool at_stream_start = true) : in_(in), at_start_(at_stream_start) {}
   // Fills `fields` with the next record; false at end of input. Blank lines are not records and
   // are skipped. `start_line` gets the 1-based line where the record starts. A quote left open at
   // end of input makes `error` non-empty. Like Python's csv module, a quote inside an unquoted
@@ -65,6 +67,7 @@ class CsvParser {
 
  private:
   std::istream& in_;
+  bool at_start_;
   int64_t bytes_ = 0;
   int64_t lines_ = 0;  // physical lines consumed
 };

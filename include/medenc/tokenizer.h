@@ -47,7 +47,8 @@ struct EncodeOptions {
   // With max_length set: stop tokenizing a sequence once it has max_length tokens, as Hugging Face
   // `tokenizers` >= 0.23 does (after the word that reaches the limit; from the end for Left). The
   // overflowing windows then only cover the text up to there. Off (default): the whole text is
-  // tokenized and the windows cover all of it, as with tokenizers 0.21 (transformers 4.48).
+  // tokenized and the windows cover all of it, as with tokenizers 0.21 (transformers 4.48); a pair's
+  // budget is still split as 0.23 splits it, so the first window is 0.23's either way.
   bool stop_at_max_length = false;
 };
 

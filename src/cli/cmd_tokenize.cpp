@@ -23,6 +23,7 @@
 #include "medenc/error.h"
 #include "medenc/hub.h"
 #include "medenc/tokenizer.h"
+#include "util/bom.h"
 
 namespace {
 
@@ -72,7 +73,7 @@ void process(const medenc::Tokenizer& tok, const medenc::EncodeOptions& eo, bool
   ojson in;
   try {
     in = ojson::parse(r.raw);
-  } catch (const ojson::parse_error& e) {
+  } catch (const ojson::exception& e) {  // syntax, and numbers out of range
     r.output = error_line(std::string("not valid JSON: ") + e.what(), r.line);
     r.failed = true;
     return;
@@ -130,7 +131,7 @@ int run(const Options& o) {
     batch.clear();
   };
   while (std::getline(in, line)) {
-    ++line_no;
+    if (++line_no == 1) medenc::strip_utf8_bom(line);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     batch.push_back(Record{line_no, std::move(line), {}, false});

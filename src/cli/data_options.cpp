@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medenc/error.h"
+#include "util/bom.h"
 #include "util/fs.h"
 
 namespace medenc::cli {
@@ -40,7 +41,8 @@ DataOptions resolve_data_options(const DataCliOptions& o) {
   d.score_min = o.score_min;
   d.score_max = o.score_max;
   if (!o.label_map_file.empty()) {
-    const std::string text = read_text_file(o.label_map_file);
+    std::string text = read_text_file(o.label_map_file);
+    strip_utf8_bom(text);
     const auto j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_discarded() && j.is_object()) {
       for (auto& [k, v] : j.items()) {

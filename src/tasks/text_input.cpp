@@ -5,6 +5,7 @@
 
 #include "medenc/error.h"
 #include "tokenizer/unicode.h"
+#include "util/bom.h"
 
 namespace medenc {
 
@@ -26,13 +27,16 @@ std::string utf8_error(std::string_view s) {
   return bad == std::string_view::npos ? std::string() : fmt::format("invalid UTF-8 at byte {}", bad);
 }
 
-// getline that also drops a trailing '\r' (CRLF files) and counts bytes.
+// getline that also drops a trailing '\r' (CRLF files) and the byte-order mark of the first line, and
+// counts bytes.
 bool read_line(std::istream& in, std::string& line, int64_t& bytes) {
   if (!std::getline(in, line)) {
     if (in.bad()) throw Error("read error");
     return false;
   }
+  const bool first = bytes == 0;
   bytes += (int64_t)line.size() + 1;
+  if (first) strip_utf8_bom(line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
 }
@@ -79,7 +83,7 @@ class JsonlReader : public DocumentReader {
     json j;
     try {
       j = json::parse(line_text_);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // syntax, and numbers out of double's range (found by fuzz_documents)
       std::string what = e.what();
       if (const size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
       return "malformed JSON: " + what;
@@ -178,7 +182,9 @@ bool CsvParser::next(std::vector<std::string>& fields, int64_t& start_line, std:
       if (in_.bad()) throw Error("read error");
       return false;
     }
+    const bool first = bytes_ == 0 && at_start_;
     bytes_ += (int64_t)line.size() + 1;
+    if (first) strip_utf8_bom(line);
     ++lines_;
     return true;
   };

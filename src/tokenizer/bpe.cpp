@@ -44,7 +44,7 @@ BpeModel::BpeModel(const json& j, const std::string& where) {
   if (!j.contains("vocab") || !j["vocab"].is_object()) throw Error(where + ": missing \"vocab\" object");
   for (auto it = j["vocab"].begin(); it != j["vocab"].end(); ++it) {
     if (!it.value().is_number_integer()) throw Error(where + ": vocab id of \"" + it.key() + "\" is not an integer");
-    set_vocab(it.key(), it.value().get<int32_t>());
+    set_vocab(it.key(), json_token_id(it.value(), where + ": vocab id of \"" + it.key() + "\""));
   }
   build_reverse();
   if (j.contains("unk_token") && j["unk_token"].is_string()) unk_ = j["unk_token"].get<std::string>();

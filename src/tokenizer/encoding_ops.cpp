@@ -123,7 +123,10 @@ void truncate_pair(Enc& a, Enc* b, size_t max_length, size_t stride, TruncationS
       truncate(a, total - to_remove, stride, left);
       return;
     }
-    size_t n1 = a.size(), n2 = b->size();
+    // The split follows the lengths tokenizers 0.23 sees (it stops early at max_length): when both
+    // texts reach it, the second gets the odd token, whichever is longer.
+    auto seen = [](const Enc& e) { return e.tokens_seen > 0 ? std::min(e.tokens_seen, e.size()) : e.size(); };
+    size_t n1 = seen(a), n2 = seen(*b);
     const bool swapped = n1 > n2;
     if (swapped) std::swap(n1, n2);
     n2 = n1 > max_length ? n1 : std::max(n1, max_length - n1);

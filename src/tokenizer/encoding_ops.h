@@ -17,6 +17,9 @@ struct Enc {
   std::vector<uint8_t> special_tokens_mask, attention_mask;
   std::map<int, std::pair<size_t, size_t>> ranges;  // sequence id -> token range
   std::vector<Enc> overflowing;
+  // Tokens tokenizers >= 0.23 would have made of this sequence: it stops after the word that reaches
+  // max_length, and splits a pair's budget by these lengths. 0: all (size()).
+  size_t tokens_seen = 0;
 
   size_t size() const { return ids.size(); }
   void reserve(size_t n);

@@ -191,11 +191,15 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
 
 }  // namespace tok
 
-std::unique_ptr<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) {
+// A JSON value of the wrong type or a missing key that a component reads with at()/get() surfaces
+// as nlohmann's exception: it becomes medenc::Error naming the file (found by fuzz_tokenizer_json).
+std::unique_ptr<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) try {
   return std::unique_ptr<Tokenizer>(new Tokenizer(tok::load_tokenizer_json(path)));
+} catch (const nlohmann::json::exception& e) {
+  throw Error(path + ": unexpected content: " + e.what());
 }
 
-std::unique_ptr<Tokenizer> Tokenizer::from_dir(const std::string& dir) {
+std::unique_ptr<Tokenizer> Tokenizer::from_dir(const std::string& dir) try {
   using nlohmann::json;
   const std::string config_path = join_path(dir, "tokenizer_config.json");
   const json config = file_exists(config_path) ? tok::parse_json_file(config_path) : json();
@@ -247,6 +251,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_dir(const std::string& dir) {
   }
   tok::set_special_names(*impl, config);
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
+} catch (const nlohmann::json::exception& e) {
+  throw Error(dir + ": unexpected tokenizer content: " + e.what());
 }
 
 }  // namespace medenc

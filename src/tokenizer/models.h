@@ -10,9 +10,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "medenc/error.h"
 #include "tokenizer/flat_map.h"
 
 namespace medenc::tok {
+
+// A token id read from tokenizer.json: an integer from 0 to 2^31 - 1. (nlohmann's get<int32_t>()
+// converts a float or a larger integer with undefined behaviour; found by fuzz_tokenizer_json.)
+inline int32_t json_token_id(const nlohmann::json& v, const std::string& what) {
+  const bool ok = v.is_number_unsigned() ? v.get<uint64_t>() <= (uint64_t)INT32_MAX
+                                         : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX;
+  if (!ok) throw Error(what + " is not a token id (an integer from 0 to 2147483647), got " + v.dump());
+  return (int32_t)v.get<int64_t>();
+}
 
 struct ModelToken {
   int32_t id;

@@ -1,4 +1,5 @@
 #include "tokenizer/post_processors.h"
+#include "tokenizer/models.h"
 
 #include <map>
 
@@ -253,7 +254,7 @@ std::vector<TemplatePiece> parse_template(const json& t, const std::string& wher
 
 std::pair<std::string, int32_t> token_pair(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || !j[key].is_array() || j[key].size() != 2) throw Error(where + ": \"" + key + "\" must be [token, id]");
-  return {j[key][0].get<std::string>(), j[key][1].get<int32_t>()};
+  return {j[key][0].get<std::string>(), json_token_id(j[key][1], where + ": the id of \"" + key + "\"")};
 }
 
 }  // namespace
@@ -298,7 +299,9 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& j, const std::str
     if (j.contains("special_tokens") && j["special_tokens"].is_object()) {
       for (auto it = j["special_tokens"].begin(); it != j["special_tokens"].end(); ++it) {
         SpecialToken t;
-        t.ids = it.value().at("ids").get<std::vector<int32_t>>();
+        const json& ids = it.value().at("ids");
+        if (!ids.is_array()) throw Error(at + ": special token \"" + it.key() + "\" has no \"ids\" list");
+        for (const json& id : ids) t.ids.push_back(json_token_id(id, at + ": an id of special token \"" + it.key() + "\""));
         t.tokens = it.value().at("tokens").get<std::vector<std::string>>();
         if (t.ids.size() != t.tokens.size()) throw Error(at + ": special token \"" + it.key() + "\" has ids and tokens of different lengths");
         specials[jf::get_string(it.value(), "id", it.key(), at)] = std::move(t);

@@ -33,7 +33,7 @@ EncodeScratch& scratch() {
 }  // namespace
 
 tok::Enc Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id, const char* which, size_t limit,
-                                          bool from_end) const {
+                                          bool from_end, size_t seen_limit) const {
   EncodeScratch& s = scratch();
   s.chars.clear();
   tok::decode_utf8(text, s.chars, which);
@@ -104,16 +104,38 @@ tok::Enc Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id
       e.push(mt.id, *value, {t.start[c0], t.end[c1]}, type_id, word, 0);
     }
   }
+  if (limit == 0 && seen_limit > 0) {
+    // Where the walk above would have stopped with limit = seen_limit.
+    size_t seen = 0;
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      const size_t w = from_end ? pieces.size() - 1 - k : k;
+      if (pieces[w].added_id >= 0) {
+        ++seen;
+        continue;
+      }
+      seen += spans[w].second - spans[w].first;
+      if (seen >= seen_limit) break;
+    }
+    e.tokens_seen = seen;
+  }
   return e;
 }
 
 Encoding Tokenizer::Impl::encode(std::string_view text, const std::string_view* pair, const EncodeOptions& o) const {
   if (o.max_length < 0 || o.stride < 0) throw Error("truncation: max_length and stride must not be negative");
+  if (o.max_length > 0 && post_processor) {
+    // Hugging Face refuses such settings up front, counting the special tokens of one text.
+    const size_t single = post_processor->added_tokens(false);
+    if (static_cast<size_t>(o.max_length) >= single && static_cast<size_t>(o.stride) > o.max_length - single)
+      throw Error("truncation: stride (" + std::to_string(o.stride) + ") must not exceed max_length (" +
+                  std::to_string(o.max_length) + ") less the " + std::to_string(single) + " special tokens of a text");
+  }
   const size_t limit = o.stop_at_max_length ? static_cast<size_t>(o.max_length) : 0;
+  const size_t seen_limit = pair ? static_cast<size_t>(o.max_length) : 0;  // only a pair's split needs it
   const bool from_end = o.side == TruncationSide::Left;
-  Enc a = encode_sequence(text, 0, "text", limit, from_end);
+  Enc a = encode_sequence(text, 0, "text", limit, from_end, seen_limit);
   std::optional<Enc> b;
-  if (pair) b = encode_sequence(*pair, 1, "text_pair", limit, from_end);
+  if (pair) b = encode_sequence(*pair, 1, "text_pair", limit, from_end, seen_limit);
   if (o.max_length > 0) {
     auto max_length = static_cast<size_t>(o.max_length);
     const size_t added_tokens = post_processor ? post_processor->added_tokens(pair != nullptr) : 0;

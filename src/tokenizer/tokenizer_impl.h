@@ -30,9 +30,10 @@ struct Tokenizer::Impl {
 
   // One sequence through added tokens, normalizer, pre-tokenizer and model (HF
   // encode_single_sequence); type_id is 0 for the first sequence and 1 for the pair. limit > 0:
-  // stop after the word where the token count reaches it (from the end when from_end).
+  // stop after the word where the token count reaches it (from the end when from_end). Without a
+  // limit, seen_limit > 0 sets the result's tokens_seen to where that stop would have come.
   tok::Enc encode_sequence(std::string_view text, int32_t type_id, const char* which, size_t limit = 0,
-                           bool from_end = false) const;
+                           bool from_end = false, size_t seen_limit = 0) const;
   Encoding encode(std::string_view text, const std::string_view* pair, const EncodeOptions& options) const;
   int32_t token_to_id(std::string_view token) const;  // -1: unknown
 };

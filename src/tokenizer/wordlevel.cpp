@@ -11,7 +11,7 @@ class WordLevelModel : public Model {
  public:
   WordLevelModel(const nlohmann::json& j, const std::string& where) {
     if (!j.contains("vocab") || !j["vocab"].is_object()) throw Error(where + ": missing \"vocab\" object");
-    for (auto it = j["vocab"].begin(); it != j["vocab"].end(); ++it) set_vocab(it.key(), it.value().get<int32_t>());
+    for (auto it = j["vocab"].begin(); it != j["vocab"].end(); ++it) set_vocab(it.key(), json_token_id(it.value(), where + ": vocab id of \"" + it.key() + "\""));
     build_reverse();
     unk_ = json_fields::get_string(j, "unk_token", "<unk>", where);
   }

@@ -98,7 +98,7 @@ std::unique_ptr<Model> make_wordpiece_json(const json& j, const std::string& whe
   std::vector<std::pair<std::string, int32_t>> v;
   for (auto it = j["vocab"].begin(); it != j["vocab"].end(); ++it) {
     if (!it.value().is_number_integer()) throw Error(where + ": vocab id of \"" + it.key() + "\" is not an integer");
-    v.emplace_back(it.key(), it.value().get<int32_t>());
+    v.emplace_back(it.key(), json_token_id(it.value(), where + ": vocab id of \"" + it.key() + "\""));
   }
   WordPieceOptions o;
   o.unk_token = jf::get_string(j, "unk_token", "[UNK]", where);

@@ -9,6 +9,7 @@
 #include "medenc/error.h"
 #include "medenc/ner.h"
 #include "medenc/text_input.h"
+#include "util/bom.h"
 
 namespace medenc {
 
@@ -35,7 +36,9 @@ class LineFile {
       if (in_.bad()) throw Error(path_ + ": read error");
       return false;
     }
-    pos_ += (int64_t)line.size() + 1;
+    const bool first = pos_ == 0;
+    pos_ += (int64_t)line.size() + 1;  // byte offsets count the byte-order mark
+    if (first) strip_utf8_bom(line);
     ++line_;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return true;
@@ -195,7 +198,7 @@ class CsvRecords : public RecordReader {
   int64_t position() const override { return base_ + parser_->bytes_read(); }
   void seek(int64_t offset, int64_t line) override {
     f_.seek(offset, line);
-    parser_ = std::make_unique<CsvParser>(f_.stream());
+    parser_ = std::make_unique<CsvParser>(f_.stream(), offset == 0);
     base_ = offset;
     base_line_ = line;
   }

@@ -18,6 +18,7 @@
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
 #include "trainer/seeds.h"
+#include "util/bom.h"
 #include "util/fs.h"
 #include "util/random.h"
 
@@ -42,7 +43,8 @@ std::vector<std::string> read_label_list(const std::string& path) {
   if (!in) throw Error(path + ": cannot open");
   std::vector<std::string> out;
   std::string line;
-  while (std::getline(in, line)) {
+  for (bool first = true; std::getline(in, line); first = false) {
+    if (first) strip_utf8_bom(line);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
     if (!line.empty()) out.push_back(line);
   }

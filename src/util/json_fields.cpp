@@ -1,5 +1,7 @@
 #include "util/json_fields.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "medenc/error.h"
@@ -19,8 +21,9 @@ long long get_int(const json& j, const char* key, long long def, const std::stri
   if (!v) return def;
   if (v->is_number_integer()) return v->get<long long>();
   if (v->is_number_float()) {
-    double d = v->get<double>();
-    if (d == (double)(long long)d) return (long long)d;
+    const double d = v->get<double>();
+    // In range before the cast, which is undefined outside it (found by fuzz_config).
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::trunc(d)) return (long long)d;
   }
   throw Error(fmt::format("{}: \"{}\" must be an integer, got {}", path, key, v->dump()));
 }

@@ -291,7 +291,7 @@ void SafetensorsFile::read_f32(const TensorInfo& info, float* out) const {
   const int64_t n = info.numel();
   switch (info.dtype) {
     case DType::F32:
-      std::memcpy(out, src, (size_t)n * 4);
+      if (n > 0) std::memcpy(out, src, (size_t)n * 4);  // an empty tensor's `out` may be null
       return;
     case DType::F16:
       for (int64_t i = 0; i < n; ++i) {
