@@ -1,0 +1,140 @@
+// medenc.train: the CLI's `medenc train` options as keyword arguments (dashes become underscores).
+#include "train.h"
+
+#include <functional>
+#include <map>
+
+#include <pybind11/stl.h>
+
+#include "errors.h"
+#include "medenc/trainer.h"
+
+namespace medenc::python {
+
+namespace {
+
+using Setter = std::function<void(TrainingArguments&, py::handle)>;
+
+template <class T>
+Setter set(T TrainingArguments::*field) {
+  return [field](TrainingArguments& a, py::handle v) { a.*field = v.cast<T>(); };
+}
+template <class T>
+Setter set_data(T DataOptions::*field) {
+  return [field](TrainingArguments& a, py::handle v) { a.data.*field = v.cast<T>(); };
+}
+std::string path_of(py::handle v) { return py::str(py::module_::import("os").attr("fspath")(v)); }
+Setter set_path(std::string TrainingArguments::*field) {
+  return [field](TrainingArguments& a, py::handle v) { a.*field = path_of(v); };
+}
+
+// Keyword -> field, with the CLI's option names (and its aliases).
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> s = [] {
+    std::map<std::string, Setter> m;
+    m["model"] = set_path(&TrainingArguments::model_dir);
+    m["task"] = [](TrainingArguments& a, py::handle v) { a.task = parse_task(v.cast<std::string>()); };
+    m["train"] = set_path(&TrainingArguments::train_file);
+    m["eval"] = set_path(&TrainingArguments::eval_file);
+    m["out"] = m["output_dir"] = set_path(&TrainingArguments::output_dir);
+    m["tokenizer"] = set_path(&TrainingArguments::tokenizer_dir);
+    m["from_scratch"] = set(&TrainingArguments::from_scratch);
+    m["label_list"] = set_path(&TrainingArguments::label_list_file);
+    m["max_length"] = set(&TrainingArguments::max_length);
+    // Data options (cli/data_options.cpp).
+    m["data_format"] = [](TrainingArguments& a, py::handle v) { a.data.format = parse_data_format(v.cast<std::string>()); };
+    m["text_field"] = set_data(&DataOptions::text_field);
+    m["pair_field"] = set_data(&DataOptions::pair_field);
+    m["label_field"] = set_data(&DataOptions::label_field);
+    m["entities_field"] = set_data(&DataOptions::entities_field);
+    m["label_separator"] = set_data(&DataOptions::label_separator);
+    m["score_min"] = [](TrainingArguments& a, py::handle v) { a.data.score_min = v.cast<double>(); };
+    m["score_max"] = [](TrainingArguments& a, py::handle v) { a.data.score_max = v.cast<double>(); };
+    m["label_map"] = [](TrainingArguments& a, py::handle v) {
+      if (!py::isinstance<py::dict>(v))
+        throw py::type_error("label_map must be a dict {\"from\": \"to\"} (a label renamed to \"\" or \"O\" is dropped)");
+      a.data.label_map = v.cast<std::map<std::string, std::string>>();
+    };
+    // Hyperparameters, as Hugging Face's TrainingArguments names them.
+    m["learning_rate"] = set(&TrainingArguments::learning_rate);
+    m["num_train_epochs"] = set(&TrainingArguments::num_train_epochs);
+    m["max_steps"] = set(&TrainingArguments::max_steps);
+    m["per_device_train_batch_size"] = m["batch_size"] = set(&TrainingArguments::per_device_train_batch_size);
+    m["per_device_eval_batch_size"] = set(&TrainingArguments::per_device_eval_batch_size);
+    m["gradient_accumulation_steps"] = set(&TrainingArguments::gradient_accumulation_steps);
+    m["weight_decay"] = set(&TrainingArguments::weight_decay);
+    m["adam_beta1"] = set(&TrainingArguments::adam_beta1);
+    m["adam_beta2"] = set(&TrainingArguments::adam_beta2);
+    m["adam_epsilon"] = set(&TrainingArguments::adam_epsilon);
+    m["decay_all"] = set(&TrainingArguments::decay_all);
+    m["warmup_steps"] = set(&TrainingArguments::warmup_steps);
+    m["warmup_ratio"] = set(&TrainingArguments::warmup_ratio);
+    m["lr_scheduler_type"] = set(&TrainingArguments::lr_scheduler_type);
+    m["max_grad_norm"] = set(&TrainingArguments::max_grad_norm);
+    m["seed"] = set(&TrainingArguments::seed);
+    m["eval_strategy"] = m["evaluation_strategy"] = set(&TrainingArguments::eval_strategy);
+    m["eval_steps"] = set(&TrainingArguments::eval_steps);
+    m["save_strategy"] = set(&TrainingArguments::save_strategy);
+    m["save_steps"] = set(&TrainingArguments::save_steps);
+    m["save_total_limit"] = set(&TrainingArguments::save_total_limit);
+    m["load_best_model_at_end"] = set(&TrainingArguments::load_best_model_at_end);
+    m["metric_for_best_model"] = set(&TrainingArguments::metric_for_best_model);
+    m["greater_is_better"] = [](TrainingArguments& a, py::handle v) { a.greater_is_better = v.cast<bool>(); };
+    m["early_stopping_patience"] = set(&TrainingArguments::early_stopping_patience);
+    m["logging_steps"] = set(&TrainingArguments::logging_steps);
+    m["group_by_length"] = set(&TrainingArguments::group_by_length);
+    m["balance_threshold"] = [](TrainingArguments& a, py::handle v) { a.balance_threshold = v.cast<double>(); };
+    m["mlm_probability"] = set(&TrainingArguments::mlm_probability);
+    m["mlm_probability_end"] = [](TrainingArguments& a, py::handle v) { a.mlm_probability_end = v.cast<double>(); };
+    m["threshold"] = set(&TrainingArguments::eval_threshold);
+    m["regression_threshold"] = set(&TrainingArguments::regression_threshold);
+    m["threads"] = set(&TrainingArguments::threads);
+    m["overwrite_output_dir"] = set(&TrainingArguments::overwrite_output_dir);
+    m["resume_from_checkpoint"] = m["resume"] = set_path(&TrainingArguments::resume_from_checkpoint);
+    // Accepted for recipe compatibility, as the CLI does: training runs in fp32.
+    m["fp16"] = m["bf16"] = [](TrainingArguments&, py::handle) {};
+    return m;
+  }();
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> train_argument_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, setter] : setters()) names.push_back(name);
+  return names;
+}
+
+py::dict train(const py::kwargs& kwargs) {
+  TrainingArguments a;
+  for (auto [key, value] : kwargs) {
+    const std::string name = py::str(key);
+    auto it = setters().find(name);
+    if (it == setters().end())
+      throw py::type_error("train() got an unexpected argument \"" + name +
+                           "\" (the names are medenc train's options with _ for -; see medenc.train_argument_names())");
+    if (value.is_none()) continue;  // None: the default
+    try {
+      it->second(a, value);
+    } catch (const py::cast_error&) {
+      throw py::type_error("train(): " + name + " has the wrong type (" +
+                           std::string(py::str(py::type::handle_of(value).attr("__name__"))) + ")");
+    }
+  }
+  for (const char* required : {"model", "task", "train"})
+    if (!kwargs.contains(required)) throw py::type_error(std::string("train() needs ") + required + "=");
+  if (!kwargs.contains("out") && !kwargs.contains("output_dir")) throw py::type_error("train() needs out=");
+  a.validate();
+  TrainSummary s = run_without_gil([&](StopCheck) { return medenc::train(a); });
+  py::dict d;
+  d["output_dir"] = a.output_dir;
+  d["global_step"] = s.global_step;
+  d["train_loss"] = s.train_loss;
+  d["train_runtime"] = s.seconds;
+  d["resumed"] = s.resumed;
+  if (!s.best_model_checkpoint.empty()) d["best_model_checkpoint"] = s.best_model_checkpoint;
+  return d;
+}
+
+}  // namespace medenc::python
