@@ -69,7 +69,9 @@ class BertModel : public TrainableEncoder {
   static std::unique_ptr<BertModel> load(const std::string& dir, const LoadOptions& options);
 
   const ModelInfo& info() const override { return info_; }
-  ForwardOutput forward(const Batch& batch, const ForwardOptions& options) override;
+  using Encoder::forward;
+  std::unique_ptr<EncoderWorkspace> make_workspace() const override;
+  ForwardOutput forward(const Batch& batch, const ForwardOptions& options, EncoderWorkspace& ws) const override;
   double forward_flops(const Batch& batch) const override;
 
   const BertConfig& config() const { return config_; }

@@ -1,6 +1,7 @@
 #pragma once
 // The family-neutral model API: load any supported checkpoint folder and run unpadded batches.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +29,8 @@ struct ForwardOptions {
   bool want_logits = true;  // run the task head
   // Masked-LM only: packed token rows whose logits are wanted (empty: every row).
   std::vector<int64_t> mlm_rows;
+  // Polled before every layer; true stops the pass with Error(ErrorKind::Cancelled).
+  std::function<bool()> should_stop;
 };
 
 struct ForwardOutput {
@@ -54,18 +57,33 @@ struct ModelInfo {
 };
 
 struct LoadOptions {
-  int threads = 0;             // 0: all cores
-  bool deterministic = false;  // bit-identical whatever the thread count and batch neighbours
+  bool deterministic = false;  // bit-identical whatever the thread count and batch neighbours (always true now)
   bool bf16 = false;           // bf16 weights and GEMM inputs, fp32 accumulation (heads: see models)
 };
 
+// The buffers of one caller's forward passes, reused across its calls (see Encoder).
+class EncoderWorkspace {
+ public:
+  virtual ~EncoderWorkspace() = default;
+};
+
+// A loaded model. Its weights are not changed by forward(): one Encoder may run forward() from
+// several threads at once, each with its own EncoderWorkspace (medenc/session.h wraps this).
+// Encoders are not copyable. Training (TrainableEncoder, medenc/train.h) changes the weights and
+// keeps saved activations in the object: a model under training belongs to one trainer.
 class Encoder {
  public:
+  Encoder() = default;
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
   virtual ~Encoder() = default;
   virtual const ModelInfo& info() const = 0;
+  virtual std::unique_ptr<EncoderWorkspace> make_workspace() const = 0;
   // Errors (medenc::Error) for ids out of range, sequences longer than the model allows, or
   // token types out of range, naming the sequence.
-  virtual ForwardOutput forward(const Batch& batch, const ForwardOptions& options = {}) = 0;
+  virtual ForwardOutput forward(const Batch& batch, const ForwardOptions& options, EncoderWorkspace& ws) const = 0;
+  // One call with a workspace of its own (allocated for this call).
+  ForwardOutput forward(const Batch& batch, const ForwardOptions& options = {}) const;
   // FLOPs of one forward pass over this batch (matmuls and attention), for benchmarks.
   virtual double forward_flops(const Batch& batch) const = 0;
 };

@@ -67,7 +67,9 @@ class ModernBertModel : public TrainableEncoder {
   static std::unique_ptr<ModernBertModel> load(const std::string& dir, const LoadOptions& options);
 
   const ModelInfo& info() const override { return info_; }
-  ForwardOutput forward(const Batch& batch, const ForwardOptions& options) override;
+  using Encoder::forward;
+  std::unique_ptr<EncoderWorkspace> make_workspace() const override;
+  ForwardOutput forward(const Batch& batch, const ForwardOptions& options, EncoderWorkspace& ws) const override;
   double forward_flops(const Batch& batch) const override;
 
   const ModernBertConfig& config() const { return config_; }

@@ -36,12 +36,12 @@
 
 namespace medenc {
 
-enum class DType { F32, BF16 };
-DType parse_dtype(const std::string& name);  // "f32" | "bf16"
-const char* dtype_name(DType dtype);
+enum class Precision { F32, BF16 };
+Precision parse_precision(const std::string& name);  // "f32" | "bf16" (the CLI's --dtype)
+const char* precision_name(Precision precision);
 
 struct ModelOptions {
-  DType dtype = DType::F32;
+  Precision precision = Precision::F32;
   std::string tokenizer;  // tokenizer folder when it is not the model's own ("": the model folder)
 };
 
@@ -58,7 +58,7 @@ class Model {
   const ModelInfo& info() const;
   const Tokenizer& tokenizer() const;
   const Encoder& encoder() const;
-  DType dtype() const;
+  Precision precision() const;
   const std::string& path() const;  // the folder the model was loaded from
   // Tokens a window may hold, special tokens included: the model's positions.
   int64_t max_length() const;

@@ -201,9 +201,6 @@ struct BertModel::Impl {
   Activation hidden_act = Activation::GeluErf;
   ops::Context ctx;
 
-  // Workspace reused across layers and calls.
-  std::vector<float> normed, qkv, attn, ffn;
-  std::vector<int32_t> positions, zero_types;
 
   // Where one layer reads and writes. Inference points the residual-stream fields at one buffer
   // (updated in place, LayerNorms fused with their residual add) and the rest at shared scratch;
@@ -251,9 +248,7 @@ BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optiona
   const BertConfig& c = config_;
   Impl& m = *impl_;
   m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
-  m.ctx.threads = options.threads;
   m.ctx.deterministic = options.deterministic;
-  ops::configure_threads(m.ctx);
   m.hidden_act = parse_activation(c.hidden_act, "hidden_act");
 
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
@@ -483,9 +478,22 @@ static void layer_forward(const BertConfig& c, const BertModel::Impl& m, const P
   }
 }
 
-ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& options) {
+namespace {
+
+// One caller's inference buffers, reused across layers and calls.
+struct BertWorkspace : EncoderWorkspace {
+  std::vector<float> normed, qkv, attn, ffn;
+  std::vector<int32_t> positions, zero_types;
+};
+
+}  // namespace
+
+std::unique_ptr<EncoderWorkspace> BertModel::make_workspace() const { return std::make_unique<BertWorkspace>(); }
+
+ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& options, EncoderWorkspace& workspace) const {
   const BertConfig& c = config_;
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
+  BertWorkspace& w = dynamic_cast<BertWorkspace&>(workspace);
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
   const int64_t N = batch.tokens(), B = batch.size();
@@ -493,27 +501,30 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   const float eps = (float)c.layer_norm_eps;
 
   validate_batch(batch, c.vocab_size, c.max_position_embeddings, c.type_vocab_size);
-  sequence_positions(batch, m.positions);
+  sequence_positions(batch, w.positions);
   const int32_t* type_ids = batch.type_ids.data();
   if (batch.type_ids.empty()) {
-    m.zero_types.assign((size_t)N, 0);
-    type_ids = m.zero_types.data();
+    w.zero_types.assign((size_t)N, 0);
+    type_ids = w.zero_types.data();
   }
 
   ForwardOutput out;
   out.hidden_size = H;
   out.last_hidden_state.resize((size_t)(N * H));
-  m.normed.resize((size_t)(N * H));
-  m.qkv.resize((size_t)(N * 3 * H));
-  m.attn.resize((size_t)(N * H));
-  m.ffn.resize((size_t)(N * I));
+  w.normed.resize((size_t)(N * H));
+  w.qkv.resize((size_t)(N * 3 * H));
+  w.attn.resize((size_t)(N * H));
+  w.ffn.resize((size_t)(N * I));
   float* x = out.last_hidden_state.data();  // the residual stream, [N, H]
 
-  embed(m, ps, H, batch.ids.data(), type_ids, m.positions.data(), N, x);
+  embed(m, ps, H, batch.ids.data(), type_ids, w.positions.data(), N, x);
   if (!c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
-  const Impl::LayerIO io{x, nullptr, x, m.ffn.data(), m.ffn.data(), nullptr, x, m.normed.data(), m.qkv.data(),
-                         m.attn.data(), nullptr};
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer_forward(c, m, ps, l, batch, io, nullptr);
+  const Impl::LayerIO io{x, nullptr, x, w.ffn.data(), w.ffn.data(), nullptr, x, w.normed.data(), w.qkv.data(),
+                         w.attn.data(), nullptr};
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    check_stop(options);
+    layer_forward(c, m, ps, l, batch, io, nullptr);
+  }
   if (c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), x, N, H, eps);
   const float* hidden = x;
 

@@ -68,4 +68,13 @@ std::vector<float> pool_sequences(const Batch& batch, const float* rows, int64_t
   return out;
 }
 
+void check_stop(const ForwardOptions& options) {
+  if (options.should_stop && options.should_stop()) throw Error(ErrorKind::Cancelled, "the forward pass was cancelled");
+}
+
+ForwardOutput Encoder::forward(const Batch& batch, const ForwardOptions& options) const {
+  const std::unique_ptr<EncoderWorkspace> ws = make_workspace();
+  return forward(batch, options, *ws);
+}
+
 }  // namespace medenc

@@ -14,6 +14,9 @@ void validate_batch(const Batch& batch, int64_t vocab_size, int64_t max_position
 // positions[t] = index of token t inside its own sequence.
 void sequence_positions(const Batch& batch, std::vector<int32_t>& positions);
 
+// Throws Error(ErrorKind::Cancelled) when options.should_stop says so.
+void check_stop(const ForwardOptions& options);
+
 // [batch, dim]: each sequence's first row ("cls") or the mean of its rows.
 std::vector<float> pool_sequences(const Batch& batch, const float* rows, int64_t dim, bool mean);
 

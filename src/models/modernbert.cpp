@@ -247,9 +247,6 @@ struct ModernBertModel::Impl {
   std::vector<float> inv_freq_global, inv_freq_local;
   ops::Context ctx;
 
-  // Workspace reused across layers and calls.
-  std::vector<float> x, normed, qkv, attn, mlp_z, mlp_g;
-  std::vector<int32_t> positions;
 
   // Where one layer reads and writes. Inference points the three residual-stream fields at one
   // buffer (updated in place) and the rest at shared scratch; training points them at the layer's
@@ -311,9 +308,7 @@ ModernBertModel::ModernBertModel(ModernBertConfig config, const LoadOptions& opt
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
   m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
-  m.ctx.threads = options.threads;
   m.ctx.deterministic = options.deterministic;
-  ops::configure_threads(m.ctx);
   m.hidden_act = parse_activation(c.hidden_activation, "hidden_activation");
   m.classifier_act = parse_activation(c.classifier_activation, "classifier_activation");
   m.inv_freq_global = rope_inv_freq(c.global_rope_theta, c.head_dim());
@@ -481,9 +476,25 @@ static void head_forward(const ModernBertConfig& c, const ModernBertModel::Impl&
   ops::linear(ctx, c.head.kind == HeadKind::MaskedLM ? m.decoder : m.classifier, out, logits, R);
 }
 
-ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions& options) {
+namespace {
+
+// One caller's inference buffers, reused across layers and calls.
+struct ModernBertWorkspace : EncoderWorkspace {
+  std::vector<float> x, normed, qkv, attn, mlp_z, mlp_g;
+  std::vector<int32_t> positions;
+};
+
+}  // namespace
+
+std::unique_ptr<EncoderWorkspace> ModernBertModel::make_workspace() const {
+  return std::make_unique<ModernBertWorkspace>();
+}
+
+ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions& options,
+                                       EncoderWorkspace& workspace) const {
   const ModernBertConfig& c = config_;
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
+  ModernBertWorkspace& w = dynamic_cast<ModernBertWorkspace&>(workspace);
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
   const int64_t N = batch.tokens(), B = batch.size();
@@ -491,22 +502,25 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   const float eps = (float)c.norm_eps;
 
   validate_batch(batch, c.vocab_size, /*max_positions=*/0, /*type_vocab=*/0);
-  sequence_positions(batch, m.positions);
+  sequence_positions(batch, w.positions);
 
-  m.x.resize((size_t)(N * H));
-  m.normed.resize((size_t)(N * H));
-  m.qkv.resize((size_t)(N * 3 * H));
-  m.attn.resize((size_t)(N * H));
-  m.mlp_z.resize((size_t)(N * 2 * I));
-  m.mlp_g.resize((size_t)(N * I));
-  float* x = m.x.data();
+  w.x.resize((size_t)(N * H));
+  w.normed.resize((size_t)(N * H));
+  w.qkv.resize((size_t)(N * 3 * H));
+  w.attn.resize((size_t)(N * H));
+  w.mlp_z.resize((size_t)(N * 2 * I));
+  w.mlp_g.resize((size_t)(N * I));
+  float* x = w.x.data();
 
-  ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, m.normed.data());
-  ops::layernorm(ctx, m.normed.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
+  ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, w.normed.data());
+  ops::layernorm(ctx, w.normed.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
 
-  const Impl::LayerIO io{x, x, x, m.normed.data(), m.qkv.data(), m.attn.data(), nullptr, m.mlp_z.data(),
-                         m.mlp_g.data(), nullptr};
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer_forward(c, m, ps, l, batch, m.positions.data(), io, nullptr);
+  const Impl::LayerIO io{x, x, x, w.normed.data(), w.qkv.data(), w.attn.data(), nullptr, w.mlp_z.data(),
+                         w.mlp_g.data(), nullptr};
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    check_stop(options);
+    layer_forward(c, m, ps, l, batch, w.positions.data(), io, nullptr);
+  }
 
   ForwardOutput out;
   out.hidden_size = H;
