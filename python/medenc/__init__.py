@@ -116,7 +116,39 @@ class Model(_medenc.Model):
             yield self.embed(texts, max_batch_tokens=batch_tokens, **options)
 
 
+class _TqdmProgress:
+    """Training progress on a tqdm bar (when tqdm is installed) or as lines on stderr."""
+
+    def __init__(self):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        self._tqdm = tqdm
+        self._bar = None
+
+    def __call__(self, step: Dict[str, Any]) -> None:
+        if self._tqdm is not None:
+            if self._bar is None:
+                self._bar = self._tqdm(total=step["total_steps"], initial=step["step"] - 1, unit="step", desc="train")
+            self._bar.update(step["step"] - self._bar.n)
+            self._bar.set_postfix(loss=f"{step['loss']:.4f}", lr=f"{step['learning_rate']:.3g}")
+        else:
+            import sys
+
+            print(f"step {step['step']}/{step['total_steps']}  epoch {step['epoch']:.2f}  loss {step['loss']:.4f}  "
+                  f"{step['tokens_per_second']:.0f} tokens/s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+_CALLBACK_NAMES = ("on_step", "on_log", "on_evaluate", "on_save", "on_message", "on_eval_progress")
+
+
 def train(model: Union[str, os.PathLike], task: str, train: Union[str, os.PathLike], out: Union[str, os.PathLike],
+          *, progress: Union[None, bool, Callable[[Dict[str, Any]], None]] = None, callbacks: Any = None,
           **trainer_args: Any) -> Dict[str, Any]:
     """Fine-tunes (regression, single-label, multi-label, ner) or pre-trains (mlm) a checkpoint, as
     `medenc train` does, and returns the summary it prints.
@@ -125,5 +157,40 @@ def train(model: Union[str, os.PathLike], task: str, train: Union[str, os.PathLi
     batch_size, eval, eval_strategy, eval_steps, save_steps, save_strategy, seed, threads,
     overwrite_output_dir, ...; medenc.train_argument_names() lists them). Checkpoints go to `out`
     (Hugging Face layout) and a rerun resumes from the latest one there, bit for bit.
+
+    progress: True shows a tqdm bar (when tqdm is installed; else a line per step on stderr); a
+    callable is called after every optimizer step with {"step", "total_steps", "epoch", "loss",
+    "learning_rate", "tokens_per_second", "eta_seconds"}.
+    callbacks: an object with any of on_step(info), on_log(entry), on_evaluate(entry),
+    on_save(checkpoint_dir), on_message(line), on_eval_progress(done, total) (as Hugging Face's
+    TrainerCallback). They run on the calling thread. An exception in one, or Ctrl-C, stops training
+    at the next step after saving a checkpoint, then propagates (KeyboardInterrupt for Ctrl-C):
+    calling train() again resumes from that checkpoint.
+
+    Returns {"output_dir", "global_step", "train_loss", "train_runtime", "resumed", "stopped",
+    "last_checkpoint"?, "best_model_checkpoint"?}.
     """
-    return _medenc.train(model=model, task=task, train=train, out=out, **trainer_args)
+    hooks: Dict[str, Callable] = {}
+    if callbacks is not None:
+        for name in _CALLBACK_NAMES:
+            fn = getattr(callbacks, name, None)
+            if fn is not None:
+                hooks[name] = fn
+    bar = None
+    if progress is True:
+        bar = _TqdmProgress()
+        progress = bar
+    if progress:
+        user_step = hooks.get("on_step")
+
+        def on_step(info, _progress=progress, _user=user_step):
+            _progress(info)
+            if _user is not None:
+                _user(info)
+
+        hooks["on_step"] = on_step
+    try:
+        return _medenc.train(model=model, task=task, train=train, out=out, **hooks, **trainer_args)
+    finally:
+        if bar is not None:
+            bar.close()

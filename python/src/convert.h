@@ -1,6 +1,6 @@
 #pragma once
-// Typed results to the Python objects the CLI's JSON lines parse into (same keys, same values),
-// and flat float buffers to numpy arrays without copies.
+// Typed results to the JSON lines the CLI writes and to the Python objects those lines parse into
+// (same keys, same values), and flat float buffers to numpy arrays without copies.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,20 +9,21 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "medenc/pipeline.h"
 #include "medenc/results.h"
-#include "medenc/session.h"
 
 namespace medenc::python {
 
 namespace py = pybind11;
 
-// {"label", "score", "scores"} / {"labels", "scores"} / {"score"} / {"scores"} by problem type, then
-// "truncated": true and "windows": n (n > 1) as the CLI writes them.
-py::dict classification_dict(const ClassificationResult& r, const InputStatus& status);
-// [{"label", "start", "end", "text", "score", "word", "hf_start", "hf_end"(, "index")}].
-py::list entity_list(const std::vector<EntitySpan>& entities);
-// [{"start", "end", "predictions": [{"token", "token_id", "score"}]}].
-py::list mask_list(const std::vector<MaskPredictions>& masks);
+// The CLI's result fields (src/tasks/result_json.cpp, which is not public: this mirrors it, and the
+// tests compare the two byte for byte): classification {"label", "score", "scores"} / {"labels",
+// "scores"} / {"score"} / {"scores"}; {"entities": [...]}; {"embedding": [...]}; {"masks": [...]}.
+void result_fields(const TaskResult& result, nlohmann::ordered_json& out);
+// "truncated": true and "windows": n (n > 1), as the CLI adds them after the result fields.
+void status_fields(const InputStatus& status, nlohmann::ordered_json& out);
+// A document's JSON line: {"id"?, result fields..., "truncated"?, "windows"?} or {"id"?, "error", "line"}.
+nlohmann::ordered_json document_line(const Job& job);
 
 // Any JSON value as a Python object (objects keep their key order).
 py::object json_to_python(const nlohmann::ordered_json& j);

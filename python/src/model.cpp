@@ -41,7 +41,16 @@ bool keep_error_entries(const std::string& on_error) {
   raise_error(ErrorKind::InvalidInput, "on_error must be \"raise\" or \"return\", not \"" + on_error + "\"");
 }
 
-py::dict error_entry(const InputStatus& s) {
+// A result as the CLI's line holds it: the whole line's fields (with the input's status fields when
+// `status` is given), or the one field `field` of it.
+py::object result_object(const TaskResult& result, const InputStatus* status, const char* field) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  result_fields(result, j);
+  if (status) status_fields(*status, j);
+  return json_to_python(field ? j[field] : j);
+}
+
+py::object error_entry(const InputStatus& s) {
   py::dict d;
   d["error"] = s.error;
   d["kind"] = error_kind_name(s.error_kind);
@@ -80,7 +89,7 @@ std::vector<TextInput> text_inputs(py::handle texts) {
 PyModel::PyModel(const std::string& path, const std::string& dtype, std::optional<int> threads,
                  const std::optional<std::string>& tokenizer) {
   ModelOptions o;
-  o.dtype = parse_dtype(dtype);
+  o.precision = parse_precision(dtype);
   if (tokenizer) o.tokenizer = *tokenizer;
   if (threads && *threads < 0) raise_error(ErrorKind::InvalidInput, "threads must be >= 0 (0: all cores)");
   threads_ = threads.value_or(0);
@@ -140,7 +149,8 @@ py::list PyModel::classify(py::handle texts, std::optional<double> threshold, st
   if (!keep_errors) raise_first_failure(r.inputs);
   py::list out;
   for (size_t i = 0; i < inputs.size(); ++i)
-    out.append(r.inputs[i].ok() ? py::object(classification_dict(r.results[i], r.inputs[i])) : error_entry(r.inputs[i]));
+    out.append(r.inputs[i].ok() ? result_object(TaskResult(std::move(r.results[i])), &r.inputs[i], nullptr)
+                                : error_entry(r.inputs[i]));
   return out;
 }
 
@@ -161,7 +171,8 @@ py::list PyModel::ner(py::handle texts, const std::string& aggregation, const st
   if (!keep_errors) raise_first_failure(r.inputs);
   py::list out;
   for (size_t i = 0; i < inputs.size(); ++i)
-    out.append(r.inputs[i].ok() ? py::object(entity_list(r.results[i])) : error_entry(r.inputs[i]));
+    out.append(r.inputs[i].ok() ? result_object(TaskResult(std::move(r.results[i])), nullptr, "entities")
+                                : error_entry(r.inputs[i]));
   return out;
 }
 
@@ -199,7 +210,8 @@ py::list PyModel::fill_mask(py::handle texts, int top_k, std::optional<int64_t> 
   if (!keep_errors) raise_first_failure(r.inputs);
   py::list out;
   for (size_t i = 0; i < inputs.size(); ++i)
-    out.append(r.inputs[i].ok() ? py::object(mask_list(r.results[i])) : error_entry(r.inputs[i]));
+    out.append(r.inputs[i].ok() ? result_object(TaskResult(std::move(r.results[i])), nullptr, "masks")
+                                : error_entry(r.inputs[i]));
   return out;
 }
 
@@ -362,7 +374,7 @@ py::dict PyModel::info() const {
   d["max_length"] = model_->max_length();
   d["type_vocab_size"] = i.type_vocab_size;
   d["has_pooler"] = i.has_pooler;
-  d["dtype"] = dtype_name(model_->dtype());
+  d["dtype"] = precision_name(model_->precision());
   d["threads"] = threads_;
   return d;
 }
@@ -446,13 +458,17 @@ py::dict PyModel::run_file(const std::string& task, const std::string& input, co
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(ErrorKind::Io, tmp + ": cannot write");
     Session session(model_, {threads_});
+    po.should_stop = stop;
+    po.progress = [&](const PipelineStats&, int64_t, bool) {
+      out.flush();
+      if (!out) throw Error(ErrorKind::Io, tmp + ": cannot write");
+    };
     PipelineStats s;
     try {
       auto write = [&](const Job& job) {
-        if (stop && stop()) throw Error(ErrorKind::Cancelled, "stopped");
-        out << document_line(job, *t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        out << document_line(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
       };
-      s = run_pipeline(session, *t, *reader, write, po);
+      s = session.run_pipeline(*t, *reader, write, po);
       out.close();
       if (!out) throw Error(ErrorKind::Io, tmp + ": cannot write");
     } catch (...) {

@@ -226,7 +226,7 @@ Returns {"documents", "error_lines", "windows", "tokens"}.)doc")
       .def("__repr__", [](const PyModel& self) {
         const ModelInfo& i = self.model()->info();
         return "medenc.Model(" + py::repr(py::str(self.model()->path())).cast<std::string>() + ", " +
-               i.head.architecture + ", dtype=" + dtype_name(self.model()->dtype()) + ")";
+               i.head.architecture + ", dtype=" + precision_name(self.model()->precision()) + ")";
       });
 
   m.def("train", &train, R"doc(Fine-tunes or pre-trains a checkpoint, as `medenc train` does.

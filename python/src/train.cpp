@@ -1,11 +1,14 @@
 // medenc.train: the CLI's `medenc train` options as keyword arguments (dashes become underscores).
 #include "train.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include <pybind11/stl.h>
 
+#include "convert.h"
 #include "errors.h"
 #include "medenc/trainer.h"
 
@@ -106,10 +109,64 @@ std::vector<std::string> train_argument_names() {
   return names;
 }
 
+namespace {
+
+// Python callables the trainer calls on its thread, which runs without the GIL: each call takes the
+// GIL; the first exception a callable raises stops training (at the next step, after a checkpoint)
+// and is raised once train() returns. The callables are borrowed from the caller's arguments, which
+// outlive the run.
+class PythonCallbacks {
+ public:
+  // Calls fn(*make_args()); the arguments are made and released under the GIL too.
+  template <class MakeArgs>
+  void call(py::handle fn, MakeArgs&& make_args) {
+    py::gil_scoped_acquire gil;
+    if (error_) return;
+    try {
+      py::tuple args = make_args();
+      fn(*args);
+    } catch (py::error_already_set& e) {
+      error_.emplace(std::move(e));
+    }
+  }
+  bool failed() const { return error_.has_value(); }
+  void rethrow() {
+    if (!error_) return;
+    py::error_already_set e = std::move(*error_);
+    error_.reset();
+    throw e;
+  }
+
+ private:
+  std::optional<py::error_already_set> error_;
+};
+
+py::dict step_dict(const TrainStepInfo& s) {
+  py::dict d;
+  d["step"] = s.step;
+  d["total_steps"] = s.total_steps;
+  d["epoch"] = s.epoch;
+  d["loss"] = s.loss;
+  d["learning_rate"] = s.learning_rate;
+  d["tokens_per_second"] = s.tokens_per_second;
+  d["eta_seconds"] = s.eta_seconds;
+  return d;
+}
+
+}  // namespace
+
 py::dict train(const py::kwargs& kwargs) {
+  static const char* kCallbacks[] = {"on_step", "on_log", "on_evaluate", "on_save", "on_message", "on_eval_progress"};
   TrainingArguments a;
+  py::dict callables;
   for (auto [key, value] : kwargs) {
     const std::string name = py::str(key);
+    if (std::find_if(std::begin(kCallbacks), std::end(kCallbacks), [&](const char* c) { return name == c; }) !=
+        std::end(kCallbacks)) {
+      if (!value.is_none() && !PyCallable_Check(value.ptr())) throw py::type_error("train(): " + name + " must be callable");
+      callables[key] = value;
+      continue;
+    }
     auto it = setters().find(name);
     if (it == setters().end())
       throw py::type_error("train() got an unexpected argument \"" + name +
@@ -126,13 +183,51 @@ py::dict train(const py::kwargs& kwargs) {
     if (!kwargs.contains(required)) throw py::type_error(std::string("train() needs ") + required + "=");
   if (!kwargs.contains("out") && !kwargs.contains("output_dir")) throw py::type_error("train() needs out=");
   a.validate();
-  TrainSummary s = run_without_gil([&](StopCheck) { return medenc::train(a); });
+
+  auto fn = [&](const char* name) -> py::handle { return callables.contains(name) ? callables[name] : py::handle(); };
+  PythonCallbacks py_calls;
+  SignalWatch watch;
+  const StopCheck interrupted = watch.stop_check();
+  TrainerCallbacks& c = a.callbacks;
+  const py::handle on_step = fn("on_step"), on_log = fn("on_log"), on_evaluate = fn("on_evaluate"),
+                   on_save = fn("on_save"), on_message = fn("on_message"), on_eval_progress = fn("on_eval_progress");
+  if (on_step)
+    c.on_step = [&](const TrainStepInfo& s) { py_calls.call(on_step, [&] { return py::make_tuple(step_dict(s)); }); };
+  if (on_log)
+    c.on_log = [&](const nlohmann::ordered_json& e) {
+      py_calls.call(on_log, [&] { return py::make_tuple(json_to_python(e)); });
+    };
+  if (on_evaluate)
+    c.on_evaluate = [&](const nlohmann::ordered_json& e) {
+      py_calls.call(on_evaluate, [&] { return py::make_tuple(json_to_python(e)); });
+    };
+  if (on_save)
+    c.on_save = [&](const std::string& path) { py_calls.call(on_save, [&] { return py::make_tuple(path); }); };
+  if (on_message)
+    c.on_message = [&](const std::string& line) { py_calls.call(on_message, [&] { return py::make_tuple(line); }); };
+  if (on_eval_progress)
+    c.on_eval_progress = [&](int64_t done, int64_t total) {
+      py_calls.call(on_eval_progress, [&] { return py::make_tuple(done, total); });
+    };
+  // Ctrl-C or a callback's exception: the trainer saves a checkpoint at the next step and returns.
+  c.should_stop = [&] { return interrupted() || py_calls.failed(); };
+
+  TrainSummary s;
+  {
+    py::gil_scoped_release release;
+    s = medenc::train(a);
+  }
+  a.callbacks = {};
+  watch.rethrow_if_interrupted();  // KeyboardInterrupt, after the checkpoint the resume starts from
+  py_calls.rethrow();
   py::dict d;
   d["output_dir"] = a.output_dir;
   d["global_step"] = s.global_step;
   d["train_loss"] = s.train_loss;
   d["train_runtime"] = s.seconds;
   d["resumed"] = s.resumed;
+  d["stopped"] = s.stopped;
+  if (!s.last_checkpoint.empty()) d["last_checkpoint"] = s.last_checkpoint;
   if (!s.best_model_checkpoint.empty()) d["best_model_checkpoint"] = s.best_model_checkpoint;
   return d;
 }
