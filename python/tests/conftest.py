@@ -90,3 +90,28 @@ def models(tmp_path_factory):
         "mlm": init_model(root / "mlm", "ModernBertForMaskedLM", "modernbert-base"),
         "base": init_model(root / "base", "BertModel", "bert-base-uncased"),
     }
+
+
+def fixture_model(tmp: Path, name: str) -> str:
+    """A Hugging Face reference fixture (tests/data/fixtures/NAME: transformers' own outputs) as a
+    loadable model: its config and weights plus a placeholder WordPiece vocabulary of the model's
+    size (the fixtures come without tokenizer files; forward() takes ids, so any vocabulary of the
+    right size will do)."""
+    import shutil
+
+    src = DATA / "fixtures" / name
+    out = tmp / name
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(src / f, out / f)
+    config = json.loads((src / "config.json").read_text())
+    vocab = [f"tok{i}" for i in range(config["vocab_size"])]
+    special = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]"}
+    if config.get("cls_token_id") is not None:  # ModernBERT fixtures: specials at the end
+        special = {config["cls_token_id"]: "[CLS]", config["sep_token_id"]: "[SEP]",
+                   config["pad_token_id"]: "[PAD]", config["pad_token_id"] + 1: "[MASK]",
+                   config["pad_token_id"] + 2: "[UNK]"}
+    for i, token in special.items():
+        vocab[i] = token
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return str(out)

@@ -220,10 +220,10 @@ def test_bad_input_by_index_or_returned(models):
     assert got[0] == m.fill_mask([texts[0]])[0]
 
 
-def test_forward_checks_its_inputs():
-    from conftest import DATA
+def test_forward_checks_its_inputs(tmp_path):
+    from conftest import fixture_model
 
-    m = medenc.Model(DATA / "fixtures" / "bert_seqcls_smallvocab", threads=1)
+    m = medenc.Model(fixture_model(tmp_path, "bert_seqcls_smallvocab"), threads=1)
     with pytest.raises(ValueError) as e:
         m.forward([[101, 5, 102, 0]], [[1, 0, 1, 0]])
     assert "right-padded" in str(e.value)

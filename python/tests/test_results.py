@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import medenc
-from conftest import DATA, cli_lines, run_cli
+from conftest import DATA, cli_lines, fixture_model, run_cli
 
 
 def without_id(lines):
@@ -110,7 +110,7 @@ def test_forward_matches_hugging_face_and_cli(tmp_path, fixture):
     folder = DATA / "fixtures" / fixture
     inputs = json.loads((folder / "inputs.json").read_text())
     expected = read_safetensors(folder / "expected.safetensors")
-    m = medenc.Model(folder, threads=1)
+    m = medenc.Model(fixture_model(tmp_path, fixture), threads=1)
     out = m.forward(np.array(inputs["input_ids"]), inputs["attention_mask"], inputs.get("token_type_ids"))
     mask = np.array(inputs["attention_mask"], dtype=bool)
     assert set(out) == {k for k in expected if k in ("last_hidden_state", "pooler_output", "logits")}
@@ -135,7 +135,7 @@ def test_forward_mlm_positions(tmp_path):
     folder = DATA / "fixtures" / "bert_mlm_smallvocab"
     inputs = json.loads((folder / "inputs.json").read_text())
     positions = [[0, 1], [1, 2]]
-    m = medenc.Model(folder, threads=1)
+    m = medenc.Model(fixture_model(tmp_path, "bert_mlm_smallvocab"), threads=1)
     full = m.forward(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])["logits"]
     at = m.forward(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"], positions=positions)
     assert at["logits"].shape == (2, full.shape[2])
