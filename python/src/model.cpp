@@ -57,6 +57,17 @@ py::object error_entry(const InputStatus& s) {
   return d;
 }
 
+// A str as UTF-8; a str that is not text (lone surrogates) is an InvalidInputError naming `where`.
+std::string utf8(py::handle s, const std::string& where) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(s.ptr(), &size);
+  if (!data) {
+    py::error_already_set e;
+    raise_error(ErrorKind::InvalidInput, where + " is not valid text: " + std::string(py::str(e.value())));
+  }
+  return std::string(data, (size_t)size);
+}
+
 }  // namespace
 
 std::vector<TextInput> text_inputs(py::handle texts) {
@@ -69,14 +80,15 @@ std::vector<TextInput> text_inputs(py::handle texts) {
   inputs.reserve(seq.size());
   for (size_t i = 0; i < seq.size(); ++i) {
     py::object item = seq[i];
+    const std::string where = "texts[" + std::to_string(i) + "]";
     if (py::isinstance<py::str>(item)) {
-      inputs.emplace_back(item.cast<std::string>());
+      inputs.emplace_back(utf8(item, where));
       continue;
     }
     if ((py::isinstance<py::tuple>(item) || py::isinstance<py::list>(item)) && py::len(item) == 2) {
       py::sequence pair = py::reinterpret_borrow<py::sequence>(item);
       if (py::isinstance<py::str>(pair[0]) && py::isinstance<py::str>(pair[1])) {
-        inputs.emplace_back(pair[0].cast<std::string>(), pair[1].cast<std::string>());
+        inputs.emplace_back(utf8(pair[0], where + "[0]"), utf8(pair[1], where + "[1]"));
         continue;
       }
     }

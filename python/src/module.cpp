@@ -21,8 +21,9 @@ struct PyTokenizer {
 };
 
 EncodeOptions encode_options(bool add_special_tokens, std::optional<int64_t> max_length, int64_t stride,
-                             const std::string& truncation, const std::string& side) {
+                             const std::string& truncation, const std::string& side, bool stop_at_max_length) {
   EncodeOptions o;
+  o.stop_at_max_length = stop_at_max_length;
   o.add_special_tokens = add_special_tokens;
   o.max_length = max_length.value_or(0);
   if (o.max_length < 0) raise_error(ErrorKind::InvalidInput, "max_length must be >= 0");
@@ -89,22 +90,25 @@ PYBIND11_MODULE(_medenc, m) {
           "encode",
           [](const PyTokenizer& t, const std::string& text, std::optional<std::string> pair, bool add_special_tokens,
              std::optional<int64_t> max_length, int64_t stride, const std::string& truncation,
-             const std::string& truncation_side) {
-            const EncodeOptions o = encode_options(add_special_tokens, max_length, stride, truncation, truncation_side);
+             const std::string& truncation_side, bool stop_at_max_length) {
+            const EncodeOptions o =
+                encode_options(add_special_tokens, max_length, stride, truncation, truncation_side, stop_at_max_length);
             py::gil_scoped_release release;
             return pair ? t.tok->encode_pair(text, *pair, o) : t.tok->encode(text, o);
           },
           py::arg("text"), py::arg("pair") = py::none(), py::kw_only(), py::arg("add_special_tokens") = true,
           py::arg("max_length") = py::none(), py::arg("stride") = 0, py::arg("truncation") = "longest_first",
-          py::arg("truncation_side") = "right",
+          py::arg("truncation_side") = "right", py::arg("stop_at_max_length") = false,
           "Tokenizes one text (or a pair). With max_length the encoding is truncated and the rest goes to "
-          "`overflowing` windows sharing `stride` tokens. Invalid text raises ValueError.")
+          "`overflowing` windows sharing `stride` tokens (stop_at_max_length: only up to the word that reaches "
+          "max_length, as `tokenizers` >= 0.23 does). Invalid text raises ValueError.")
       .def(
           "encode_batch",
           [](const PyTokenizer& t, py::handle texts, bool add_special_tokens, std::optional<int64_t> max_length,
              int64_t stride, const std::string& truncation, const std::string& truncation_side,
-             std::optional<int> threads) {
-            const EncodeOptions o = encode_options(add_special_tokens, max_length, stride, truncation, truncation_side);
+             bool stop_at_max_length, std::optional<int> threads) {
+            const EncodeOptions o =
+                encode_options(add_special_tokens, max_length, stride, truncation, truncation_side, stop_at_max_length);
             const std::vector<TextInput> inputs = text_inputs(texts);
             py::gil_scoped_release release;
             bool pairs = false;
@@ -123,7 +127,8 @@ PYBIND11_MODULE(_medenc, m) {
           },
           py::arg("texts"), py::kw_only(), py::arg("add_special_tokens") = true, py::arg("max_length") = py::none(),
           py::arg("stride") = 0, py::arg("truncation") = "longest_first", py::arg("truncation_side") = "right",
-          py::arg("threads") = py::none(), "encode() over many texts (str or (text, pair)), in parallel.")
+          py::arg("stop_at_max_length") = false, py::arg("threads") = py::none(),
+          "encode() over many texts (str or (text, pair)), in parallel.")
       .def(
           "decode",
           [](const PyTokenizer& t, std::vector<int32_t> ids, bool skip_special_tokens, bool clean_up) {

@@ -65,8 +65,9 @@ def test_ner_equals_cli(models, texts, kind, aggregation):
 
 
 def test_fill_mask_equals_cli(models):
-    texts = ["The patient has a history of <mask> disease.", "No <mask> effusion or <mask>."]
     m = medenc.Model(models["mlm"], threads=1)
+    mask = m.tokenizer.mask_token
+    texts = [f"The patient has a history of {mask} disease.", f"No {mask} effusion or {mask}."]
     got = m.fill_mask(texts, top_k=3)
     assert got == [line["masks"] for line in cli_lines("fill-mask", models["mlm"], texts, "--top-k", "3")]
     assert [len(masks) for masks in got] == [1, 2]
@@ -151,7 +152,8 @@ def test_tokenizer_matches_hugging_face_tokenizers():
             lines = (DATA / "tokenizers" / "fixtures" / f"{name}{suffix}.jsonl").read_text().splitlines()
             for line in lines:
                 case = json.loads(line)
-                kw = {"max_length": case["max_length"]} if "max_length" in case else {}
+                # The fixtures' truncation is tokenizers 0.23's, which stops at max_length.
+                kw = {"max_length": case["max_length"], "stop_at_max_length": True} if "max_length" in case else {}
                 e = tok.encode(case["text"], case.get("text_pair"), **kw)
                 assert e.ids == case["ids"], case["id"]
                 assert e.tokens == case["tokens"]
