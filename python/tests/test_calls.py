@@ -253,3 +253,32 @@ def test_help_shows_signatures_and_docs():
     assert "classify(self" in doc and "threshold" in doc and "JSON lines" in doc
     assert "numpy" in medenc.Model.embed.__doc__
     assert "classify()" in medenc.Model.classify_iter.__doc__
+
+
+def test_run_file_is_the_cli_job_and_stops_cleanly(models, texts, tmp_path):
+    from conftest import run_cli
+
+    m = medenc.Model(models["multi"], threads=1)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"n{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in
+                           enumerate(texts)) + "{broken\n", encoding="utf-8")
+    stats = m.run_file("classify", str(src), str(tmp_path / "py.jsonl"), top_k=2)
+    assert stats["documents"] == len(texts) + 1 and stats["error_lines"] == 1
+    r = run_cli("classify", "--model", models["multi"], src, "--out", tmp_path / "cli.jsonl", "--top-k", "2",
+                check=False)
+    assert r.returncode == 3  # the broken line
+    assert (tmp_path / "py.jsonl").read_bytes() == (tmp_path / "cli.jsonl").read_bytes()
+
+    # Ctrl-C: KeyboardInterrupt, and neither the output nor its temporary file is left behind.
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"text": t}) + "\n" for t in long_texts(3000)), encoding="utf-8")
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            m.run_file("classify", str(big), str(tmp_path / "big.out.jsonl"), read_ahead=64)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+    assert not (tmp_path / "big.out.jsonl").exists() and not (tmp_path / "big.out.jsonl.tmp").exists()

@@ -4,6 +4,7 @@ resumable and atomic, and a worker killed mid-job."""
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -94,8 +95,6 @@ def test_killed_worker_job_completes_once(models, tmp_path):
         with distributed.Client(c, timeout=60) as client:
             out = tmp_path / "out"
             out.mkdir()
-            import threading
-
             results = {}
             job = threading.Thread(target=lambda: results.update(
                 r=mdask.score_shards(client, models["single"], shards, out)))
@@ -104,10 +103,17 @@ def test_killed_worker_job_completes_once(models, tmp_path):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not any(f.endswith(".done") for f in os.listdir(out)):
                 time.sleep(0.02)
-            busy = client.run(lambda dask_worker: (os.getpid(), len(dask_worker.state.executing)
-                                                   if hasattr(dask_worker, "state") else len(dask_worker.executing)))
+
+            def executing(dask_worker):
+                state = getattr(dask_worker, "state", dask_worker)
+                return os.getpid(), len(state.executing)
+
+            victim = None
+            while victim is None and time.monotonic() < deadline:
+                busy = [pid for pid, n in client.run(executing).values() if n > 0]
+                victim = busy[0] if busy else None
+            assert victim is not None, "no worker was scoring a shard"
             done_at_kill = sum(f.endswith(".done") for f in os.listdir(out))
-            victim = max(busy.values(), key=lambda v: v[1])[0]
             os.kill(victim, signal.SIGKILL)
             job.join(timeout=120)
             assert not job.is_alive()

@@ -47,3 +47,51 @@ def test_train_argument_errors(tmp_path, train_file):
         medenc.train(model="x", task="classification", train=train_file, out=tmp_path)
     assert "learning_rate" in medenc.train_argument_names()
     assert "per_device_train_batch_size" in medenc.train_argument_names()
+
+
+def test_progress_callbacks_and_interrupt_then_resume(tmp_path, train_file):
+    import os
+    import signal
+
+    base = init_model(tmp_path / "base", "BertModel", "bert-base-uncased", seed=4)
+    args = dict(task="single-label", max_steps=6, batch_size=4, learning_rate=1e-3, seed=5, threads=1, max_length=48,
+                save_strategy="no", logging_steps=2)
+    steps, logs = [], []
+    full = medenc.train(model=base, train=train_file, out=tmp_path / "full", progress=steps.append,
+                        callbacks=type("C", (), {"on_log": lambda self, e: logs.append(e)})(), **args)
+    assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6]
+    assert all(s["total_steps"] == 6 and s["loss"] > 0 for s in steps)
+    assert [e["step"] for e in logs if "loss" in e] == [2, 4, 6]
+    assert full["stopped"] is False
+
+    class CtrlC:
+        def on_step(self, info):
+            if info["step"] == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            medenc.train(model=base, train=train_file, out=tmp_path / "cut", callbacks=CtrlC(), **args)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert (tmp_path / "cut" / "checkpoint-3").is_dir(), "stopped with a checkpoint to resume from"
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    resumed = medenc.train(model=base, train=train_file, out=tmp_path / "cut", **args)
+    assert resumed["resumed"] is True and resumed["global_step"] == 6
+    assert (tmp_path / "cut" / "model.safetensors").read_bytes() == (tmp_path / "full" / "model.safetensors").read_bytes()
+
+
+def test_callback_exception_stops_training(tmp_path, train_file):
+    base = init_model(tmp_path / "base", "BertModel", "bert-base-uncased", seed=4)
+
+    class Boom(RuntimeError):
+        pass
+
+    def fail(info):
+        if info["step"] == 2:
+            raise Boom("from the callback")
+
+    with pytest.raises(Boom):
+        medenc.train(model=base, train=train_file, out=tmp_path / "out", task="single-label", max_steps=5,
+                     batch_size=4, threads=1, max_length=48, save_strategy="no", progress=fail)
