@@ -3,6 +3,7 @@
 // through `medenc forward`.
 #include <gtest/gtest.h>
 
+#include "ops/ops.h"
 #include "fixture_check.h"
 
 using namespace medenc;
@@ -17,10 +18,9 @@ TEST(BertFixtures, MegatronSequenceClassificationThreeLabels) { check_fixture("m
 TEST(BertFixtures, MegatronTokenClassification43Labels) { check_fixture("megatron_tokcls43_smallvocab"); }
 
 TEST(BertFixtures, SingleThreadMatchesToo) {
-  LoadOptions o;
-  o.threads = 1;
-  check_fixture("bert_seqcls_smallvocab", o);
-  check_fixture("megatron_tokcls43_smallvocab", o);
+  const ops::ThreadScope one_thread(1);
+  check_fixture("bert_seqcls_smallvocab");
+  check_fixture("megatron_tokcls43_smallvocab");
 }
 
 TEST(BertFixtures, ModelInfo) {

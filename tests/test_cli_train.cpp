@@ -106,6 +106,24 @@ TEST(CliTrain, KilledRunResumesToTheSameWeights) {
   }
   EXPECT_EQ(a["log_history"].back()["train_loss"], b["log_history"].back()["train_loss"]);
 
+  // Ctrl-C (SIGINT) stops a third run at its next optimizer step with a checkpoint there (not
+  // necessarily a save step), exit code 130 and no final model; the same command resumes from it to
+  // the same weights as the uninterrupted run.
+  const pid_t pid2 = spawn(split(args + " --out " + dir + "/stopped"));
+  const auto deadline2 = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(dir + "/stopped/checkpoint-10") && std::chrono::steady_clock::now() < deadline2)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // somewhere between save steps
+  kill(pid2, SIGINT);
+  int status2 = 0;
+  waitpid(pid2, &status2, 0);
+  ASSERT_TRUE(WIFEXITED(status2)) << "SIGINT killed the run instead of stopping it";
+  ASSERT_EQ(WEXITSTATUS(status2), 130) << "the run finished before it could be interrupted";
+  ASSERT_FALSE(fs::exists(dir + "/stopped/model.safetensors"));
+  ASSERT_EQ(test::run_cli(args + " --out " + dir + "/stopped", &out, &err), 0) << err;
+  EXPECT_NE(err.find("resuming from"), std::string::npos) << err;
+  EXPECT_EQ(test::read_file(dir + "/full/model.safetensors"), test::read_file(dir + "/stopped/model.safetensors"));
+
   // Resuming with another learning rate is refused.
   std::string other = args;
   other.replace(other.find("--learning-rate 1e-3"), 20, "--learning-rate 2e-3");

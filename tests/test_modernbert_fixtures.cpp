@@ -2,6 +2,7 @@
 // fp32): every output within 5e-5 over real tokens.
 #include <gtest/gtest.h>
 
+#include "ops/ops.h"
 #include "fixture_check.h"
 
 using namespace medenc;
@@ -16,7 +17,6 @@ TEST(ModernBertFixtures, SingleLabelThreeClasses) { check_fixture("modernbert_se
 TEST(ModernBertFixtures, TokenClassificationNineLabels) { check_fixture("modernbert_tokcls9_smallvocab"); }
 
 TEST(ModernBertFixtures, SingleThreadMatchesToo) {
-  LoadOptions o;
-  o.threads = 1;
-  check_fixture("modernbert_seqcls_regression_mean", o);
+  const ops::ThreadScope one_thread(1);
+  check_fixture("modernbert_seqcls_regression_mean");
 }

@@ -6,6 +6,7 @@
 
 #include "medenc/error.h"
 #include "medenc/pipeline.h"
+#include "tasks/result_json.h"
 
 namespace medenc {
 namespace {
@@ -15,7 +16,9 @@ class RecordingEncoder : public Encoder {
  public:
   RecordingEncoder() { info_.head.kind = HeadKind::SequenceClassification; }
   const ModelInfo& info() const override { return info_; }
-  ForwardOutput forward(const Batch& batch, const ForwardOptions&) override {
+  std::unique_ptr<EncoderWorkspace> make_workspace() const override { return std::make_unique<EncoderWorkspace>(); }
+  using Encoder::forward;
+  ForwardOutput forward(const Batch& batch, const ForwardOptions&, EncoderWorkspace&) const override {
     std::vector<int64_t> lengths;
     ForwardOutput out;
     out.logits_rows = batch.size();
@@ -30,7 +33,7 @@ class RecordingEncoder : public Encoder {
   }
   double forward_flops(const Batch&) const override { return 0; }
 
-  std::vector<std::vector<int64_t>> batches;
+  mutable std::vector<std::vector<int64_t>> batches;
 
  private:
   ModelInfo info_;
@@ -49,10 +52,8 @@ class BytesTask : public Task {
     for (int64_t b = 0; b < batch.size(); ++b)
       windows[b]->values.assign(out.logits.begin() + 2 * b, out.logits.begin() + 2 * b + 2);
   }
-  void finish(const Job& job, nlohmann::ordered_json& line) const override {
-    line["length"] = (int)job.windows[0].values[0];
-    line["first"] = (int)job.windows[0].values[1];
-  }
+  // The result is an "embedding" [length, first id].
+  void finish(Job& job) const override { job.result = job.windows[0].values; }
 };
 
 std::vector<nlohmann::json> lines_of(const std::string& s) {
@@ -80,7 +81,7 @@ TEST(TasksPipeline, OneLinePerInputInOrderWithErrorsInPlace) {
   PipelineOptions o;
   o.read_ahead = 4;         // several read-ahead windows
   o.max_batch_tokens = 16;  // several batches per window
-  const PipelineStats stats = run_pipeline(model, task, *reader, out, o);
+  const PipelineStats stats = run_pipeline_jsonl(model, task, *reader, out, o);
 
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 10u);
@@ -107,8 +108,8 @@ TEST(TasksPipeline, OneLinePerInputInOrderWithErrorsInPlace) {
       continue;
     }
     EXPECT_EQ(j["id"], t);
-    EXPECT_EQ(j["length"], texts[t].size());
-    EXPECT_EQ(j["first"], (int)texts[t][0]);
+    EXPECT_EQ(j["embedding"][0], texts[t].size());
+    EXPECT_EQ(j["embedding"][1], (int)texts[t][0]);
     EXPECT_FALSE(j.contains("error"));
     ++t;
   }
@@ -147,14 +148,14 @@ TEST(TasksPipeline, FailOnErrorWritesTheLinesBeforeAndStops) {
   o.fail_on_error = true;
   o.source = "notes.jsonl";
   try {
-    run_pipeline(model, task, *reader, out, o);
+    run_pipeline_jsonl(model, task, *reader, out, o);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "notes.jsonl: line 3: field \"text\" is not a string");
   }
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[1]["length"], 3);
+  EXPECT_EQ(lines[1]["embedding"][0], 3);
 }
 
 TEST(TasksPipeline, EmptyInputWritesNothing) {
@@ -163,7 +164,7 @@ TEST(TasksPipeline, EmptyInputWritesNothing) {
   RecordingEncoder model;
   BytesTask task;
   std::ostringstream out;
-  const auto stats = run_pipeline(model, task, *reader, out, PipelineOptions{});
+  const auto stats = run_pipeline_jsonl(model, task, *reader, out, PipelineOptions{});
   EXPECT_EQ(stats.documents, 0);
   EXPECT_EQ(out.str(), "");
   EXPECT_TRUE(model.batches.empty());

@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "medenc/config.h"
 #include "medenc/pipeline.h"
 
@@ -31,13 +29,9 @@ double sigmoid(double x);
 // Element-wise mean or max of equally long logit rows (one per window).
 std::vector<float> aggregate_window_logits(const std::vector<std::span<const float>>& rows, WindowAggregation how);
 
-// The result fields for one document's logits:
-//   regression:  {"score": x} (one label) or {"scores": {label: x}}, raw values;
-//   single-label: {"label": name, "score": p, "scores": {name: p, ...}}, softmax;
-//   multi-label:  {"labels": [names above their threshold], "scores": {name: p, ...}}, sigmoid.
-// "scores" lists every label in id order, or with top_k the k best in descending order.
-void classification_fields(std::span<const float> logits, const HeadConfig& head, const ClassifyOptions& options,
-                           nlohmann::ordered_json& out);
+// What one document's logits mean under the checkpoint's problem_type (see ClassificationResult).
+ClassificationResult classify_logits(std::span<const float> logits, const HeadConfig& head,
+                                     const ClassifyOptions& options);
 
 // Per-label thresholds from a JSON object {"label": t, ...}; labels it leaves out get
 // `default_threshold`. Unknown labels and values outside [0, 1] are errors naming the file.

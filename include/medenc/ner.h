@@ -12,7 +12,6 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 
 #include "medenc/pipeline.h"
 
@@ -76,12 +75,12 @@ std::vector<NerEntity> ner_entities(std::string_view text, std::span<const size_
                                     std::span<const Window> windows, const NerLabeling& labeling,
                                     const NerOptions& options);
 
-// {"entities": [{"label", "start", "end", "text", "score", "word", "hf_start", "hf_end"(, "index")}]}.
-// start/end are code-point offsets trimmed of surrounding whitespace (Hugging Face's offsets, kept in
-// hf_start/hf_end, include the leading space of byte-level BPE tokens); text is the slice
-// [start, end) of the input. A span that is whitespace only keeps its untrimmed offsets.
-void ner_fields(std::string_view text, std::span<const size_t> cp_bytes, const std::vector<NerEntity>& entities,
-                nlohmann::ordered_json& out);
+// The entities as spans of the input (see EntitySpan): start/end are code-point offsets trimmed of
+// surrounding whitespace (Hugging Face's offsets, kept in hf_start/hf_end, include the leading
+// space of byte-level BPE tokens); text is the slice [start, end) of the input. A span that is
+// whitespace only keeps its untrimmed offsets.
+std::vector<EntitySpan> entity_spans(std::string_view text, std::span<const size_t> cp_bytes,
+                                     const std::vector<NerEntity>& entities);
 
 // The ner job over a token-classification model.
 std::unique_ptr<Task> make_ner_task(const Tokenizer& tokenizer, const ModelInfo& model, const WindowOptions& windows,

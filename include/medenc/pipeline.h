@@ -1,20 +1,21 @@
 #pragma once
-// The streaming batch job behind classify, ner, embed and fill-mask: read documents, let the task
-// tokenize each into model windows, run the windows in token-budget batches sorted by length, and
-// write one JSON line per document in input order. Memory stays bounded by the read-ahead window,
-// whatever the length of the input.
+// Tasks and the batcher behind every task call (medenc/session.h) and the streaming jobs of
+// classify, ner, embed and fill-mask: a task tokenizes each document into model windows, the
+// windows run in token-budget batches sorted by length, and the task turns their outputs into one
+// typed result per document, in input order.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "medenc/model.h"
+#include "medenc/results.h"
 #include "medenc/text_input.h"
 #include "medenc/tokenizer.h"
 
@@ -26,11 +27,17 @@ struct Window {
   std::vector<float> values;  // what the task keeps from the forward output for this window
 };
 
+// What a task makes of one document (see medenc/results.h); std::vector<float> is an embedding.
+using TaskResult = std::variant<std::monostate, ClassificationResult, std::vector<EntitySpan>, std::vector<float>,
+                                std::vector<MaskPredictions>>;
+
 struct Job {
   Document doc;
   std::vector<Window> windows;
   bool truncated = false;  // tokens past max_length were dropped
   std::string error;       // non-empty: written as an error line
+  ErrorKind error_kind = ErrorKind::InvalidInput;
+  TaskResult result;       // set by Task::finish when there is no error
 };
 
 class Task {
@@ -45,18 +52,33 @@ class Task {
   }
   // Copies what the task needs from the batch output into each window's values.
   virtual void collect(const ForwardOutput& out, const Batch& batch, std::span<Window* const> windows) const = 0;
-  // Adds the task's result fields for a document without error.
-  virtual void finish(const Job& job, nlohmann::ordered_json& line) const = 0;
+  // Sets job.result from the windows' values (a document without error).
+  virtual void finish(Job& job) const = 0;
 };
 
-struct PipelineOptions {
-  int64_t max_batch_tokens = 16384;  // tokens per forward call (a longer window runs alone)
-  int64_t read_ahead = 1024;         // documents read, sorted by length and batched together
-  bool fail_on_error = false;        // stop at the first bad document (after writing the lines before it)
-  bool progress = false;             // progress line on stderr
-  int64_t total_bytes = 0;           // input size for the ETA (0: unknown)
-  std::string source = "input";      // names the input in messages
+// Polled between batches and between the layers of a forward pass; when it returns true the call
+// stops and throws Error(ErrorKind::Cancelled). Must be cheap; it runs on the calling thread.
+using StopCheck = std::function<bool()>;
+
+struct BatchOptions {
+  int64_t max_batch_tokens = 16384;  // real (unpadded) tokens per forward batch (a longer window runs alone)
+  StopCheck should_stop;
 };
+
+// Wall time of one call, in seconds.
+struct CallTimings {
+  double tokenization = 0;  // texts to windows
+  double queue = 0;         // sorting and batching (a server adds the time its requests waited)
+  double inference = 0;     // forward passes and turning their outputs into results
+};
+
+// The batcher under every task call: prepares (tokenizes) the jobs that have no error yet, in
+// parallel, then runs all their windows through the model, longest first, in batches of at most
+// max_batch_tokens real tokens, lets the task collect its values and finish each job. A job whose
+// preparation fails gets job.error. Results do not depend on how jobs are grouped (fixed summation
+// order in every kernel). Adds to `timings` when given.
+void run_jobs(const Encoder& encoder, EncoderWorkspace& workspace, const Task& task, std::span<Job* const> jobs,
+              const BatchOptions& options, CallTimings* timings = nullptr);
 
 struct PipelineStats {
   int64_t documents = 0;
@@ -65,14 +87,24 @@ struct PipelineStats {
   int64_t tokens = 0;
 };
 
-// Runs the job; output lines go to `out` and are flushed after every read-ahead window. With
-// fail_on_error, the first bad document throws medenc::Error naming its line.
-PipelineStats run_pipeline(Encoder& model, const Task& task, DocumentReader& reader, std::ostream& out,
-                           const PipelineOptions& options);
+struct PipelineOptions {
+  int64_t max_batch_tokens = 16384;  // tokens per forward call (a longer window runs alone)
+  int64_t read_ahead = 1024;         // documents read, sorted by length and batched together
+  bool fail_on_error = false;        // stop at the first bad document (after writing the lines before it)
+  std::string source = "input";      // names the input in messages
+  StopCheck should_stop;
+  // Called after every read-ahead window with the totals so far and the input bytes consumed, and
+  // once more at the end with final = true.
+  std::function<void(const PipelineStats&, int64_t bytes_read, bool final)> progress;
+};
 
-// The JSON line for a document: {"id"?, task fields..., "truncated"?, "windows"?} or
-// {"id"?, "error", "line"}.
-nlohmann::ordered_json document_line(const Job& job, const Task& task);
+// The streaming job: documents from `reader`, each finished job handed to `write` in input order
+// (after every read-ahead window); memory stays bounded by the read-ahead window. With
+// fail_on_error, the first bad document throws medenc::Error naming its line (after the documents
+// before it were written).
+PipelineStats run_pipeline(const Encoder& encoder, EncoderWorkspace& workspace, const Task& task,
+                           DocumentReader& reader, const std::function<void(const Job&)>& write,
+                           const PipelineOptions& options);
 
 // How a document becomes windows.
 struct WindowOptions {
@@ -95,14 +127,5 @@ void prepare_windows(const Tokenizer& tokenizer, Job& job, const WindowOptions& 
 // Throws medenc::Error when `model` does not have the head `command` needs, naming the head it has
 // and the command that serves it.
 void require_head(const ModelInfo& model, HeadKind needed, const std::string& command);
-
-// [start, end) in code points (cp_bytes maps them to byte offsets of text) without surrounding
-// Unicode white space; a span that is white space only comes back as it was.
-std::pair<int64_t, int64_t> trim_whitespace(std::string_view text, std::span<const size_t> cp_bytes, int64_t start,
-                                            int64_t end);
-
-// Float for JSON output: the double whose shortest decimal form is the float's shortest form
-// (0.1f prints as 0.1, not 0.10000000149011612).
-double json_float(float x);
 
 }  // namespace medenc

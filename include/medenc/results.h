@@ -62,11 +62,4 @@ struct InputStatus {
   ErrorKind error_kind = ErrorKind::InvalidInput;
 };
 
-// Wall time of one call, in seconds.
-struct CallTimings {
-  double tokenization = 0;  // texts to windows
-  double queue = 0;         // waiting: sorting and batching, and for a server the time before the call
-  double inference = 0;     // forward passes and turning their outputs into results
-};
-
 }  // namespace medenc

@@ -83,10 +83,6 @@ struct TextInput {
   TextInput(std::string t, std::string p) : text(std::move(t)), pair(std::move(p)) {}
 };
 
-// Polled between batches and between layers of a forward pass; when it returns true the call stops
-// and throws Error(ErrorKind::Cancelled). Must be cheap and callable from the calling thread.
-using StopCheck = std::function<bool()>;
-
 // A stop flag another thread (or a signal handler: set() is lock-free) raises to cancel calls.
 class StopFlag {
  public:
@@ -106,7 +102,7 @@ struct RequestOptions {
   int64_t stride = 0;      // > 0: a longer input runs as overlapping windows sharing `stride` tokens;
                            // 0: it is truncated to max_length (InputStatus::truncated)
   int64_t max_batch_tokens = 16384;  // real (unpadded) tokens per forward batch
-  StopCheck should_stop;             // cancellation (see StopCheck)
+  StopCheck should_stop;             // cancellation (medenc/pipeline.h)
 };
 
 struct SessionOptions {
@@ -166,23 +162,17 @@ class Session {
   FillMaskResponse fill_mask(std::span<const TextInput> inputs, const FillMaskOptions& options = {},
                              const RequestOptions& request = {});
 
-  // The batcher under every call above and under the CLI's streaming job: prepares (tokenizes) the
-  // jobs without an error, then runs all their windows through the model, longest first, in batches
-  // of at most max_batch_tokens real tokens (a longer window runs alone), and lets the task collect
-  // its values. Preparation errors land in job.error. Adds to `timings` when given.
-  void run_jobs(const Task& task, std::span<Job* const> jobs, const RequestOptions& request,
+  // The batcher under every call above (see run_jobs in medenc/pipeline.h), on this session.
+  void run_jobs(const Task& task, std::span<Job* const> jobs, const BatchOptions& options,
                 CallTimings* timings = nullptr);
+  // The streaming job (see run_pipeline in medenc/pipeline.h) on this session.
+  PipelineStats run_pipeline(const Task& task, DocumentReader& reader, const std::function<void(const Job&)>& write,
+                             const PipelineOptions& options);
 
  private:
   std::shared_ptr<const Model> model_;
   SessionOptions options_;
   std::unique_ptr<EncoderWorkspace> workspace_;
 };
-
-// The streaming job behind `medenc classify|ner|embed|fill-mask`: documents from `reader`, results
-// handed to `write` one per document in input order (after every read-ahead window). See
-// medenc/pipeline.h for the options.
-PipelineStats run_pipeline(Session& session, const Task& task, DocumentReader& reader,
-                           const std::function<void(const Job&)>& write, const PipelineOptions& options);
 
 }  // namespace medenc

@@ -12,6 +12,7 @@
 // counters (seed, epoch, step), so the optimizer moments, the step and the model weights are all the
 // state a resume needs: it continues bit for bit where the checkpoint was taken.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,7 +63,7 @@ struct EvalSettings {
   double regression_threshold = 2.0;   // regression: binarise at <= / > this value
   double mlm_probability = 0.15;       // masked LM: fixed masking rate
   uint64_t seed = 42;                  // masked LM: which tokens are masked
-  bool progress = false;
+  std::function<void(int64_t done, int64_t total)> on_progress;  // after each example
 };
 
 struct EvalOutput {
@@ -81,6 +82,28 @@ double metric_value(const nlohmann::ordered_json& metrics, const std::string& na
 
 // ---------------------------------------------------------------------------------------------
 // Training
+
+// After each optimizer step.
+struct TrainStepInfo {
+  int64_t step = 0, total_steps = 0;
+  double epoch = 0, loss = 0, learning_rate = 0;
+  double tokens_per_second = 0;  // training tokens over the time spent in optimizer steps
+  double eta_seconds = -1;       // at the average step time so far (-1: unknown)
+};
+
+// What a training run reports while it runs, and how to stop it (Hugging Face's TrainerCallback).
+// Every callback is optional and runs on the training thread.
+struct TrainerCallbacks {
+  std::function<void(const std::string& line)> on_message;        // data report, model, logs, evals, saves
+  std::function<void(const TrainStepInfo& step)> on_step;          // after every optimizer step
+  std::function<void(const nlohmann::ordered_json& entry)> on_log;  // a training log_history entry
+  std::function<void(const nlohmann::ordered_json& entry)> on_evaluate;  // an evaluation's log entry
+  std::function<void(const std::string& checkpoint)> on_save;      // a checkpoint folder was written
+  // Polled after every optimizer step: true saves a checkpoint there and ends the run early
+  // (TrainSummary::stopped); the same command resumes from it to the same weights.
+  std::function<bool()> should_stop;
+  std::function<void(int64_t done, int64_t total)> on_eval_progress;  // examples evaluated so far
+};
 
 struct TrainingArguments {
   std::string model_dir, tokenizer_dir, train_file, eval_file, output_dir;
@@ -126,7 +149,7 @@ struct TrainingArguments {
   int threads = 0;
   bool overwrite_output_dir = false;
   std::string resume_from_checkpoint;  // "": the latest checkpoint in output_dir, if any
-  bool progress = false;               // live progress line (stderr is a terminal)
+  TrainerCallbacks callbacks;          // progress, logs and stopping (not part of to_json)
 
   // Checks values and combinations (as TrainingArguments.__post_init__ does); throws medenc::Error.
   void validate() const;
@@ -134,6 +157,8 @@ struct TrainingArguments {
 };
 
 struct TrainSummary {
+  bool stopped = false;         // ended by should_stop (a checkpoint was saved; no final model written)
+  std::string last_checkpoint;  // the folder of the last checkpoint written
   int64_t global_step = 0;
   double train_loss = 0;
   double seconds = 0;

@@ -26,11 +26,11 @@
 
 #include "bench/bench_support.h"
 #include "cli/command.h"
+#include "ops/ops.h"
 #include "medenc/error.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
 #include "medenc/train.h"
-#include "ops/ops.h"
 #include "util/random.h"
 
 namespace {
@@ -183,7 +183,6 @@ json run_train_case(const Options& o, const std::string& name, bool verbose) {
   if (!parse_case(name, b, len))
     throw medenc::Error(fmt::format("bad training case '{}' (expected BxL, e.g. 8x512)", name));
   medenc::LoadOptions lo;
-  lo.threads = o.threads;
   bench::reset_peak_rss();
   auto model = medenc::load_trainable(o.model, lo);
   medenc::AdamWOptions ao;
@@ -299,6 +298,7 @@ json check_targets(const json& report) {
 }
 
 int run(const Options& o) {
+  const medenc::ops::ThreadScope threads(o.threads);
   json report = json::object();
   report["model"] = o.model;
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
@@ -312,7 +312,6 @@ int run(const Options& o) {
   std::vector<InferenceCase> cases;
   for (const std::string& dtype : inference ? o.dtypes : std::vector<std::string>{}) {
     medenc::LoadOptions lo;
-    lo.threads = o.threads;
     lo.bf16 = dtype == "bf16";
     const double rss_before = bench::current_rss_mb();
     std::unique_ptr<medenc::Encoder> model;

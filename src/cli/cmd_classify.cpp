@@ -23,7 +23,7 @@ int run(const Options& o) {
     co.window_aggregation = medenc::parse_window_aggregation(o.window_aggregation);
     if (!o.thresholds_file.empty())
       co.thresholds = medenc::read_label_thresholds(o.thresholds_file, loaded.model->info().head, o.threshold);
-    auto task = medenc::make_classify_task(*loaded.tokenizer, loaded.model->info(), loaded.windows, co);
+    auto task = medenc::make_classify_task(loaded.model->tokenizer(), loaded.model->info(), loaded.windows, co);
     return medenc::cli::run_task(o.task, loaded, *task, o.pair_field, "classify");
   });
 }

@@ -17,7 +17,7 @@ int run(const Options& o) {
     medenc::EmbedOptions eo;
     eo.pooling = medenc::parse_pooling(o.pooling);
     eo.normalize = o.normalize;
-    auto task = medenc::make_embed_task(*loaded.tokenizer, loaded.model->info(), loaded.windows, eo);
+    auto task = medenc::make_embed_task(loaded.model->tokenizer(), loaded.model->info(), loaded.windows, eo);
     return medenc::cli::run_task(o.task, loaded, *task, "", "embed");
   });
 }

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/status_line.h"
+#include "ops/ops.h"
 #include "cli/data_options.h"
 #include "medenc/classify.h"
 #include "medenc/error.h"
@@ -34,8 +36,8 @@ struct Options {
 };
 
 int run(const Options& o) {
+  const medenc::ops::ThreadScope threads(o.threads);
   medenc::LoadOptions lo;
-  lo.threads = o.threads;
   auto model = medenc::load_encoder(o.model, lo);
   const medenc::ModelInfo& info = model->info();
   const medenc::TaskKind task = o.task.empty() ? medenc::task_of_head(info.head) : medenc::parse_task(o.task);
@@ -70,9 +72,13 @@ int run(const Options& o) {
   s.regression_threshold = o.regression_threshold;
   s.mlm_probability = o.mlm_probability;
   s.seed = o.seed;
-  s.progress = isatty(fileno(stderr));
+  medenc::cli::StatusLine status(medenc::cli::StatusLine::stderr_is_terminal());
+  s.on_progress = [&](int64_t done, int64_t total) {
+    status.draw(fmt::format("evaluating {}/{}", done, total), done == total);
+  };
   if (!o.thresholds_file.empty()) s.thresholds = medenc::read_label_thresholds(o.thresholds_file, info.head, o.threshold);
   medenc::EvalOutput ev = medenc::evaluate(*model, encoder, *data, s);
+  status.finish();
 
   ordered_json result;
   result["model"] = o.model;

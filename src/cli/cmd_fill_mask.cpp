@@ -16,7 +16,7 @@ int run(const Options& o) {
     medenc::cli::LoadedTask loaded = medenc::cli::load_task(o.task);
     medenc::FillMaskOptions fo;
     fo.top_k = o.top_k;
-    auto task = medenc::make_fill_mask_task(*loaded.tokenizer, loaded.model->info(), loaded.windows, fo);
+    auto task = medenc::make_fill_mask_task(loaded.model->tokenizer(), loaded.model->info(), loaded.windows, fo);
     return medenc::cli::run_task(o.task, loaded, *task, "", "fill-mask");
   });
 }

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "ops/ops.h"
 #include "medenc/forward.h"
 #include "medenc/model.h"
 
@@ -15,9 +16,9 @@ struct Options {
 };
 
 int run(const Options& o) {
+  const medenc::ops::ThreadScope threads(o.threads);
   medenc::PaddedInputs inputs = medenc::read_padded_inputs(o.inputs);
   medenc::LoadOptions lo;
-  lo.threads = o.threads;
   lo.deterministic = o.deterministic;
   lo.bf16 = o.dtype == "bf16";
   auto model = medenc::load_encoder(o.model, lo);

@@ -17,7 +17,7 @@ int run(const Options& o) {
     medenc::NerOptions no;
     no.aggregation = medenc::parse_ner_aggregation(o.aggregation);
     no.ignore_labels = o.ignore_labels;
-    auto task = medenc::make_ner_task(*loaded.tokenizer, loaded.model->info(), loaded.windows, no);
+    auto task = medenc::make_ner_task(loaded.model->tokenizer(), loaded.model->info(), loaded.windows, no);
     return medenc::cli::run_task(o.task, loaded, *task, "", "ner");
   });
 }

@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/data_options.h"
+#include "cli/status_line.h"
 #include "medenc/error.h"
 #include "medenc/trainer.h"
 
@@ -34,7 +35,20 @@ int run(Options& o) {
   if (o.fp16 || o.bf16)
     std::fprintf(stderr, "note: --%s accepted for recipe compatibility; medenc trains with fp32 weights, gradients "
                          "and optimizer state\n", o.fp16 ? "fp16" : "bf16");
-  a.progress = isatty(fileno(stderr));
+  medenc::cli::StatusLine status(medenc::cli::StatusLine::stderr_is_terminal());
+  a.callbacks.on_message = [&](const std::string& line) { status.print(line); };
+  a.callbacks.on_step = [&](const medenc::TrainStepInfo& s) {
+    status.draw(fmt::format("step {}/{}  epoch {:.2f}  loss {:.4f}  lr {:.3g}  {:.0f} tokens/s  ETA {}", s.step,
+                            s.total_steps, s.epoch, s.loss, s.learning_rate, s.tokens_per_second,
+                            s.eta_seconds < 0 ? "?" : medenc::cli::format_duration(s.eta_seconds)),
+                s.step == s.total_steps);
+  };
+  a.callbacks.on_eval_progress = [&](int64_t done, int64_t total) {
+    status.draw(fmt::format("evaluating {}/{}", done, total), done == total);
+  };
+  // Ctrl-C (or SIGTERM) stops at the next optimizer step, leaving a checkpoint to resume from.
+  const medenc::cli::InterruptFlag interrupt;
+  a.callbacks.should_stop = [] { return medenc::cli::InterruptFlag::raised(); };
   try {
     a.validate();
   } catch (const medenc::Error& e) {
@@ -42,6 +56,7 @@ int run(Options& o) {
     return medenc::cli::kUsage;
   }
   const medenc::TrainSummary s = medenc::train(a);
+  status.finish();
   nlohmann::ordered_json j;
   j["output_dir"] = a.output_dir;
   j["global_step"] = s.global_step;
@@ -49,8 +64,12 @@ int run(Options& o) {
   j["train_runtime"] = s.seconds;
   j["resumed"] = s.resumed;
   if (!s.best_model_checkpoint.empty()) j["best_model_checkpoint"] = s.best_model_checkpoint;
+  if (s.stopped) {
+    j["stopped"] = true;
+    j["last_checkpoint"] = s.last_checkpoint;
+  }
   std::printf("%s\n", j.dump().c_str());
-  return medenc::cli::kOk;
+  return s.stopped ? medenc::cli::kInterrupted : medenc::cli::kOk;
 }
 
 medenc::cli::Registrar reg(

@@ -13,6 +13,7 @@ enum ExitCode {
   kError = 1,        // the command could not do its job (bad model, bad file, ...)
   kUsage = 2,        // bad command line
   kInputErrors = 3,  // the job finished but some input lines were errors (written in place)
+  kInterrupted = 130,  // stopped by SIGINT/SIGTERM (train: a checkpoint to resume from was saved)
 };
 
 // setup() adds the subcommand's options and returns the function that runs it.

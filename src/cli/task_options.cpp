@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +12,9 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
+#include "cli/status_line.h"
 #include "medenc/error.h"
+#include "tasks/result_json.h"
 
 namespace medenc::cli {
 
@@ -40,32 +43,23 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
 
 LoadedTask load_task(const TaskCliOptions& o) {
   LoadedTask t;
-  LoadOptions lo;
-  lo.threads = o.threads;
-  t.model = load_encoder(o.model, lo);
   const std::string tok_dir = o.tokenizer.empty() ? o.model : o.tokenizer;
-  if (!std::filesystem::exists(std::filesystem::path(tok_dir) / "tokenizer.json") &&
+  if (std::filesystem::is_directory(o.model) &&
+      !std::filesystem::exists(std::filesystem::path(tok_dir) / "tokenizer.json") &&
       !std::filesystem::exists(std::filesystem::path(tok_dir) / "vocab.txt"))
     throw Error(fmt::format("{}: no tokenizer.json or vocab.txt{}", tok_dir,
                             o.tokenizer.empty() ? "; give the tokenizer folder with --tokenizer DIR" : ""));
-  t.tokenizer = Tokenizer::from_dir(tok_dir);
-  const ModelInfo& info = t.model->info();
-  if (t.tokenizer->vocab_size() > info.vocab_size)
-    throw Error(fmt::format("the tokenizer in {} has {} ids but the model in {} only {}: they do not belong together",
-                            tok_dir, t.tokenizer->vocab_size(), o.model, info.vocab_size));
-  const int64_t limit = info.max_positions;
-  t.windows.max_length = o.max_length > 0 ? o.max_length : limit;
-  if (limit > 0 && t.windows.max_length > limit)
-    throw UsageError(fmt::format("--max-length {} is more than the {} positions the model in {} has", o.max_length,
-                                 limit, o.model));
-  const int64_t specials = t.tokenizer->num_special_tokens_to_add(false);
-  if (t.windows.max_length <= specials + 0)
-    throw UsageError(fmt::format("--max-length {} leaves no room for text next to the {} special tokens",
-                                 t.windows.max_length, specials));
-  t.windows.stride = o.stride;
-  if (o.stride > 0 && o.stride >= t.windows.max_length - specials)
-    throw UsageError(fmt::format("--stride {} must be smaller than --max-length {} minus the {} special tokens",
-                                 o.stride, t.windows.max_length, specials));
+  ModelOptions mo;
+  mo.tokenizer = o.tokenizer;
+  t.model = Model::load(o.model, mo);
+  SessionOptions so;
+  so.threads = o.threads;
+  t.session = std::make_unique<Session>(t.model, so);
+  try {
+    t.windows = t.model->window_options(o.max_length, o.stride);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
   return t;
 }
 
@@ -81,8 +75,8 @@ int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, cons
   po.max_batch_tokens = o.max_batch_tokens;
   po.read_ahead = o.read_ahead;
   po.fail_on_error = o.on_error == "fail";
-  po.progress = isatty(fileno(stderr));
   po.source = o.input == "-" ? "stdin" : o.input;
+  int64_t total_bytes = 0;
 
   std::ifstream file;
   std::istream* in = &std::cin;
@@ -90,7 +84,7 @@ int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, cons
     file.open(o.input, std::ios::binary);
     if (!file) throw Error(fmt::format("{}: cannot open the input", o.input));
     std::error_code ec;
-    if (std::filesystem::is_regular_file(o.input, ec)) po.total_bytes = (int64_t)std::filesystem::file_size(o.input, ec);
+    if (std::filesystem::is_regular_file(o.input, ec)) total_bytes = (int64_t)std::filesystem::file_size(o.input, ec);
     in = &file;
   }
   auto reader = make_document_reader(*in, io, po.source);
@@ -104,9 +98,29 @@ int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, cons
     if (!out_file) throw Error(fmt::format("{}: cannot write", tmp));
     out = &out_file;
   }
+  // "1,234 docs  56.7 docs/s  8,901 tokens/s  ETA 0:01:23", live on a terminal.
+  StatusLine status(StatusLine::stderr_is_terminal());
+  const auto start = std::chrono::steady_clock::now();
+  po.progress = [&](const PipelineStats& s, int64_t bytes, bool final) {
+    out->flush();
+    if (!*out) throw Error(ErrorKind::Io, po.source + ": cannot write the output");
+    if (!status.live()) return;
+    const double secs =
+        std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::string eta;
+    if (total_bytes > 0 && bytes > 0 && !final)
+      eta = "  ETA " + format_duration(secs * (double)std::max<int64_t>(0, total_bytes - bytes) / (double)bytes);
+    status.draw(fmt::format("{} docs  {:.1f} docs/s  {:.0f} tokens/s{}", s.documents, (double)s.documents / secs,
+                            (double)s.tokens / secs, eta),
+                final);
+    if (final) status.finish();
+  };
+  auto write = [&](const Job& job) {
+    *out << document_line(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  };
   PipelineStats stats;
   try {
-    stats = run_pipeline(*loaded.model, task, *reader, *out, po);
+    stats = loaded.session->run_pipeline(task, *reader, write, po);
   } catch (...) {
     if (!o.out.empty()) {
       out_file.close();

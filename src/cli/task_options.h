@@ -5,9 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "medenc/model.h"
-#include "medenc/pipeline.h"
-#include "medenc/tokenizer.h"
+#include "medenc/session.h"
 
 namespace medenc::cli {
 
@@ -28,13 +26,13 @@ struct TaskCliOptions {
 void add_task_options(CLI::App& app, TaskCliOptions& o);
 
 struct LoadedTask {
-  std::unique_ptr<Encoder> model;
-  std::unique_ptr<Tokenizer> tokenizer;
+  std::shared_ptr<const Model> model;
+  std::unique_ptr<Session> session;
   WindowOptions windows;
 };
 
-// Loads the model and its tokenizer and resolves the window options (throws medenc::Error, or
-// UsageError for option values the model cannot take).
+// Loads the model and its tokenizer, opens a session and resolves the window options (throws
+// medenc::Error, or UsageError for option values the model cannot take).
 LoadedTask load_task(const TaskCliOptions& o);
 
 // Bad option values found once the model is known; main reports them with exit code 2.

@@ -48,8 +48,14 @@ OpTimer::~OpTimer() {
   t.calls += 1;
 }
 
-void configure_threads(const Context& ctx) {
-  if (ctx.threads > 0) omp_set_num_threads(ctx.threads);
+ThreadScope::ThreadScope(int threads) {
+  if (threads <= 0) return;
+  saved_ = omp_get_max_threads();
+  omp_set_num_threads(threads);
+}
+
+ThreadScope::~ThreadScope() {
+  if (saved_ > 0) omp_set_num_threads(saved_);
 }
 
 int max_threads() { return omp_get_max_threads(); }

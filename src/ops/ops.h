@@ -18,7 +18,6 @@ enum class ComputeType { F32, BF16 };
 struct Context {
   Device device = Device::CPU;
   ComputeType compute = ComputeType::F32;  // GEMM input precision; accumulation is always fp32
-  int threads = 0;                         // 0: all cores
   bool deterministic = false;              // bit-identical results whatever the threads and batch
 };
 
@@ -43,8 +42,19 @@ class OpTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
-// Applies ctx.threads to the runtime (OpenMP and the GEMM library).
-void configure_threads(const Context& ctx);
+// Sets the calling thread's OpenMP thread count for the scope's life (threads > 0; 0 leaves it),
+// then restores it. OpenMP keeps this setting per thread, so concurrent callers do not disturb
+// each other, and the GEMM primitives run single-threaded inside our own loops.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int saved_ = 0;
+};
 int max_threads();
 // Whether the device multiplies bf16 natively (CPU: AVX-512-BF16 or AMX); otherwise
 // ComputeType::BF16 is emulated with fp32 kernels on bf16-rounded inputs.

@@ -13,7 +13,6 @@
 namespace medenc {
 
 using nlohmann::json;
-using nlohmann::ordered_json;
 
 WindowAggregation parse_window_aggregation(const std::string& name) {
   if (name == "mean") return WindowAggregation::Mean;
@@ -70,45 +69,51 @@ std::vector<size_t> listed_labels(const std::vector<double>& values, int top_k) 
   return idx;
 }
 
-ordered_json scores_object(const HeadConfig& head, const std::vector<double>& values, int top_k) {
-  ordered_json scores = ordered_json::object();
-  for (size_t i : listed_labels(values, top_k)) scores[label_name(head, i)] = json_float((float)values[i]);
+std::vector<LabelScore> listed_scores(const HeadConfig& head, const std::vector<double>& values, int top_k) {
+  std::vector<LabelScore> scores;
+  for (size_t i : listed_labels(values, top_k)) scores.push_back({label_name(head, i), values[i]});
   return scores;
 }
 
 }  // namespace
 
-void classification_fields(std::span<const float> logits, const HeadConfig& head, const ClassifyOptions& o,
-                           ordered_json& out) {
+ClassificationResult classify_logits(std::span<const float> logits, const HeadConfig& head, const ClassifyOptions& o) {
+  ClassificationResult r;
   const std::vector<double> raw(logits.begin(), logits.end());
-  switch (head.resolved_problem_type()) {
+  r.problem_type = head.resolved_problem_type();
+  switch (r.problem_type) {
     case ProblemType::Regression:
     case ProblemType::Unset:  // resolved_problem_type never returns it; treat as raw values
-      if (raw.size() == 1) out["score"] = json_float(logits[0]);
-      else out["scores"] = scores_object(head, raw, o.top_k);
-      return;
+      r.problem_type = ProblemType::Regression;
+      if (raw.size() == 1) {
+        r.score = logits[0];
+        r.has_score = true;
+      } else {
+        r.scores = listed_scores(head, raw, o.top_k);
+      }
+      return r;
     case ProblemType::SingleLabel: {
       const std::vector<double> p = softmax(logits);
       const size_t best = (size_t)(std::max_element(p.begin(), p.end()) - p.begin());
-      out["label"] = label_name(head, best);
-      out["score"] = json_float((float)p[best]);
-      out["scores"] = scores_object(head, p, o.top_k);
-      return;
+      r.label = label_name(head, best);
+      r.score = p[best];
+      r.has_score = true;
+      r.scores = listed_scores(head, p, o.top_k);
+      return r;
     }
     case ProblemType::MultiLabel: {
       std::vector<double> p(raw.size());
       for (size_t i = 0; i < raw.size(); ++i) p[i] = sigmoid(raw[i]);
-      ordered_json labels = ordered_json::array();
       // By descending probability; at most top_k of them.
       for (size_t i : listed_labels(p, (int)p.size())) {
         const double t = i < o.thresholds.size() ? o.thresholds[i] : o.threshold;
-        if (p[i] > t && (o.top_k <= 0 || (int)labels.size() < o.top_k)) labels.push_back(label_name(head, i));
+        if (p[i] > t && (o.top_k <= 0 || (int)r.labels.size() < o.top_k)) r.labels.push_back(label_name(head, i));
       }
-      out["labels"] = std::move(labels);
-      out["scores"] = scores_object(head, p, o.top_k);
-      return;
+      r.scores = listed_scores(head, p, o.top_k);
+      return r;
     }
   }
+  return r;
 }
 
 std::vector<double> read_label_thresholds(const std::string& path, const HeadConfig& head, double default_threshold) {

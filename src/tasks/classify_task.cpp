@@ -29,11 +29,11 @@ class ClassifyTask : public Task {
       windows[b]->values.assign(out.logits.begin() + b * cols, out.logits.begin() + (b + 1) * cols);
   }
 
-  void finish(const Job& job, nlohmann::ordered_json& line) const override {
+  void finish(Job& job) const override {
     std::vector<std::span<const float>> rows;
     for (const Window& w : job.windows) rows.emplace_back(w.values);
     const std::vector<float> logits = aggregate_window_logits(rows, options_.window_aggregation);
-    classification_fields(logits, head_, options_, line);
+    job.result = classify_logits(logits, head_, options_);
   }
 
  private:
@@ -50,7 +50,8 @@ std::unique_ptr<Task> make_classify_task(const Tokenizer& tokenizer, const Model
   require_head(model, HeadKind::SequenceClassification, "classify");
   if (!options.thresholds.empty() && (int)options.thresholds.size() != model.head.num_labels)
     throw Error(fmt::format("{} thresholds given for a model with {} labels", options.thresholds.size(),
-                            model.head.num_labels));
+                            model.head.num_labels),
+                ErrorKind::InvalidInput);
   return std::make_unique<ClassifyTask>(tokenizer, model, windows, options);
 }
 

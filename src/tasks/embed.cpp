@@ -60,7 +60,7 @@ class EmbedTask : public Task {
     }
   }
 
-  void finish(const Job& job, nlohmann::ordered_json& line) const override {
+  void finish(Job& job) const override {
     std::vector<float> v = job.windows.front().values;
     if (job.windows.size() > 1) {
       std::vector<double> sum(v.size(), 0.0);
@@ -69,9 +69,7 @@ class EmbedTask : public Task {
       for (size_t h = 0; h < v.size(); ++h) v[h] = (float)(sum[h] / (double)job.windows.size());
     }
     if (options_.normalize) l2_normalize(v);
-    nlohmann::ordered_json e = nlohmann::ordered_json::array();
-    for (float x : v) e.push_back(json_float(x));
-    line["embedding"] = std::move(e);
+    job.result = std::move(v);
   }
 
  private:

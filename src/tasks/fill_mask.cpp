@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "tasks/spans.h"
 
 namespace medenc {
 
@@ -68,33 +70,25 @@ class FillMaskTask : public Task {
     }
   }
 
-  void finish(const Job& job, nlohmann::ordered_json& line) const override {
+  void finish(Job& job) const override {
     const Window& w = job.windows.front();
     const std::vector<int64_t> masks = mask_positions(w.enc);
     const std::vector<size_t> cp = codepoint_byte_offsets(job.doc.text);
     const size_t pairs = masks.empty() ? 0 : w.values.size() / (2 * masks.size());
-    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    std::vector<MaskPredictions> list;
     for (size_t m = 0; m < masks.size(); ++m) {
-      nlohmann::ordered_json preds = nlohmann::ordered_json::array();
+      MaskPredictions& entry = list.emplace_back();
       for (size_t k = 0; k < pairs; ++k) {
         const size_t i = 2 * (m * pairs + k);
         const int32_t id = (int32_t)w.values[i];
-        nlohmann::ordered_json p;
-        p["token"] = tokenizer_.decode(std::span<const int32_t>(&id, 1), /*skip_special=*/false);
-        p["token_id"] = id;
-        p["score"] = json_float(w.values[i + 1]);
-        preds.push_back(std::move(p));
+        entry.predictions.push_back(
+            {tokenizer_.decode(std::span<const int32_t>(&id, 1), /*skip_special=*/false), id, w.values[i + 1]});
       }
       // The mask's span without the spaces an lstrip mask token absorbs.
-      const auto [start, end] = trim_whitespace(job.doc.text, cp, w.enc.offsets[masks[m]].first,
-                                                w.enc.offsets[masks[m]].second);
-      nlohmann::ordered_json entry;
-      entry["start"] = start;
-      entry["end"] = end;
-      entry["predictions"] = std::move(preds);
-      list.push_back(std::move(entry));
+      std::tie(entry.start, entry.end) =
+          trim_whitespace(job.doc.text, cp, w.enc.offsets[masks[m]].first, w.enc.offsets[masks[m]].second);
     }
-    line["masks"] = std::move(list);
+    job.result = std::move(list);
   }
 
  private:

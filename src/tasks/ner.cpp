@@ -7,10 +7,11 @@
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "tasks/spans.h"
 
 namespace medenc {
 
-using nlohmann::ordered_json;
+
 
 NerAggregation parse_ner_aggregation(const std::string& name) {
   if (name == "none") return NerAggregation::None;
@@ -244,26 +245,26 @@ std::vector<NerEntity> ner_entities(std::string_view text, std::span<const size_
   return all;
 }
 
-void ner_fields(std::string_view text, std::span<const size_t> cp, const std::vector<NerEntity>& entities,
-                ordered_json& out) {
+std::vector<EntitySpan> entity_spans(std::string_view text, std::span<const size_t> cp,
+                                     const std::vector<NerEntity>& entities) {
   const int64_t n = (int64_t)cp.size() - 1;
-  ordered_json list = ordered_json::array();
+  std::vector<EntitySpan> spans;
+  spans.reserve(entities.size());
   for (const NerEntity& e : entities) {
     const int64_t hf_start = std::clamp<int64_t>(e.start, 0, n), hf_end = std::clamp<int64_t>(e.end, hf_start, n);
     const auto [start, end] = trim_whitespace(text, cp, hf_start, hf_end);
-    ordered_json j;
-    j["label"] = e.label;
-    j["start"] = start;
-    j["end"] = end;
-    j["text"] = std::string(slice(text, cp, start, end));
-    j["score"] = json_float((float)e.score);
-    j["word"] = e.word;
-    j["hf_start"] = e.start;
-    j["hf_end"] = e.end;
-    if (e.index >= 0) j["index"] = e.index;
-    list.push_back(std::move(j));
+    EntitySpan& s = spans.emplace_back();
+    s.label = e.label;
+    s.start = start;
+    s.end = end;
+    s.text = std::string(slice(text, cp, start, end));
+    s.score = e.score;
+    s.word = e.word;
+    s.hf_start = e.start;
+    s.hf_end = e.end;
+    s.index = e.index;
   }
-  out["entities"] = std::move(list);
+  return spans;
 }
 
 }  // namespace medenc

@@ -31,9 +31,9 @@ class NerTask : public Task {
       windows[b]->values.assign(out.logits.begin() + batch.offsets[b] * L, out.logits.begin() + batch.offsets[b + 1] * L);
   }
 
-  void finish(const Job& job, nlohmann::ordered_json& line) const override {
+  void finish(Job& job) const override {
     const std::vector<size_t> cp = codepoint_byte_offsets(job.doc.text);
-    ner_fields(job.doc.text, cp, ner_entities(job.doc.text, cp, job.windows, labeling_, options_), line);
+    job.result = entity_spans(job.doc.text, cp, ner_entities(job.doc.text, cp, job.windows, labeling_, options_));
   }
 
  private:

@@ -96,7 +96,7 @@ class Evaluator {
     }
     out_.tokens += batch_.tokens();
     if (s_.task != TaskKind::Mlm || !fo.mlm_rows.empty()) {
-      const ForwardOutput f = model_.forward(batch_, fo);
+      const ForwardOutput f = model_.forward(batch_, fo, *workspace_);
       collect(f, mlm_labels);
     }
     batch_ = Batch{};
@@ -206,6 +206,7 @@ class Evaluator {
   }
 
   Encoder& model_;
+  std::unique_ptr<EncoderWorkspace> workspace_ = model_.make_workspace();
   const ExampleEncoder& enc_;
   const EvalSettings& s_;
   std::vector<std::string> labels_;
@@ -227,18 +228,10 @@ class Evaluator {
 EvalOutput evaluate(Encoder& model, const ExampleEncoder& encoder, const Dataset& data, const EvalSettings& settings) {
   const auto t0 = std::chrono::steady_clock::now();
   Evaluator ev(model, encoder, settings);
-  auto last = t0;
   for (int64_t i = 0; i < data.size(); ++i) {
     ev.add(data.get(i), i);
-    if (settings.progress) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last > std::chrono::milliseconds(500) || i + 1 == data.size()) {
-        std::fprintf(stderr, "\revaluating %lld/%lld", (long long)(i + 1), (long long)data.size());
-        last = now;
-      }
-    }
+    if (settings.on_progress) settings.on_progress(i + 1, data.size());
   }
-  if (settings.progress) std::fprintf(stderr, "\n");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return ev.finish(seconds);
 }

@@ -6,6 +6,7 @@
 
 #include "medenc/datasets.h"
 #include "medenc/pipeline.h"
+#include "tasks/spans.h"
 
 namespace medenc {
 

@@ -1,18 +1,19 @@
 #pragma once
-// Training progress on stderr: a live line (loss, tokens/s, ETA) redrawn at most twice a second when
-// stderr is a terminal, and log lines at the logging steps either way.
+// Training progress: throughput and ETA bookkeeping, reported through the run's callbacks.
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "medenc/trainer.h"
 
 namespace medenc {
 
 class TrainProgress {
  public:
-  TrainProgress(bool live, int64_t total_steps, int64_t start_step);
+  TrainProgress(const TrainerCallbacks& callbacks, int64_t total_steps, int64_t start_step);
   // After each optimizer step, with the tokens it trained on and the seconds it took.
   void step(int64_t global_step, double epoch, double loss, double lr, int64_t tokens, double seconds);
-  // A log line (the live line is cleared first and redrawn after).
+  // A log line.
   void line(const std::string& text);
   // Training throughput: tokens over the time spent in optimizer steps (evaluation and saving excluded).
   double tokens_per_second() const;
@@ -22,12 +23,11 @@ class TrainProgress {
   double seconds() const;  // wall time since the start
 
  private:
-  bool live_;
+  const TrainerCallbacks& callbacks_;
   int64_t total_, start_;
   int64_t tokens_ = 0;
   double step_seconds_ = 0;
-  std::chrono::steady_clock::time_point t0_, last_draw_;
-  std::string current_;
+  std::chrono::steady_clock::time_point t0_;
 };
 
 // H:MM:SS

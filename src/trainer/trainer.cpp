@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "ops/ops.h"
 #include "medenc/error.h"
 #include "medenc/tokenizer.h"
 #include "medenc/trainer.h"
@@ -114,6 +115,10 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   LrSchedule schedule_;
   std::unique_ptr<TrainProgress> progress_;
+  std::string last_checkpoint_;
+  void message(const std::string& text) const {
+    if (a_.callbacks.on_message) a_.callbacks.on_message(text);
+  }
   ordered_json balance_;
   int32_t mask_id_ = 0;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, global_step_ = 0;
@@ -174,7 +179,7 @@ void Trainer::load_data_and_model() {
     if (a_.task == TaskKind::SingleLabel || a_.task == TaskKind::MultiLabel) fixed.emplace(listed);
   }
   train_ = Dataset::scan(a_.train_file, a_.task, a_.data, fixed ? &*fixed : nullptr);
-  std::fprintf(stderr, "%s\n", train_->report().summary().c_str());
+  message(train_->report().summary());
   if (train_->size() == 0) throw Error(a_.train_file + ": no usable training rows");
 
   switch (a_.task) {
@@ -195,7 +200,6 @@ void Trainer::load_data_and_model() {
 
   // The model: the checkpoint being resumed, or the task head on the base model.
   LoadOptions lo;
-  lo.threads = a_.threads;
   if (!resume_dir_.empty()) {
     tm_.model = load_trainable(resume_dir_, lo);
     tm_.config_json = read_text_file(join_path(resume_dir_, "config.json"));
@@ -210,7 +214,7 @@ void Trainer::load_data_and_model() {
                           : fmt::format("model: {} from {}, {} parameters; newly initialised: {}", arch, a_.model_dir, n,
                                         tm_.initialised.empty() ? "none" : short_list(tm_.initialised));
     if (!a_.from_scratch && !tm_.unused.empty()) msg += "; unused stored tensors: " + short_list(tm_.unused);
-    std::fprintf(stderr, "%s\n", msg.c_str());
+    message(msg);
   }
   const ModelInfo& info = tm_.model->info();
   int64_t max_length = a_.max_length;
@@ -233,7 +237,7 @@ void Trainer::load_data_and_model() {
     std::optional<LabelSpace> eval_labels;
     if (a_.task == TaskKind::SingleLabel || a_.task == TaskKind::MultiLabel) eval_labels.emplace(labels_);
     eval_ = Dataset::scan(a_.eval_file, a_.task, a_.data, eval_labels ? &*eval_labels : nullptr);
-    std::fprintf(stderr, "%s\n", eval_->report().summary().c_str());
+    message(eval_->report().summary());
     if (eval_->size() == 0) throw Error(a_.eval_file + ": no usable evaluation rows");
   }
 
@@ -254,8 +258,8 @@ void Trainer::load_data_and_model() {
     std::sort(pool.begin(), pool.end());
     balance_ = {{"threshold", *a_.balance_threshold}, {"low_available", low.size()}, {"high_available", high.size()},
                 {"kept_per_side", keep}};
-    std::fprintf(stderr, "balanced sampling: %zu rows <= %g and %zu > %g available, %zu of each kept\n", low.size(),
-                 *a_.balance_threshold, high.size(), *a_.balance_threshold, keep);
+    message(fmt::format("balanced sampling: {} rows <= {:g} and {} > {:g} available, {} of each kept", low.size(),
+                        *a_.balance_threshold, high.size(), *a_.balance_threshold, keep));
   } else {
     pool.resize((size_t)train_->size());
     for (size_t i = 0; i < pool.size(); ++i) pool[i] = (int64_t)i;
@@ -304,15 +308,12 @@ void Trainer::load_data_and_model() {
     tokens_seen_ = s.at("num_input_tokens_seen").get<int64_t>();
     flos_ = s.at("total_flos").get<double>();
     stop_ = m.at("stopped_early").get<bool>();
-    std::fprintf(stderr, "resuming from %s (step %lld of %lld)\n", resume_dir_.c_str(), (long long)global_step_,
-                 (long long)total_steps_);
+    message(fmt::format("resuming from {} (step {} of {})", resume_dir_, global_step_, total_steps_));
   }
-  std::fprintf(stderr,
-               "training: %lld examples, %lld batches of %lld per epoch, %lld optimizer steps per epoch "
-               "(accumulation %lld), %lld steps in all, warmup %lld, max length %lld\n",
-               (long long)sampler_->examples(), (long long)batches, (long long)a_.per_device_train_batch_size,
-               (long long)steps_per_epoch_, (long long)a_.gradient_accumulation_steps, (long long)total_steps_,
-               (long long)schedule_.warmup_steps, (long long)max_length);
+  message(fmt::format("training: {} examples, {} batches of {} per epoch, {} optimizer steps per epoch "
+                      "(accumulation {}), {} steps in all, warmup {}, max length {}",
+                      sampler_->examples(), batches, a_.per_device_train_batch_size, steps_per_epoch_,
+                      a_.gradient_accumulation_steps, total_steps_, schedule_.warmup_steps, max_length));
 }
 
 double Trainer::mlm_probability(int64_t step) const {
@@ -404,6 +405,7 @@ void Trainer::maybe_log(bool force) {
   e["step"] = global_step_;
   e["tokens_per_second"] = progress_->tokens_per_second();
   log_history_.push_back(e);
+  if (a_.callbacks.on_log) a_.callbacks.on_log(e);
   progress_->line(fmt::format("step {}/{}  epoch {:.2f}  loss {:.4f}  grad_norm {:.3g}  lr {:.3g}  {:.0f} tokens/s  "
                               "elapsed {}  ETA {}",
                               global_step_, total_steps_, epoch_at(global_step_), e["loss"].get<double>(),
@@ -421,6 +423,7 @@ EvalSettings Trainer::eval_settings() const {
   s.regression_threshold = a_.regression_threshold;
   s.mlm_probability = a_.mlm_probability_end.value_or(a_.mlm_probability);
   s.seed = a_.seed;
+  s.on_progress = a_.callbacks.on_eval_progress;
   return s;
 }
 
@@ -439,6 +442,7 @@ double Trainer::run_eval(int64_t global_step) {
   e["epoch"] = epoch_at(global_step);
   e["step"] = global_step;
   log_history_.push_back(e);
+  if (a_.callbacks.on_evaluate) a_.callbacks.on_evaluate(e);
   progress_->line(line);
   return metric_value(ev.metrics, best_metric_name_);
 }
@@ -491,7 +495,9 @@ void Trainer::save(int64_t global_step) {
   const std::string path = write_checkpoint(a_.output_dir, global_step, tm_.model->parameters(), tm_.config_json,
                                             tokenizer_dir_, *optimizer_, state_json(), a_.to_json());
   rotate_checkpoints(a_.output_dir, a_.save_total_limit, a_.load_best_model_at_end ? best_checkpoint_ : "");
+  last_checkpoint_ = path;
   progress_->line(fmt::format("saved {}", path));
+  if (a_.callbacks.on_save) a_.callbacks.on_save(path);
 }
 
 void Trainer::finish() {
@@ -526,7 +532,7 @@ void Trainer::finish() {
 TrainSummary Trainer::run() {
   open_output();
   load_data_and_model();
-  progress_ = std::make_unique<TrainProgress>(a_.progress, total_steps_, global_step_);
+  progress_ = std::make_unique<TrainProgress>(a_.callbacks, total_steps_, global_step_);
   const int64_t eval_every = a_.eval_steps > 0 ? a_.eval_steps : a_.logging_steps;
   while (global_step_ < total_steps_ && !stop_) {
     train_step(global_step_);
@@ -554,10 +560,24 @@ TrainSummary Trainer::run() {
       }
     }
     if (do_save) save(global_step_);
+    if (a_.callbacks.should_stop && global_step_ < total_steps_ && !stop_ && a_.callbacks.should_stop()) {
+      // Stopped from outside: leave a checkpoint the same command resumes from, and no final model.
+      if (!do_save) save(global_step_);
+      progress_->line(fmt::format("stopped at step {} of {}; the same command resumes from {}", global_step_,
+                                  total_steps_, last_checkpoint_));
+      TrainSummary out;
+      out.stopped = true;
+      out.global_step = global_step_;
+      out.last_checkpoint = last_checkpoint_;
+      out.seconds = progress_->seconds();
+      out.resumed = !resume_dir_.empty();
+      return out;
+    }
   }
   maybe_log(true);
   finish();
   TrainSummary out;
+  out.last_checkpoint = last_checkpoint_;
   out.global_step = global_step_;
   out.train_loss = global_step_ ? loss_total_ / (double)global_step_ : 0.0;
   out.seconds = progress_->seconds();
@@ -571,6 +591,7 @@ TrainSummary Trainer::run() {
 
 TrainSummary train(const TrainingArguments& args) {
   args.validate();
+  const ops::ThreadScope threads(args.threads);
   Trainer t(args);
   return t.run();
 }

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tasks/result_json.h"
 #include "medenc/init.h"
 #include "medenc/model.h"
 #include "medenc/pipeline.h"
@@ -106,7 +107,7 @@ inline std::vector<nlohmann::json> run_jsonl(Encoder& model, const Task& task, c
   io.pair_field = pair_field;
   auto reader = make_document_reader(in, io, "test");
   std::ostringstream out;
-  run_pipeline(model, task, *reader, out, options);
+  run_pipeline_jsonl(model, task, *reader, out, options);
   std::vector<nlohmann::json> lines;
   std::istringstream res(out.str());
   std::string line;
