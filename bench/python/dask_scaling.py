@@ -3,9 +3,9 @@
 read at run time from ../shared/data, never copied) run as
   (a) 1 process x 2 threads  (medenc.Model(threads=2).run_file on the whole corpus),
   (b) 2 Dask workers x 1 thread (medenc.dask.score_shards on a LocalCluster, 127.0.0.1),
-  (c) 1 process x 1 thread   (throughput per core),
-checking that (a) and (b) write the same bytes. Times exclude model loading and cluster start
-(reported separately). Usage (PYTHONPATH=build/python, or the installed package):
+checking that they write the same bytes. Times exclude model loading and cluster start (reported
+separately); CPU seconds (all threads) are reported besides wall time, since on a shared machine
+only they are undistorted by other load. Usage (PYTHONPATH=build/python, or the installed package):
 
   /usr/bin/python3 bench/python/dask_scaling.py [--model DIR] [--texts 2000] [--shards 16] [--repeats 2]
 
@@ -17,6 +17,7 @@ import csv
 import gzip
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,10 +62,11 @@ def main():
     p.add_argument("--model")
     p.add_argument("--texts", type=int, default=2000)
     p.add_argument("--shards", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--cli", default=str(REPO / "build" / "medenc"))
     a = p.parse_args()
 
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # idle OpenMP threads sleep: CPU time is work
     import medenc
     import medenc.dask as mdask
     from distributed import Client, LocalCluster
@@ -91,36 +93,54 @@ def main():
         t0 = time.monotonic()
         m = medenc.Model(model, threads=threads)
         load = time.monotonic() - t0
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         m.run_file("classify", str(corpus), str(out))
-        return load, time.monotonic() - t0
+        return load, time.monotonic() - t0, time.process_time() - c0
+
+    def cpu_seconds():
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
 
     t0 = time.monotonic()
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, env={"OMP_NUM_THREADS": "1"})
+                           dashboard_address=None, env={"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"})
     client = Client(cluster)
     mdask.register_model(client, model, threads=1)  # loads the model on both workers
     start = time.monotonic() - t0
 
-    rows = []
+    # The machine may be shared: the two set-ups alternate, and CPU seconds (all threads of the
+    # process, or of both workers) are reported besides wall time, as a measure that contention
+    # does not distort.
+    runs = {"1 process x 2 threads": [], "2 workers x 1 thread": []}
     for r in range(a.repeats):
-        load_a, sec_a = single(2, work / f"single2-{r}.jsonl")
+        load, wall, cpu = single(2, work / f"single-{r}.jsonl")
+        runs["1 process x 2 threads"].append((wall, cpu))
         out_dir = work / f"dask-{r}"
+        before = client.run(cpu_seconds)
         t0 = time.monotonic()
         mdask.score_shards(client, model, shards, out_dir, threads=1)
-        sec_b = time.monotonic() - t0
+        wall_b = time.monotonic() - t0
+        after = client.run(cpu_seconds)
+        runs["2 workers x 1 thread"].append((wall_b, sum(after[w] - before[w] for w in after if w in before)))
         joined = b"".join(Path(mdask.output_path(out_dir, s)).read_bytes() for s in shards)
-        same = joined == (work / f"single2-{r}.jsonl").read_bytes()
-        load_c, sec_c = single(1, work / f"single1-{r}.jsonl")
-        rows.append((sec_a, sec_b, sec_c, same))
-        print(f"run {r + 1}: 1x2 threads {sec_a:.2f} s ({len(texts) / sec_a:.0f} docs/s) | 2 workers x 1 thread "
-              f"{sec_b:.2f} s ({len(texts) / sec_b:.0f} docs/s, {sec_a / sec_b:.2f}x of 1x2) | 1x1 thread {sec_c:.2f} s "
-              f"({tokens / sec_c:.0f} tokens/s per core) | outputs identical: {same}", flush=True)
-    print(f"model load {load_a:.2f} s per process; local cluster start + load on 2 workers {start:.1f} s")
+        if joined != (work / f"single-{r}.jsonl").read_bytes():
+            sys.exit("outputs differ")
+        print(f"run {r + 1}: " + " | ".join(f"{k}: {v[-1][0]:.1f} s wall, {v[-1][1]:.1f} s CPU" for k, v in runs.items()),
+              flush=True)
+    print("outputs identical (bytes) in every run")
+    for k, v in runs.items():
+        wall = statistics.median(x[0] for x in v)
+        cpu = statistics.median(x[1] for x in v)
+        print(f"{k}: median {wall:.1f} s wall = {len(texts) / wall:.1f} docs/s, {tokens / wall:.0f} tokens/s; "
+              f"median {cpu:.1f} CPU s = {tokens / cpu:.0f} tokens per CPU second")
+    w1, w2 = (statistics.median(x[0] for x in v) for v in runs.values())
+    c1, c2 = (statistics.median(x[1] for x in v) for v in runs.values())
+    print(f"2 workers / 1 process: throughput {w1 / w2:.2f}x (wall), CPU efficiency {c1 / c2:.2f}x")
+    print(f"model load {load:.2f} s per process; local cluster start + load on 2 workers {start:.1f} s")
     client.close()
     cluster.close()
-    if not all(r[3] for r in rows):
-        sys.exit("outputs differ")
 
 
 if __name__ == "__main__":

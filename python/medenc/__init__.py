@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Tuple, Union
 
 from ._medenc import (  # noqa: F401  (re-exported)
     CancelledError,
@@ -31,6 +31,9 @@ from ._medenc import (  # noqa: F401  (re-exported)
     train_argument_names,
 )
 from . import _medenc
+
+if TYPE_CHECKING:
+    import numpy
 
 __all__ = [
     "Model", "Tokenizer", "Encoding", "train", "train_argument_names",
@@ -109,7 +112,7 @@ class Model(_medenc.Model):
                 yield r if id_ is _NO_ID else _with_id(id_, {"entities": r} if isinstance(r, list) else r)
 
     def embed_iter(self, records: Iterable[Record], *, batch_tokens: int = 16384, chunk_size: int = 1024,
-                   **options: Any) -> Iterator["numpy.ndarray"]:  # noqa: F821
+                   **options: Any) -> Iterator["numpy.ndarray"]:
         """embed() over an iterable in bounded memory; yields one float32 array [n, hidden] per chunk."""
         for chunk in _chunks(records, chunk_size):
             texts, _ = _split_records(chunk)

@@ -200,8 +200,7 @@ def score_shards(client, model: str, shards: Sequence[str], out_dir: str, *, tas
             raise ValueError(f"shards {seen[o]} and {s} would both write {o}: give shards distinct names")
         seen[o] = s
     model = os.path.abspath(os.fspath(model))
-    plugin = ModelPlugin(model, dtype, threads)
-    client.register_worker_plugin(plugin, name=plugin.name)
+    register_model(client, model, dtype=dtype, threads=threads)
 
     results: List[Optional[ShardResult]] = [None] * len(shards)
     futures = {}
@@ -237,7 +236,10 @@ def classify_bag(bag, model: str, *, dtype: str = "f32", threads: int = 1, **opt
 
 
 def register_model(client, model: str, *, dtype: str = "f32", threads: int = 1) -> str:
-    """Loads the model on every worker now (and on workers that join later); returns the plugin name."""
+    """Loads the model on every worker now (and on workers that join or restart later), unless every
+    worker has it already (a second job reuses the loaded models); returns the plugin name."""
     plugin = ModelPlugin(os.path.abspath(os.fspath(model)), dtype, threads)
-    client.register_worker_plugin(plugin, name=plugin.name)
+    loaded = client.run(lambda dask_worker, name=plugin.name: name in dask_worker.plugins)
+    if not loaded or not all(loaded.values()):
+        client.register_worker_plugin(plugin, name=plugin.name)
     return plugin.name

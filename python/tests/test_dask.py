@@ -76,6 +76,8 @@ def test_shards_equal_one_cli_run(cluster, models, tmp_path):
     again = mdask.score_shards(client, models["multi"], shards, tmp_path / "out", threshold=0.4)
     assert [r.skipped for r in again] == [True, True, False, True, False, True]
     assert b"".join(open(o, "rb").read() for o in outputs) == joined
+    assert sorted(client.run(lambda dask_worker: dask_worker.plugins[name].loads).values()) == [1, 1], \
+        "a second job reuses the workers' models"
     assert not [f for f in os.listdir(tmp_path / "out") if f.endswith((".part", ".tmp"))]
 
 
