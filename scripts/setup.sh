@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(cmake g++ make pkg-config libdnnl-dev nlohmann-json3-dev libutf8proc-dev libpcre2-dev libonig-dev libcli11-dev
+PACKAGES=(cmake g++ make pkg-config libdnnl-dev nlohmann-json3-dev libutf8proc-dev libonig-dev libcli11-dev
           libfmt-dev libgtest-dev zlib1g-dev
           python3-dev pybind11-dev python3-numpy python3-pytest python3-setuptools python3-wheel python3-pip python3-venv
           python3-dask python3-distributed  # the Python package (python/) and its tests

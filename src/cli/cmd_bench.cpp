@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "cli/command.h"
 #include "ops/ops.h"
 #include "medenc/error.h"
+#include "medenc/session.h"
 #include "medenc/model.h"
 #include "medenc/modernbert.h"
 #include "medenc/train.h"
@@ -52,6 +54,7 @@ struct Options {
   std::vector<std::string> train_cases{"8x512"};
   bool deterministic = true;
   bool profile = false;
+  int sessions = 0;  // > 0: only the memory of that many concurrent sessions against one
 };
 
 // "BxL" -> (B, L); false when the text is not two positive numbers.
@@ -297,8 +300,50 @@ json check_targets(const json& report) {
   return out;
 }
 
+// Peak resident memory above the process before the model, with one session and then with `n`
+// sessions over the same loaded model, each running a BxL batch at once (ModelInfo's vocabulary).
+json run_sessions_case(const Options& o, int n, const std::string& case_name) {
+  int64_t b = 0, len = 0;
+  if (!parse_case(case_name, b, len)) throw medenc::Error(fmt::format("bad case '{}' (expected BxL)", case_name));
+  const double rss_base = bench::current_rss_mb();
+  medenc::ModelOptions mo;
+  mo.tokenizer = o.tokenizer;
+  const std::shared_ptr<const medenc::Model> model = medenc::Model::load(o.model, mo);
+  const double rss_model = bench::current_rss_mb() - rss_base;
+  const medenc::Batch batch = random_batch(b, len, model->info().vocab_size, 1234);
+  const int total_threads = o.threads > 0 ? o.threads : medenc::ops::max_threads();
+  auto peak_with = [&](int sessions) {
+    bench::reset_peak_rss();
+    std::vector<std::thread> threads;
+    for (int s = 0; s < sessions; ++s)
+      threads.emplace_back([&] {
+        medenc::Session session(model, medenc::SessionOptions{std::max(1, total_threads / sessions)});
+        medenc::ForwardOptions fo;
+        fo.want_hidden = false;
+        session.forward(batch, fo);
+      });
+    for (auto& t : threads) t.join();
+    return bench::peak_rss_mb() - rss_base;
+  };
+  const double one = peak_with(1);
+  const double many = peak_with(n);
+  return {{"case", case_name}, {"model_mb", rss_model}, {"peak_one_session_mb", one},
+          {"sessions", n},     {"peak_sessions_mb", many}, {"ratio", many / one}};
+}
+
 int run(const Options& o) {
   const medenc::ops::ThreadScope threads(o.threads);
+  if (o.sessions > 0) {
+    const json r = run_sessions_case(o, o.sessions, o.cases.empty() ? "8x512" : o.cases[0]);
+    if (o.json_out) std::printf("%s\n", r.dump(2).c_str());
+    else
+      std::printf("model %s, %s: loaded %.0f MB; peak with 1 session %.0f MB, with %d sessions %.0f MB (%.2fx; target "
+                  "< 1.5x)\n",
+                  o.model.c_str(), r["case"].get<std::string>().c_str(), r["model_mb"].get<double>(),
+                  r["peak_one_session_mb"].get<double>(), o.sessions, r["peak_sessions_mb"].get<double>(),
+                  r["ratio"].get<double>());
+    return medenc::cli::kOk;
+  }
   json report = json::object();
   report["model"] = o.model;
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
@@ -424,6 +469,9 @@ medenc::cli::Registrar reg("bench", "Measure inference and training throughput a
                                             "Tokenizer folder for the 'clinical' case (real ModernBERT tokenizer)");
                              app.add_option("--texts", o->texts_dir, "Folder of the shared clinical data");
                              app.add_flag("--json", o->json_out, "JSON report on stdout");
+                             app.add_option("--sessions", o->sessions,
+                                            "Only measure the peak memory of N concurrent sessions over one "
+                                            "loaded model against one session (first --cases entry, 8x512)");
                              app.add_flag("--train", o->train,
                                           "Also time fp32 training steps (forward, backward, AdamW)");
                              app.add_option("--train-cases", o->train_cases, "Training cases BxL (default 8x512)");

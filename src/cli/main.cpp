@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "medenc/version.h"
 #include "cli/command.h"
 #include "medenc/error.h"
 
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
   using namespace medenc::cli;
   CLI::App app{"medenc: run and fine-tune clinical text encoders (ModernBERT, BERT, Megatron-BERT)", "medenc"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "medenc 0.1.0");
+  app.set_version_flag("--version", "medenc " MEDENC_VERSION);
   std::map<CLI::App*, std::function<int()>> runners;
   for (auto& e : registry()) {
     CLI::App* sub = app.add_subcommand(e.name, e.description);

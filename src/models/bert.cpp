@@ -20,6 +20,7 @@
 #include "ops/ops_backward.h"
 #include "train/train_common.h"
 #include "util/fs.h"
+#include "models/config_json.h"
 #include "util/json_fields.h"
 #include "util/random.h"
 

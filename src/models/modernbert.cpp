@@ -17,6 +17,7 @@
 #include "ops/ops.h"
 #include "ops/ops_backward.h"
 #include "util/fs.h"
+#include "models/config_json.h"
 #include "util/json_fields.h"
 #include "util/random.h"
 

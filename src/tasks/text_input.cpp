@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "tokenizer/unicode.h"
 
 namespace medenc {
 
@@ -16,34 +17,7 @@ InputFormat parse_input_format(const std::string& name) {
   throw Error(fmt::format("unknown input format '{}' (jsonl, text, csv)", name));
 }
 
-size_t find_invalid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else return i;  // continuation byte, overlong lead (C0/C1) or F5..FF
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return i;  // overlong, out of range or a surrogate
-    i += len;
-  }
-  return std::string_view::npos;
-}
+size_t find_invalid_utf8(std::string_view s) { return tok::invalid_utf8_at(s); }
 
 namespace {
 

@@ -16,7 +16,7 @@ using tok::Enc;
 namespace {
 
 // Scratch buffers reused by every encode on a thread.
-struct Scratch {
+struct EncodeScratch {
   std::vector<char32_t> chars;
   tok::PieceList pieces;
   std::string word;
@@ -25,8 +25,8 @@ struct Scratch {
   std::vector<std::pair<size_t, size_t>> spans;
 };
 
-Scratch& scratch() {
-  thread_local Scratch s;
+EncodeScratch& scratch() {
+  thread_local EncodeScratch s;
   return s;
 }
 
@@ -34,7 +34,7 @@ Scratch& scratch() {
 
 tok::Enc Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id, const char* which, size_t limit,
                                           bool from_end) const {
-  Scratch& s = scratch();
+  EncodeScratch& s = scratch();
   s.chars.clear();
   tok::decode_utf8(text, s.chars, which);
   added.extract_and_normalize(s.chars, normalizer.get(), s.pieces);

@@ -4,8 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "medenc/config.h"
-
 namespace medenc::json_fields {
 
 using nlohmann::json;
@@ -21,10 +19,5 @@ long long get_positive(const json& j, const char* key, long long def, const std:
 
 // Parses a config.json text into an object; the error names the path.
 json parse_config(const std::string& text, const std::string& path);
-
-// architectures[0], num_labels/id2label, problem_type; head kind from the architecture suffix.
-HeadConfig parse_head(const json& j, const std::string& path, const std::string& family_prefix);
-// Writes architectures/id2label/label2id/problem_type into j.
-void write_head(json& j, const HeadConfig& head);
 
 }  // namespace medenc::json_fields

@@ -6,7 +6,7 @@
 
 #include "medenc/error.h"
 #include "medenc/safetensors.h"
-#include "ops/cpu/bf16.h"
+#include "util/bf16.h"
 
 namespace medenc {
 
@@ -95,9 +95,9 @@ void round_matrices_to_bf16(ParameterSet& params) {
     if (s.shape.size() != 2) continue;
     float* p = params.at(i);
     // Inline and vectorised over both cores: with a call per element this took ~0.6 s of the
-    // bf16 load of ModernBERT-base. bf16_rounded rounds exactly as f32_to_bf16 does.
+    // bf16 load of ModernBERT-base. One rounding for files, loads and kernels: util/bf16.h.
     #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < (int64_t)s.numel; ++k) p[k] = ops::cpu::bf16_rounded(p[k]);
+    for (int64_t k = 0; k < (int64_t)s.numel; ++k) p[k] = bf16::rounded(p[k]);
   }
 }
 

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medenc/error.h"
+#include "util/bf16.h"
 #include "util/fs.h"
 
 namespace medenc {
@@ -103,20 +104,9 @@ float f16_to_f32(uint16_t h) {
   return f;
 }
 
-float bf16_to_f32(uint16_t b) {
-  uint32_t bits = (uint32_t)b << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+float bf16_to_f32(uint16_t b) { return bf16::to_f32(b); }
 
-uint16_t f32_to_bf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  // quiet NaN
-  uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
-  return (uint16_t)((bits + rounding) >> 16);
-}
+uint16_t f32_to_bf16(float f) { return bf16::bits(f); }
 
 uint16_t f32_to_f16(float f) {
   uint32_t bits;

@@ -1,27 +1,14 @@
 #pragma once
-// fp32 -> bf16 rounding shared by the CPU kernels that feed bf16 GEMMs.
+// bf16 operands of the CPU kernels that feed bf16 GEMMs (the rounding itself: util/bf16.h).
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
+
+#include "util/bf16.h"
 
 namespace medenc::ops::cpu {
 
-// Round to nearest even (NaN stays NaN); written so that the compiler vectorises loops over it.
-inline uint16_t bf16_bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-  const uint32_t nan = (b >> 16) | 0x40u;
-  return (uint16_t)((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
-}
-
-// The same value as an fp32 number (for bf16 emulated on fp32 kernels).
-inline float bf16_rounded(float f) {
-  const uint32_t bits = (uint32_t)bf16_bits(f) << 16;
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
+inline uint16_t bf16_bits(float f) { return bf16::bits(f); }
+inline float bf16_rounded(float f) { return bf16::rounded(f); }
 
 // x rounded to bf16 as the GEMM operand type Out: bf16 bits (uint16_t) for bf16 kernels, or the same
 // value as fp32 (float) for bf16 emulated on fp32 kernels.
