@@ -27,6 +27,7 @@
 
 #include "bench/bench_support.h"
 #include "cli/command.h"
+#include "ops/cpu/isa_dispatch.h"
 #include "ops/ops.h"
 #include "medenc/error.h"
 #include "medenc/session.h"
@@ -348,6 +349,7 @@ int run(const Options& o) {
   json report = json::object();
   report["model"] = o.model;
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
+  report["cpu_kernels"] = medenc::ops::cpu::active_isa_level();  // ISA level of the hand-written kernels
   report["runs"] = json::array();
   const bool inference = !(o.cases.size() == 1 && o.cases[0] == "none");
   // Phase 1, one dtype after the other: load the model, build the batches, and run each case once
@@ -442,6 +444,8 @@ int run(const Options& o) {
   if (o.json_out) {
     std::printf("%s\n", report.dump(2).c_str());
   } else {
+    std::fprintf(stderr, "cpu kernels: %s (MEDENC_CPU_ISA=baseline|avx2|avx512 overrides)\n",
+                 report["cpu_kernels"].get<std::string>().c_str());
     std::fprintf(stderr, "deterministic: always (fixed GEMM tiles and attention blocks: results do not depend on "
                          "the thread count or the batch; --deterministic costs nothing more)\n");
     for (const json& t : report["targets"]) {

@@ -13,6 +13,12 @@ namespace {
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
+}  // namespace
+
+// Defined once (in the baseline or native compilation), not per ISA level.
+#ifdef MEDENC_CPU_ISA_SHARED
+namespace {
+
 float gelu_erf_derivative(float x) {
   return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
 }
@@ -65,8 +71,9 @@ float activation_derivative(float x, Activation act) {
   }
   return 1.0f;
 }
+#endif
 
-namespace cpu {
+namespace cpu::MEDENC_CPU_ISA_NS {
 
 namespace {
 
@@ -139,5 +146,5 @@ void geglu_backward(const float* z, const float* dout, float* dz, int64_t rows, 
   }
 }
 
-}  // namespace cpu
+}  // namespace cpu::MEDENC_CPU_ISA_NS
 }  // namespace medenc::ops

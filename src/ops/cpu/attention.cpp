@@ -35,7 +35,7 @@
 #include "ops/cpu/dnnl_engine.h"
 #include "ops/cpu/vec_math.h"
 
-namespace medenc::ops::cpu {
+namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS {
 
 namespace {
 
@@ -385,4 +385,4 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
     attention_impl<float>(qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, bf16_mode, rotary);
 }
 
-}  // namespace medenc::ops::cpu
+}  // namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS

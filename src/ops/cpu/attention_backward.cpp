@@ -20,7 +20,7 @@
 #include "ops/cpu/backward_kernels.h"
 #include "ops/cpu/vec_math.h"
 
-namespace medenc::ops::cpu {
+namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS {
 
 namespace {
 
@@ -230,4 +230,4 @@ void attention_backward(const float* qkv, const float* out, const float* dout, c
   }
 }
 
-}  // namespace medenc::ops::cpu
+}  // namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS

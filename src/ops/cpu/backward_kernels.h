@@ -26,6 +26,12 @@ void attention_backward(const float* qkv, const float* out, const float* dout, c
                         float scale, const Dropout& dropout);
 void pool_backward(const int64_t* offsets, int64_t batch, const float* dpooled, float* drows, int64_t dim, bool mean);
 
+// One AdamW step's float constants (see train/adamw.cpp), and the update of n elements of one tensor.
+struct AdamWConstants {
+  float decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
+};
+void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float decay_factor, const AdamWConstants& k);
+
 // The dropout mask bit of element `index` of stream `seed` (splitmix64 finaliser of the pair).
 inline bool dropout_keep(uint64_t seed, uint64_t index, uint64_t threshold) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);

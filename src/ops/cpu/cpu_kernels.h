@@ -19,6 +19,10 @@ void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, f
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                int64_t window, float scale, const Rotary* rotary);
+// Rows [0, rows) of x (width k) rounded to bf16 (bits, or the same values as fp32), rows
+// [rows, padded_rows) zero.
+void bf16_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, uint16_t* out);
+void bf16_rounded_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, float* out);
 
 // Rotate-half RoPE, shared by rope_qkv and attention's fused split so that both give the same
 // numbers. rope_angles: cos and sin of position * inv_freq[j], j < half (one fp32 multiply, as

@@ -8,6 +8,8 @@
 
 namespace medenc::ops {
 
+// Defined once (in the baseline or native compilation), not per ISA level.
+#ifdef MEDENC_CPU_ISA_SHARED
 float activation_scalar(float x, Activation act) {
   switch (act) {
     case Activation::GeluErf: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f));
@@ -36,8 +38,9 @@ float activation_scalar(float x, Activation act) {
   }
   return x;
 }
+#endif
 
-namespace cpu {
+namespace cpu::MEDENC_CPU_ISA_NS {
 
 // Mean and biased variance over a row, two passes, with 8 float lanes combined in a fixed order:
 // vectorisable, accurate to ~1e-7 relative, and independent of threading.
@@ -139,8 +142,9 @@ void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int
   }
 }
 
-}  // namespace cpu
+}  // namespace cpu::MEDENC_CPU_ISA_NS
 
+#ifdef MEDENC_CPU_ISA_SHARED
 void softmax_rows(float* x, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     float* v = x + r * cols;
@@ -154,5 +158,6 @@ void softmax_rows(float* x, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < cols; ++i) v[i] /= s;
   }
 }
+#endif
 
 }  // namespace medenc::ops

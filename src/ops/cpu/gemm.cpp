@@ -135,19 +135,14 @@ bool native_bf16_matmul() {
 namespace {
 
 // Rows [0, rows) of x (width k) rounded to bf16, rows [rows, padded_rows) zero. Out is uint16_t
-// (bf16 bits, for bf16 GEMMs) or float (the same values, for emulated bf16 on fp32 GEMMs).
+// (bf16 bits, for bf16 GEMMs) or float (the same values, for emulated bf16 on fp32 GEMMs). The loops
+// are per-ISA kernels (bf16_rows.cpp).
 template <typename Out>
 void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k, Out* out) {
-  #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < padded_rows; ++r) {
-    Out* o = out + r * k;
-    if (r >= rows) {
-      std::memset(o, 0, sizeof(Out) * (size_t)k);
-      continue;
-    }
-    const float* xr = x + r * k;
-    #pragma omp simd
-    for (int64_t i = 0; i < k; ++i) o[i] = bf16_as<Out>(xr[i]);
+  if constexpr (std::is_same_v<Out, uint16_t>) {
+    bf16_rows(x, rows, padded_rows, k, out);
+  } else {
+    bf16_rounded_rows(x, rows, padded_rows, k, out);
   }
 }
 

@@ -6,8 +6,9 @@
 #include <cmath>
 
 #include "ops/cpu/backward_kernels.h"
+#include "ops/cpu/isa.h"
 
-namespace medenc::ops::cpu {
+namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS {
 
 void layernorm_backward(const float* x, const float* gamma, const float* dy, float* dx, float* dgamma, float* dbeta,
                         int64_t rows, int64_t dim, float eps, bool accumulate) {
@@ -70,4 +71,4 @@ void layernorm_backward(const float* x, const float* gamma, const float* dy, flo
   }
 }
 
-}  // namespace medenc::ops::cpu
+}  // namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS

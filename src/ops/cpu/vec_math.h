@@ -4,19 +4,10 @@
 // within ~1 ulp (Cody-Waite reduction + degree-6 polynomial), erf within 1e-7 absolute (rational
 // minimax on [-4, 4]), which keeps every model output far inside the 5e-5 parity budget with
 // Hugging Face.
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
+// Compiled once per ISA level (isa.h sets MEDENC_AVX2 / MEDENC_AVX512), in that level's namespace.
+#include "ops/cpu/isa.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define MEDENC_AVX2 1
-#endif
-#if defined(__AVX512F__)
-#define MEDENC_AVX512 1
-#endif
-
-namespace medenc::ops::cpu::vec {
+namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS::vec {
 
 // ---- scalar reference formulas (also used for loop tails) ----
 
@@ -194,4 +185,4 @@ inline void gelu_erf_gate(const float* u, const float* g, float* out, int64_t n)
   }
 }
 
-}  // namespace medenc::ops::cpu::vec
+}  // namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS::vec
