@@ -8,7 +8,7 @@
 
 #include "medenc/modernbert.h"
 #include "medenc/session.h"
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 #include "task_models.h"
 #include "test_support.h"
 

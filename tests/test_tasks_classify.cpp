@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 #include "medenc/classify.h"
 #include "medenc/error.h"
 #include "test_support.h"

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 #include "medenc/error.h"
 #include "medenc/ner.h"
 

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 #include "medenc/ner.h"
 #include "task_models.h"
 

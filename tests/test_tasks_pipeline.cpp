@@ -6,7 +6,7 @@
 
 #include "medenc/error.h"
 #include "medenc/pipeline.h"
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 
 namespace medenc {
 namespace {

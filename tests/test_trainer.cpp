@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 #include "medenc/classify.h"
 #include "medenc/safetensors.h"
 #include "medenc/trainer.h"

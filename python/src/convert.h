@@ -10,20 +10,16 @@
 #include <pybind11/pybind11.h>
 
 #include "medenc/pipeline.h"
+#include "medenc/result_json.h"
 #include "medenc/results.h"
 
 namespace medenc::python {
 
 namespace py = pybind11;
 
-// The CLI's result fields (src/tasks/result_json.cpp, which is not public: this mirrors it, and the
-// tests compare the two byte for byte): classification {"label", "score", "scores"} / {"labels",
-// "scores"} / {"score"} / {"scores"}; {"entities": [...]}; {"embedding": [...]}; {"masks": [...]}.
-void result_fields(const TaskResult& result, nlohmann::ordered_json& out);
+// Result fields and document lines are the CLI's own (medenc/result_json.h).
 // "truncated": true and "windows": n (n > 1), as the CLI adds them after the result fields.
 void status_fields(const InputStatus& status, nlohmann::ordered_json& out);
-// A document's JSON line: {"id"?, result fields..., "truncated"?, "windows"?} or {"id"?, "error", "line"}.
-nlohmann::ordered_json document_line(const Job& job);
 
 // Any JSON value as a Python object (objects keep their key order).
 py::object json_to_python(const nlohmann::ordered_json& j);

@@ -15,7 +15,7 @@
 #include "cli/status_line.h"
 #include "medenc/error.h"
 #include "medenc/hub.h"
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 
 namespace medenc::cli {
 

@@ -17,7 +17,7 @@
 #include "medenc/fill_mask.h"
 #include "medenc/ner.h"
 #include "serve/openapi.h"
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 
 namespace medenc::serve {
 

@@ -1,5 +1,5 @@
 // Typed results to JSON lines.
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 
 #include <charconv>
 #include <cmath>

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/result_json.h"
+#include "medenc/result_json.h"
 #include "medenc/init.h"
 #include "medenc/model.h"
 #include "medenc/pipeline.h"

@@ -1,5 +1,5 @@
 #pragma once
-// Typed results as the JSON lines the CLI writes (and the server and Python package mirror).
+// Typed results as the JSON lines the CLI writes; the server and the Python package return the same.
 #include <iosfwd>
 #include <span>
 #include <string_view>
