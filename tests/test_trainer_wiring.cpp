@@ -107,11 +107,12 @@ LoopResult reference_loop(const std::string& model_dir, const LoopSettings& s) {
       for (double& x : g) x *= f;
     }
     const double lr = s.lrs[step], t = (double)(step + 1);
+    const double bias1 = 1 - std::pow(s.beta1, t), bias2 = std::sqrt(1 - std::pow(s.beta2, t));
     for (size_t i = 0; i < p.size(); ++i) {
       if (decay[i]) p[i] *= 1.0 - lr * s.weight_decay;
       m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i];
       v[i] = s.beta2 * v[i] + (1 - s.beta2) * g[i] * g[i];
-      p[i] -= lr / (1 - std::pow(s.beta1, t)) * m[i] / (std::sqrt(v[i]) / std::sqrt(1 - std::pow(s.beta2, t)) + s.eps);
+      p[i] -= lr / bias1 * m[i] / (std::sqrt(v[i]) / bias2 + s.eps);
     }
     for (size_t i = 0; i < p.size(); ++i) ps.values()[i] = (float)p[i];
     model->parameters_changed();
