@@ -1,8 +1,9 @@
 #pragma once
 // Scaffolding every encoder family shares around its own layer math: the op context from the load
 // options, parameter look-ups resolved once (linear and norm weights), the dropout sites of a training
-// step, and the rows a task head runs on (pooled sequences, every token, or masked-LM rows) in
-// inference and training, with the way their gradient goes back to the token rows.
+// step, the rows a task head runs on (pooled sequences, every token, or masked-LM rows) in inference
+// and training with the way their gradient goes back to the token rows, and what every family's
+// training activations hold (an arena cut by a size table, the head rows, the gradient slices).
 #include <cstddef>
 #include <cstdint>
 #include <span>
