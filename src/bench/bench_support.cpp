@@ -16,6 +16,7 @@
 #include "medenc/bert.h"
 #include "medenc/modernbert.h"
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 #include "medenc/tokenizer.h"
 #include "util/fs.h"
 #include "medenc/parameters.h"
