@@ -26,7 +26,17 @@ void attention_backward(const float* qkv, const float* out, const float* dout, c
                         float scale, const Dropout& dropout);
 void pool_backward(const int64_t* offsets, int64_t batch, const float* dpooled, float* drows, int64_t dim, bool mean);
 
-// One AdamW step's float constants (see train/adamw.cpp), and the update of n elements of one tensor.
+// Optimizer and losses (optimizer.cpp, losses.cpp).
+void adamw_step(float* params, const float* grads, float* m, float* v, std::span<const ParamRange> tensors,
+                const AdamWStep& hp);
+double l2_norm(const float* x, int64_t n);
+double clip_grad_norm(float* grads, int64_t n, double max_norm);
+double cross_entropy_loss(const float* logits, int64_t rows, int64_t classes, const int32_t* labels, float* grad,
+                          float grad_scale, int32_t ignore_index);
+double bce_with_logits_loss(const float* logits, const float* targets, int64_t n, float* grad, float grad_scale);
+double mse_loss(const float* logits, const float* targets, int64_t n, float* grad, float grad_scale);
+
+// One AdamW step's float constants (see optimizer.cpp), and the update of n elements of one tensor.
 struct AdamWConstants {
   float decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
 };
