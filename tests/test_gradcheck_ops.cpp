@@ -12,7 +12,6 @@
 
 #include "medenc/error.h"
 #include "medenc/train.h"
-#include "ops/cpu/backward_kernels.h"
 #include "ops/ops.h"
 #include "ops/ops_backward.h"
 #include "device_test.h"
@@ -159,7 +158,7 @@ Vec ref_attention(const Vec& qkv, const std::vector<int64_t>& cu, int heads, int
                   const ops::Dropout& drop = {}) {
   const int64_t hidden = (int64_t)heads * hd, stride = 3 * hidden;
   Vec out((size_t)(cu.back() * hidden), 0.0);
-  const uint64_t threshold = ops::cpu::dropout_threshold(drop.p);
+  const uint64_t threshold = ops::dropout_threshold(drop.p);
   for (size_t b = 0; b + 1 < cu.size(); ++b)
     for (int h = 0; h < heads; ++h)
       for (int64_t i = cu[b]; i < cu[b + 1]; ++i) {
@@ -179,7 +178,7 @@ Vec ref_attention(const Vec& qkv, const std::vector<int64_t>& cu, int heads, int
           double p = s[k] / z;
           if (drop.active()) {
             const uint64_t index = ((uint64_t)(i * heads + h) << 32) + (uint64_t)(keys[k] - cu[b]);
-            p = ops::cpu::dropout_keep(drop.seed, index, threshold) ? p / (1.0 - drop.p) : 0.0;
+            p = ops::dropout_keep(drop.seed, index, threshold) ? p / (1.0 - drop.p) : 0.0;
           }
           for (int t = 0; t < hd; ++t)
             out[i * hidden + h * hd + t] += p * qkv[keys[k] * stride + 2 * hidden + h * hd + t];

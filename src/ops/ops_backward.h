@@ -23,6 +23,18 @@ struct Dropout {
   bool active() const { return p > 0.0f; }
 };
 
+// The dropout mask bit of element `index` of stream `seed` (splitmix64 finaliser of the pair). The
+// mask is part of the op's contract: every device must draw the same one.
+inline bool dropout_keep(uint64_t seed, uint64_t index, uint64_t threshold) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (z >> 32) >= threshold;
+}
+// Elements whose 32-bit hash is below this are dropped.
+inline uint64_t dropout_threshold(float p) { return (uint64_t)((double)p * 4294967296.0); }
+
 // x[i] = keep(i) ? x[i] / (1 - p) : 0, for i in [0, n) of the stream (first = index of x[0] in it).
 // Applying it to a gradient is its own backward.
 void dropout(const Context& ctx, float* x, int64_t n, const Dropout& d, int64_t first = 0);

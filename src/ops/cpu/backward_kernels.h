@@ -42,16 +42,6 @@ struct AdamWConstants {
 };
 void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float decay_factor, const AdamWConstants& k);
 
-// The dropout mask bit of element `index` of stream `seed` (splitmix64 finaliser of the pair).
-inline bool dropout_keep(uint64_t seed, uint64_t index, uint64_t threshold) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (z >> 32) >= threshold;
-}
-// Elements whose 32-bit hash is below this are dropped.
-inline uint64_t dropout_threshold(float p) { return (uint64_t)((double)p * 4294967296.0); }
 
 // out[c] += sum over rows r of the row vectors that add_row(r, acc) adds into acc[cols]. Rows are summed
 // in fixed chunks and the chunks in order, so the result does not depend on the thread count.
