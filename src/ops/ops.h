@@ -250,7 +250,7 @@ void scatter_rows(const Context& ctx, const float* src, int64_t dim, const int64
 // Sequence pooling over packed rows: pooled[b] summarises rows [offsets[b], offsets[b + 1]) of
 // `rows` ([*, dim]); batch + 1 offsets, every sequence non-empty. Cls: its first row. Mean: the mean
 // of its rows, summed in row order in double and rounded once (independent of threads). Max: the
-// elementwise maximum. pool_backward (ops_backward.h) is the backward of Cls and Mean.
+// elementwise maximum (NaN propagates). pool_backward (ops_backward.h) is the backward of Cls and Mean.
 enum class Pool { Cls, Mean, Max };
 void pool(const Context& ctx, const float* rows, const int64_t* offsets, int64_t batch, int64_t dim, Pool kind,
           float* pooled);

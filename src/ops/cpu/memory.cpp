@@ -1,4 +1,5 @@
 // Host memory, and the CPU kernels that move data: copy, fill, add, scale, row gather/scatter, pooling.
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -84,7 +85,10 @@ void pool(const float* rows, const int64_t* offsets, int64_t batch, int64_t dim,
       case Pool::Max: {
         std::memcpy(o, rows + s0 * dim, (size_t)dim * sizeof(float));
         for (int64_t t = s0 + 1; t < s1; ++t)
-          for (int64_t i = 0; i < dim; ++i) o[i] = std::max(o[i], rows[t * dim + i]);
+          for (int64_t i = 0; i < dim; ++i) {
+            const float x = rows[t * dim + i];
+            if (x > o[i] || std::isnan(x)) o[i] = x;  // NaN propagates, as torch.max does
+          }
         break;
       }
     }
