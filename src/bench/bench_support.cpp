@@ -13,13 +13,12 @@
 #include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "medenc/bert.h"
-#include "medenc/modernbert.h"
 #include "medenc/text_input.h"
 #include "tasks/csv_parser.h"
 #include "medenc/tokenizer.h"
 #include "util/fs.h"
 #include "medenc/parameters.h"
+#include "medenc/train.h"
 #include "ops/ops.h"
 
 namespace medenc::bench {
@@ -54,8 +53,7 @@ void reset_peak_rss() {
 }
 
 static const ParameterSet* parameter_set(const Encoder& model) {
-  if (auto* m = dynamic_cast<const ModernBertModel*>(&model)) return &m->parameters();
-  if (auto* m = dynamic_cast<const BertModel*>(&model)) return &m->parameters();
+  if (auto* m = dynamic_cast<const TrainableEncoder*>(&model)) return &m->parameters();
   return nullptr;
 }
 

@@ -33,7 +33,6 @@
 #include "medenc/session.h"
 #include "medenc/hub.h"
 #include "medenc/model.h"
-#include "medenc/modernbert.h"
 #include "medenc/train.h"
 #include "util/random.h"
 
