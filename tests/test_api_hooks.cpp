@@ -50,7 +50,9 @@ TEST(ApiHooks, SpladePoolingIsMaxOverTokensAndWindowsOfLog1pReluLogits) {
     double worst = 0;
     for (size_t v = 0; v < best.size(); ++v) {
       worst = std::max(worst, std::abs(got[v].get<double>() - best[v]));
-      if (best[v] == 0) EXPECT_EQ(got[v].get<double>(), 0.0);  // no positive logit: an exact zero
+      if (best[v] == 0) {
+        EXPECT_EQ(got[v].get<double>(), 0.0);  // no positive logit: an exact zero
+      }
     }
     EXPECT_LT(worst, 1e-5);
     if (i == 1) {

@@ -134,7 +134,7 @@ def test_dataframe_text_column(cluster, models):
     dd = pytest.importorskip("dask.dataframe")
     _, client = cluster
     rows = [{"note_id": f"n{i}", "text": f"{CLINICAL[i % len(CLINICAL)]} [{i}]", "site": i % 3} for i in range(30)]
-    frame = dd.from_pandas(pd.DataFrame(rows).set_index("note_id"), npartitions=3)
+    frame = dd.from_pandas(pd.DataFrame(rows).set_index("note_id"), npartitions=3, sort=False)
     got = mdask.classify_dataframe(frame, models["multi"], threshold=0.4).compute()
     m = medenc.Model(models["multi"], threads=1)
     want = m.classify([r["text"] for r in rows], threshold=0.4)
