@@ -14,7 +14,6 @@
 #include "cli/command.h"
 #include "cli/status_line.h"
 #include "medenc/error.h"
-#include "medenc/hub.h"
 #include "medenc/result_json.h"
 
 namespace medenc::cli {
@@ -44,12 +43,7 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
 
 LoadedTask load_task(const TaskCliOptions& o) {
   LoadedTask t;
-  const std::string tok_dir = resolve_model(o.tokenizer.empty() ? o.model : o.tokenizer);
-  if (std::filesystem::is_directory(o.model) &&
-      !std::filesystem::exists(std::filesystem::path(tok_dir) / "tokenizer.json") &&
-      !std::filesystem::exists(std::filesystem::path(tok_dir) / "vocab.txt"))
-    throw Error(fmt::format("{}: no tokenizer.json or vocab.txt{}", tok_dir,
-                            o.tokenizer.empty() ? "; give the tokenizer folder with --tokenizer DIR" : ""));
+  // Model::load resolves hub ids and names a missing tokenizer (as the server's and Python's loads do).
   ModelOptions mo;
   mo.tokenizer = o.tokenizer;
   t.model = Model::load(o.model, mo);
