@@ -120,7 +120,7 @@ json run_dtype(const EndToEndOptions& o, const std::string& dtype, const std::ve
   if (verbose)
     std::fprintf(stderr,
                  "  %-5s %ld documents, %.0f tokens: forward %.0f tok/s, classify %.0f tok/s: %.3fx of the forward "
-                 "(target >= 0.95); tokenization alone %.1f%% of the job\n",
+                 "(target >= 0.95); tokenization alone %.2f%% of the job\n",
                  dtype.c_str(), (long)n, tokens, tokens / f, tokens / c, f / c, 100.0 * k / c);
   return j;
 }
