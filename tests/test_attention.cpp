@@ -12,11 +12,14 @@
 
 #include "ops/ops.h"
 #include "device_test.h"
+#include "util/bf16.h"
 #include "util/random.h"
 
 using namespace medenc;
 
 namespace {
+
+float bf16_rounded(float x) { return bf16::rounded(x); }
 
 struct Batch {
   std::vector<int64_t> cu{0};
@@ -161,6 +164,37 @@ TEST_P(Attention, Bf16StaysCloseToTheFp32Result) {
     // (the bf16 path must really be taken).
     EXPECT_LT(bf16_error, 1e-2) << "window " << window;
     EXPECT_GT(bf16_error, 1e-5) << "window " << window;
+  }
+}
+
+// bf16 mode rounds Q, K, V and the probabilities to bf16 and keeps the scale, max-subtraction, exp
+// and sums in fp32: against dense double attention on the bf16-rounded Q, K and V, only the
+// probabilities' rounding (relative 2^-9 of each weight, |v| <= 1) is left, at every thread count and
+// on global, banded and short-sequence paths. The fp32-input reference is further away than that on
+// these sharply peaked softmaxes (scores of a few units, where Q and K's rounding moves each weight
+// by about 1%), so the test also fails if Q K^T were still fp32.
+TEST_P(Attention, Bf16MatchesDenseReferenceOnRoundedInputs) {
+  const int heads = 2, d = 64;
+  const Batch b = make_batch({5, 65, 300, 1100}, heads, d, 41, 16.0f);
+  Batch rounded = b;
+  for (float& x : rounded.qkv) x = bf16_rounded(x);
+  const int saved = omp_get_max_threads();
+  for (int64_t window : {-1, 3, 64}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    const std::vector<double> want = dense_reference(rounded, heads, d, window, 0.125);
+    const double fp32_inputs_error =
+        max_abs_diff(run(b, heads, d, window, 0.125f, ops::ComputeType::F32), want);
+    std::vector<float> first;
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      const std::vector<float> got = run(b, heads, d, window, 0.125f, ops::ComputeType::BF16);
+      omp_set_num_threads(saved);
+      const double error = max_abs_diff(got, want);
+      EXPECT_LT(error, 4e-3) << threads << " threads";
+      EXPECT_LT(2 * error, fp32_inputs_error) << threads << " threads";
+      if (first.empty()) first = got;
+      else EXPECT_EQ(got, first) << "thread count changed the result";
+    }
   }
 }
 

@@ -39,6 +39,8 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
   app.add_option("--on-error", o.on_error, "Bad input line: line (write an error line, go on; default) or fail")
       ->check(CLI::IsMember({"line", "fail"}));
   app.add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--dtype", o.dtype, "Compute type: f32 (default) or bf16 (bf16 GEMM inputs, fp32 accumulation)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
 }
 
 LoadedTask load_task(const TaskCliOptions& o) {
@@ -46,6 +48,7 @@ LoadedTask load_task(const TaskCliOptions& o) {
   // Model::load resolves hub ids and names a missing tokenizer (as the server's and Python's loads do).
   ModelOptions mo;
   mo.tokenizer = o.tokenizer;
+  mo.precision = parse_precision(o.dtype);
   t.model = Model::load(o.model, mo);
   SessionOptions so;
   so.threads = o.threads;
