@@ -40,6 +40,8 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
   app.add_option("--on-error", o.on_error, "Bad input line: line (write an error line, go on; default) or fail")
       ->check(CLI::IsMember({"line", "fail"}));
   app.add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--dtype", o.dtype, "Compute type: f32 (default), bf16, int8")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}));
 }
 
 LoadedTask load_task(const TaskCliOptions& o) {
@@ -52,6 +54,7 @@ LoadedTask load_task(const TaskCliOptions& o) {
                             o.tokenizer.empty() ? "; give the tokenizer folder with --tokenizer DIR" : ""));
   ModelOptions mo;
   mo.tokenizer = o.tokenizer;
+  mo.precision = parse_precision(o.dtype);
   t.model = Model::load(o.model, mo);
   SessionOptions so;
   so.threads = o.threads;

@@ -19,10 +19,11 @@ struct TaskCliOptions {
   int64_t max_batch_tokens = 16384;
   int64_t read_ahead = 1024;
   int threads = 0;
+  std::string dtype = "f32";  // f32 | bf16 | int8 (medenc::parse_precision)
 };
 
 // Adds --model, [FILE|-], --out, --format, --field, --id-field, --tokenizer, --max-length, --stride,
-// --max-batch-tokens, --read-ahead, --on-error, --threads.
+// --max-batch-tokens, --read-ahead, --on-error, --threads, --dtype.
 void add_task_options(CLI::App& app, TaskCliOptions& o);
 
 struct LoadedTask {

@@ -248,7 +248,9 @@ BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optiona
     : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
   const BertConfig& c = config_;
   Impl& m = *impl_;
-  m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
+  m.ctx.compute = options.int8   ? ops::ComputeType::INT8
+                  : options.bf16 ? ops::ComputeType::BF16
+                                 : ops::ComputeType::F32;
   m.ctx.deterministic = options.deterministic;
   m.hidden_act = parse_activation(c.hidden_act, "hidden_act");
 
@@ -528,12 +530,15 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   }
   if (c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), x, N, H, eps);
   const float* hidden = x;
+  // Under int8 the heads stay fp32 (under 1% of the FLOPs; quantizing them costs accuracy for nothing).
+  ops::Context head_ctx = ctx;
+  if (head_ctx.compute == ops::ComputeType::INT8) head_ctx.compute = ops::ComputeType::F32;
 
   if (info_.has_pooler) {
     // pooled = tanh(W . hidden[CLS] + b), the first token of every sequence.
     const std::vector<float> first = pool_sequences(batch, hidden, H, /*mean=*/false);
     out.pooler_output.resize((size_t)(B * H));
-    ops::linear(ctx, m.pooler, first.data(), out.pooler_output.data(), B);
+    ops::linear(head_ctx, m.pooler, first.data(), out.pooler_output.data(), B);
     ops::activation(ctx, out.pooler_output.data(), B * H, Activation::Tanh);
   }
 
@@ -542,12 +547,12 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
     out.logits_rows = B;
     out.logits_cols = c.head.num_labels;
     out.logits.resize((size_t)(B * c.head.num_labels));
-    ops::linear(ctx, m.classifier, out.pooler_output.data(), out.logits.data(), B);
+    ops::linear(head_ctx, m.classifier, out.pooler_output.data(), out.logits.data(), B);
   } else if (options.want_logits && kind == HeadKind::TokenClassification) {
     out.logits_rows = N;
     out.logits_cols = c.head.num_labels;
     out.logits.resize((size_t)(N * c.head.num_labels));
-    ops::linear(ctx, m.classifier, hidden, out.logits.data(), N);
+    ops::linear(head_ctx, m.classifier, hidden, out.logits.data(), N);
   } else if (options.want_logits && kind == HeadKind::MaskedLM) {
     // Rows through the MLM head: the requested packed rows, or every token.
     const int64_t R = options.mlm_rows.empty() ? N : (int64_t)options.mlm_rows.size();
@@ -562,13 +567,13 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
       }
     }
     std::vector<float> tr((size_t)(R * H));
-    ops::linear(ctx, m.mlm_dense, rows.data(), tr.data(), R);
+    ops::linear(head_ctx, m.mlm_dense, rows.data(), tr.data(), R);
     ops::activation(ctx, tr.data(), R * H, m.hidden_act);
     ops::layernorm(ctx, tr.data(), m.p(ps, m.mlm_norm_w), m.p(ps, m.mlm_norm_b), tr.data(), R, H, eps);
     out.logits_rows = R;
     out.logits_cols = c.vocab_size;
     out.logits.resize((size_t)(R * c.vocab_size));
-    ops::linear(ctx, m.decoder, tr.data(), out.logits.data(), R);
+    ops::linear(head_ctx, m.decoder, tr.data(), out.logits.data(), R);
   }
   if (!options.want_hidden) {
     out.last_hidden_state.clear();

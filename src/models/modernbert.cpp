@@ -308,7 +308,9 @@ ModernBertModel::ModernBertModel(ModernBertConfig config, const LoadOptions& opt
     : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
-  m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
+  m.ctx.compute = options.int8   ? ops::ComputeType::INT8
+                  : options.bf16 ? ops::ComputeType::BF16
+                                 : ops::ComputeType::F32;
   m.ctx.deterministic = options.deterministic;
   m.hidden_act = parse_activation(c.hidden_activation, "hidden_activation");
   m.classifier_act = parse_activation(c.classifier_activation, "classifier_activation");
