@@ -93,7 +93,7 @@ struct GemmCeilingProbe::Impl {
   std::vector<Shape> shapes;
 };
 
-GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16)
+GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16, bool int8)
     : impl_(std::make_unique<Impl>()) {
   using namespace dnnl;
   if (bf16 && !ops::native_bf16(ops::Context{})) bf16 = false;  // emulated bf16 runs the fp32 kernels
@@ -107,9 +107,9 @@ GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t
     shape.flops = 2.0 * rows * n * k * times;
     shape.times = times;
     // One multi-threaded matmul primitive over all rows (weights [n, k] row-major, as stored).
-    const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    const auto in_type = int8 ? memory::data_type::s8 : bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     memory::desc a_md({rows, k}, in_type, memory::format_tag::ab), w_md({k, n}, in_type, memory::format_tag::ba),
-        c_md({rows, n}, memory::data_type::f32, memory::format_tag::ab);
+        c_md({rows, n}, int8 ? memory::data_type::s32 : memory::data_type::f32, memory::format_tag::ab);
     memory a(a_md, im.eng), c(c_md, im.eng);
     std::memset(a.get_data_handle(), 0, a_md.get_size());
     // Weights as stored, and pre-packed in the primitive's preferred layout.
@@ -123,7 +123,7 @@ GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t
         im.strm.wait();
       });
     }
-    if (!bf16) {  // and BLAS-style sgemm, whichever is faster
+    if (!bf16 && !int8) {  // and BLAS-style sgemm, whichever is faster
       im.host.emplace_back((size_t)(rows * k), 0.01f);
       const float* af = im.host.back().data();
       im.host.emplace_back((size_t)(n * k), 0.02f);

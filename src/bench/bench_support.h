@@ -34,7 +34,8 @@ double model_weight_mb(const Encoder& model);
 // ceiling measured right after it.
 class GemmCeilingProbe {
  public:
-  GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16);
+  // int8: oneDNN's s8 x s8 -> s32 matmul (the int8 linear layers' kernel), FLOPs counted as for fp32.
+  GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16, bool int8 = false);
   ~GemmCeilingProbe();
   // One timed pass: every shape once by each GEMM entry point, the fastest one per shape.
   double measure_gflops();

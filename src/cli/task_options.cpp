@@ -39,8 +39,10 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
   app.add_option("--on-error", o.on_error, "Bad input line: line (write an error line, go on; default) or fail")
       ->check(CLI::IsMember({"line", "fail"}));
   app.add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("--dtype", o.dtype, "Compute type: f32 (default) or bf16 (bf16 GEMM inputs, fp32 accumulation)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+  app.add_option("--dtype", o.dtype,
+                 "Compute type: f32 (default), bf16 (bf16 GEMM inputs, fp32 accumulation) or int8 (int8 weights "
+                 "per output channel, inputs per row, exact int32 sums)")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}));
 }
 
 LoadedTask load_task(const TaskCliOptions& o) {

@@ -20,6 +20,7 @@ struct TaskCliOptions {
   int64_t max_batch_tokens = 16384;
   int64_t read_ahead = 1024;
   int threads = 0;
+  std::string dtype = "f32";  // f32 | bf16 | int8 (medenc::parse_precision)
 };
 
 // Adds --model, [FILE|-], --out, --format, --field, --id-field, --tokenizer, --max-length, --stride,

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/int8.h"
 
 namespace medenc::ops {
 
@@ -71,7 +72,9 @@ bool native_bf16(const Context& ctx) {
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   const OpTimer timer("linear");
   switch (ctx.device) {
-    case Device::CPU: return cpu::linear(ctx, w, x, y, rows, accumulate);
+    case Device::CPU:
+      if (ctx.compute == ComputeType::INT8) return cpu::linear_int8(ctx, w, x, y, rows, accumulate);
+      return cpu::linear(ctx, w, x, y, rows, accumulate);
   }
 }
 
@@ -132,8 +135,11 @@ void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t 
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
                int head_dim, int64_t window, float scale, const Rotary* rotary) {
   const OpTimer timer(window < 0 ? "attention (global)" : "attention (local)");
+  // int8 models quantize the linear layers only; their attention runs as in bf16.
+  Context actx = ctx;
+  if (actx.compute == ComputeType::INT8) actx.compute = ComputeType::BF16;
   switch (ctx.device) {
-    case Device::CPU: return cpu::attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
+    case Device::CPU: return cpu::attention(actx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
   }
 }
 

@@ -16,7 +16,7 @@
 namespace medenc::ops {
 
 enum class Device { CPU };
-enum class ComputeType { F32, BF16 };
+enum class ComputeType { F32, BF16, INT8 };  // INT8: int8 linear layers (ops/cpu/int8.h), bf16 attention
 
 // The devices this build and machine can run ops on (CPU first). Device-parameterised tests run
 // every op on each of them against double-precision references, so a new backend is tested op by
@@ -92,7 +92,11 @@ struct LinearWeights {
   int64_t in = 0;
   int64_t out = 0;
   mutable std::shared_ptr<void> cache;
-  void invalidate() const { cache.reset(); }
+  mutable std::shared_ptr<void> int8_cache;  // the int8 kernels' quantized copy (ComputeType::INT8)
+  void invalidate() const {
+    cache.reset();
+    int8_cache.reset();
+  }
 };
 
 // y[rows, out] = x[rows, in] . W^T + b.  With accumulate, the product is added to y (a fused
