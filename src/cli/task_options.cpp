@@ -64,7 +64,7 @@ LoadedTask load_task(const TaskCliOptions& o) {
 }
 
 int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, const std::string& pair_field,
-             const char* command) {
+             const char* command, const LineFilter& filter) {
   InputOptions io;
   io.format = parse_input_format(o.format);
   io.field = o.field;
@@ -116,7 +116,10 @@ int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, cons
     if (final) status.finish();
   };
   auto write = [&](const Job& job) {
-    *out << document_line(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    if (filter.keep && job.error.empty() && !filter.keep(job)) return;
+    nlohmann::ordered_json line = document_line(job);
+    if (filter.with_text && job.error.empty()) line["text"] = job.doc.text;
+    *out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   };
   PipelineStats stats;
   try {
