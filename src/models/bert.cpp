@@ -538,7 +538,7 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
 // The tanh pooler over rows (each sequence's [CLS] row): out = tanh(pre), pre = W in + b (out may
 // alias pre).
 static void pooler_forward(const Impl& m, const float* in, int64_t R, int64_t H, float* pre, float* out) {
-  ops::linear(m.ctx, m.pooler, in, pre, R);
+  ops::linear(head_context(m.ctx), m.pooler, in, pre, R);
   if (out != pre) std::copy(pre, pre + R * H, out);
   ops::activation(m.ctx, out, R * H, Activation::Tanh);
 }
@@ -550,7 +550,7 @@ static void pooler_forward(const Impl& m, const float* in, int64_t R, int64_t H,
 //   masked LM: logits = decoder(LN(act(dense(in))))             (pre = dense(in), act, out = LN(act))
 static void head_forward(const BertConfig& c, const Impl& m, const float* in, int64_t R, float* pre, float* act,
                          float* out, float* logits, const ops::Dropout& drop) {
-  const ops::Context& ctx = m.ctx;
+  const ops::Context ctx = head_context(m.ctx);
   const int64_t H = c.hidden_size;
   switch (c.head.kind) {
     case HeadKind::SequenceClassification:

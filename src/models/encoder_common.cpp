@@ -12,9 +12,15 @@ namespace medenc {
 
 ops::Context context_from(const LoadOptions& options) {
   ops::Context ctx;
-  ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
+  ctx.compute = options.int8 ? ops::ComputeType::INT8 : options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
   ctx.deterministic = options.deterministic;
   return ctx;
+}
+
+ops::Context head_context(const ops::Context& ctx) {
+  ops::Context head = ctx;
+  if (head.compute == ops::ComputeType::INT8) head.compute = ops::ComputeType::F32;
+  return head;
 }
 
 ops::LinearWeights linear_weights(const ParameterSet& ps, size_t w, size_t b, int64_t in, int64_t out) {

@@ -645,4 +645,17 @@ TrainSummary train(const TrainingArguments& args) {
   return t.run();
 }
 
+nlohmann::ordered_json summary_json(const std::string& output_dir, const TrainSummary& s) {
+  nlohmann::ordered_json j;
+  j["output_dir"] = output_dir;
+  j["global_step"] = s.global_step;
+  j["train_loss"] = s.train_loss;
+  j["train_runtime"] = s.seconds;
+  j["resumed"] = s.resumed;
+  j["stopped"] = s.stopped;
+  if (!s.last_checkpoint.empty()) j["last_checkpoint"] = s.last_checkpoint;
+  if (!s.best_model_checkpoint.empty()) j["best_model_checkpoint"] = s.best_model_checkpoint;
+  return j;
+}
+
 }  // namespace medenc
