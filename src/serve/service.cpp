@@ -466,7 +466,9 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     ordered_json j;
     j["model_id"] = m.model->path();
     j["model_sha"] = nullptr;
-    j["model_dtype"] = m.model->precision() == Precision::BF16 ? "bfloat16" : "float32";
+    j["model_dtype"] = m.model->precision() == Precision::BF16   ? "bfloat16"
+                     : m.model->precision() == Precision::INT8 ? "int8"
+                                                               : "float32";
     j["served_model_name"] = m.name;
     ordered_json labels = ordered_json::object(), ids = ordered_json::object();
     for (size_t i = 0; i < info.head.id2label.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "ops/ops.h"
 
 namespace medenc {
 
@@ -30,22 +31,15 @@ const char* pooling_name(Pooling pooling) {
 
 std::vector<float> pool_rows(std::span<const float> rows, int64_t hidden, Pooling pooling) {
   const int64_t n = hidden > 0 ? (int64_t)rows.size() / hidden : 0;
-  if (n == 0) return std::vector<float>((size_t)std::max<int64_t>(hidden, 0), 0.0f);
-  if (pooling == Pooling::Cls) return std::vector<float>(rows.begin(), rows.begin() + hidden);
+  std::vector<float> out((size_t)std::max<int64_t>(hidden, 0), 0.0f);
+  if (n == 0) return out;
   if (pooling == Pooling::Tokens) return std::vector<float>(rows.begin(), rows.end());
-  if (pooling == Pooling::Splade) {
-    // log1p(relu(x)) is monotonic: the max of the activations is the activation of the max.
-    std::vector<float> best((size_t)hidden, 0.0f);
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t h = 0; h < hidden; ++h) best[h] = std::max(best[h], rows[t * hidden + h]);
-    for (float& x : best) x = (float)std::log1p((double)x);
-    return best;
-  }
-  std::vector<double> sum((size_t)hidden, 0.0);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < hidden; ++h) sum[h] += rows[t * hidden + h];
-  std::vector<float> out((size_t)hidden);
-  for (int64_t h = 0; h < hidden; ++h) out[h] = (float)(sum[h] / (double)n);
+  const int64_t offsets[2] = {0, n};
+  const ops::Pool op = pooling == Pooling::Cls ? ops::Pool::Cls : pooling == Pooling::Splade ? ops::Pool::Max : ops::Pool::Mean;
+  ops::pool(ops::Context{}, rows.data(), offsets, 1, hidden, op, out.data());
+  // SPLADE: log1p(relu(x)) is monotonic, so the max of the activations is the activation of the max.
+  if (pooling == Pooling::Splade)
+    for (float& x : out) x = (float)std::log1p((double)std::max(x, 0.0f));
   return out;
 }
 
@@ -89,14 +83,14 @@ class EmbedTask : public Task {
 
   void finish(Job& job) const override {
     std::vector<float> v = job.windows.front().values;
-    if (job.windows.size() > 1 && options_.pooling == Pooling::Splade) {
-      for (const Window& w : job.windows)
-        for (size_t h = 0; h < v.size(); ++h) v[h] = std::max(v[h], w.values[h]);
-    } else if (job.windows.size() > 1) {
-      std::vector<double> sum(v.size(), 0.0);
-      for (const Window& w : job.windows)
-        for (size_t h = 0; h < v.size(); ++h) sum[h] += w.values[h];
-      for (size_t h = 0; h < v.size(); ++h) v[h] = (float)(sum[h] / (double)job.windows.size());
+    if (job.windows.size() > 1) {  // windows merge as their tokens do: the max for SPLADE, else the mean
+      const int64_t dim = (int64_t)v.size(), n = (int64_t)job.windows.size();
+      std::vector<float> stacked;
+      stacked.reserve((size_t)(n * dim));
+      for (const Window& w : job.windows) stacked.insert(stacked.end(), w.values.begin(), w.values.end());
+      const int64_t offsets[2] = {0, n};
+      ops::pool(ops::Context{}, stacked.data(), offsets, 1, dim,
+                options_.pooling == Pooling::Splade ? ops::Pool::Max : ops::Pool::Mean, v.data());
     }
     if (options_.normalize) l2_normalize(v);
     job.result = std::move(v);
