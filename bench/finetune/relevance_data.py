@@ -17,11 +17,17 @@ The model must learn medicine from content, not the sources' layout, so:
   - Case and punctuation vary on both sides with the same probabilities (lowercased, stripped of
     punctuation, both, upper case, title case for short texts; some sentences joined by line breaks).
 
+Two recipes (--recipe), one per training stage of the shipped model: "scratch" (the mix above, for
+the first training from scratch; writes train.jsonl and eval.jsonl) and "finetune" (a second mix for
+fine-tuning the first model, see finetune_rows(): technical WikiText weighted up, masked abstracts
+filled with technical words, dose sentences and inserted clinical mentions as positives; writes
+train.jsonl only: both stages share the held-out split and the scratch recipe's eval.jsonl).
+
 Held-out evaluation (eval.jsonl, never trained on): the held-out 20% of the four training sources at
 their natural case, plus IU X-ray reports and MTSamples notes (medical sources never trained on; read
 from ../shared only, so their text stays out of the repository).
 
-Usage: relevance_data.py [--shared DIR] --out DIR [--train-per-class N] [--eval-per-source N]
+Usage: relevance_data.py [--shared DIR] --out DIR [--recipe scratch|finetune] [--train-per-class N] [--eval-per-source N]
 DIR defaults to $MEDENC_SHARED_DATA, else ../shared/data next to the repository. Deterministic: the
 same shared data gives the same files, byte for byte. Standard library only.
 """
@@ -190,6 +196,7 @@ def mtsamples_docs(shared):
 # UMLS Semantic Network groups) are replaced by word spans from the non-medical training texts.
 
 CLINICAL_GROUPS = {"DISO", "ANAT", "CHEM", "PROC", "PHYS", "GENE", "LIVB", "DEVI"}
+INSERTED_GROUPS = {"DISO", "ANAT", "CHEM", "PROC"}  # unambiguously clinical: no "mice", "cells", "growth"
 STOP = set("a an the and or of in on at to for from by with as is are was were be been it its this that these "
            "those he she they we his her their our not but which who".split())
 
@@ -203,12 +210,12 @@ def semantic_groups(shared):
     return groups
 
 
-def clinical_mentions(tagged, groups):
-    """(start, end) token ranges of the mentions in clinical groups, one tagged sentence."""
+def clinical_mentions(tagged, groups, wanted=CLINICAL_GROUPS):
+    """(start, end) token ranges of the mentions in the wanted semantic groups, one tagged sentence."""
     spans, start, tui = [], None, None
     for i, (_, tag) in enumerate(tagged + [("", "O")]):
         if start is not None and not (tag.startswith("I-") and tag[2:] == tui):
-            if groups.get(tui) in CLINICAL_GROUPS:
+            if groups.get(tui) in wanted:
                 spans.append((start, i))
             start = None
         if tag.startswith("B-"):
@@ -232,7 +239,60 @@ def plain_spans(docs, rng, count):
     return out
 
 
-def masked_abstracts(mm_docs, groups, fillers, rng):
+# Dose and unit expressions: numbers with units count as medical only in masked abstracts' absence,
+# so masked sentences that keep them are dropped, and sentences with doses are a positive source.
+DOSE = re.compile(r"\b\d+(?:\.\d+)?\s?(?:mg|g|mcg|µg|μg|ug|ml|mL|IU|U|units?|mmol|mg/kg|mg/day|mg/d|mL/kg)\b")
+
+# WikiText articles in a technical or scientific register (engineering, weather, geology, chemistry,
+# zoology, botany): the non-medical side's scientific prose, weighted up and the source of most filler
+# words of the masked abstracts, so that technical vocabulary alone is no sign of medicine.
+TECHNICAL_TITLE = re.compile(r"filter|Dvorak|[Hh]urricane|[Tt]yphoon|Tropical|crater|Homarus|Mycena|palm|battleship|"
+                             r"submarine|Tank|warship|reaction|technique|season")
+
+
+def mention_texts(mm_docs, groups):
+    """The clinical mentions' words (disorders, drugs, procedures, anatomy), from training abstracts."""
+    out = []
+    for d in mm_docs:
+        for tagged in d["tagged"]:
+            for a, b in clinical_mentions(tagged, groups, INSERTED_GROUPS):
+                text = detokenize(" ".join(w for w, _ in tagged[a:b]))
+                if 1 <= words(text) <= 4 and len(text) >= 5 and any(c.isalpha() for c in text):
+                    out.append(text)
+    return out
+
+
+def inserted_mentions(docs, mentions, rng):
+    """Counterfactual positives (score 5): non-medical sentences with content spans replaced by clinical
+    mentions (about one per 8 words), so that medical content is medical in any register (narrative,
+    instructions, speeches), not only in abstracts and captions."""
+    out = []
+    for d in docs:
+        sents = []
+        for s in d["sentences"]:
+            w = s.split()
+            want, tries = max(1, len(w) // 8), 0
+            while want and tries < 50:
+                tries += 1
+                n = rng.randint(1, 2)
+                if len(w) < n:
+                    break
+                i = rng.randrange(len(w) - n + 1)
+                span = w[i:i + n]
+                if any(x.lower().strip(".,;:!?\"'()") in STOP or x.startswith("\u2063") for x in span):
+                    continue
+                tail = span[-1][len(span[-1].rstrip(".,;:!?")):]
+                w[i:i + n] = ["\u2063" + rng.choice(mentions) + tail]  # marked while inserting, unmarked below
+                want -= 1
+            if not want:  # only sentences that did get their mentions
+                sents.append(" ".join(w).replace("\u2063", ""))
+        if not sents:
+            continue
+        out.append({"key": d["key"] + "-inserted", "title": None, "sentences": sents})
+    return out
+
+
+def masked_abstracts(mm_docs, groups, fillers, rng, drop_doses=False):
     docs = []
     for d in mm_docs:
         sents = []
@@ -241,7 +301,10 @@ def masked_abstracts(mm_docs, groups, fillers, rng):
             for a, b in reversed(clinical_mentions(tagged, groups)):
                 words[a:b] = [rng.choice(fillers)]
             sents.append(detokenize(" ".join(words)))
-        docs.append({"key": d["key"] + "-masked", "title": sents[0], "sentences": sents[1:]})
+        if drop_doses:  # "500 mg" stays a sign of medicine, not of its absence
+            sents = [x for x in sents if not DOSE.search(x)]
+        if len(sents) >= 2:
+            docs.append({"key": d["key"] + "-masked", "title": sents[0], "sentences": sents[1:]})
     return docs
 
 
@@ -264,6 +327,10 @@ def target_words(rng):
 
 def short_text(doc, n, rng):
     """A title or heading of about n words, else the first n words of a sentence."""
+    if "anchor" in doc:  # a window around the dose, not the sentence's first words
+        w = doc["sentences"][0].split()
+        start = max(0, min(doc["anchor"] - rng.randint(0, max(0, n - 2)), len(w) - n))
+        return " ".join(w[start:start + n]).rstrip(",;:")
     titles = [t for t in [doc.get("title")] + doc.get("headings", []) if t and 3 <= words(t) <= max(n + 4, 6)]
     if titles and rng.random() < 0.5:
         return rng.choice(titles)
@@ -350,6 +417,54 @@ def write_jsonl(path, rows):
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def scratch_rows(a, train, rng):
+    """The first stage's mix (from scratch): the four sources and the masked abstracts."""
+    groups = semantic_groups(a.shared)
+    other_train = train["other"]["wikitext"] + train["other"]["sotu"]
+    fillers = plain_spans(other_train, rng, 20000)
+    train["other"]["masked_abstracts"] = masked_abstracts(train["medical"]["medmentions"], groups, fillers, rng)
+    print(f"counterfactuals: {len(train['other']['masked_abstracts'])} masked abstracts, {len(fillers)} filler spans")
+    weights = {"medmentions": 0.6, "roco": 0.4, "wikitext": 0.425, "sotu": 0.425, "masked_abstracts": 0.15}
+    rows = [dict(r, score=5.0) for r in sample(train["medical"], weights, a.train_per_class, rng, True)]
+    rows += [dict(r, score=1.0) for r in sample(train["other"], weights, a.train_per_class, rng, True)]
+    rng.shuffle(rows)
+    return rows
+
+
+def finetune_rows(a, train, rng):
+    """The second stage's mix (fine-tuning the first model): what the first model got wrong on text from
+    outside its collections was scientific prose from other fields (scored medical) and medical text in
+    registers it never saw (instructions, doses, short narrative notes; scored not medical). So:
+      - technical WikiText articles weighted up, and the masked abstracts (weighted up) filled with
+        their words instead of the speeches', their dose sentences dropped;
+      - sentences with doses and units from the abstracts, cut around the dose, as a positive source;
+      - non-medical sentences with clinical mentions inserted (inserted_mentions) as positives."""
+    wiki = train["other"]["wikitext"]
+    train["other"]["wikitext_technical"] = [d for d in wiki if TECHNICAL_TITLE.search(d["title"])]
+    train["other"]["wikitext"] = [d for d in wiki if not TECHNICAL_TITLE.search(d["title"])]
+    print(f"wikitext_technical: {len(train['other']['wikitext_technical'])} training articles")
+    groups = semantic_groups(a.shared)
+    other_train = train["other"]["wikitext"] + train["other"]["sotu"]
+    fillers = plain_spans(other_train, rng, 8000) + plain_spans(train["other"]["wikitext_technical"], rng, 12000)
+    mm_train = train["medical"]["medmentions"]
+    train["other"]["masked_abstracts"] = masked_abstracts(mm_train, groups, fillers, rng, drop_doses=True)
+    train["medical"]["dose_sentences"] = [
+        {"key": f"{d['key']}-dose{i}", "title": None, "sentences": [s], "anchor": words(s[:DOSE.search(s).start()])}
+        for d in mm_train for i, s in enumerate(d["sentences"]) if DOSE.search(s)]
+    mentions = mention_texts(mm_train, groups)
+    train["medical"]["inserted_mentions"] = inserted_mentions(other_train + train["other"]["wikitext_technical"],
+                                                              mentions, rng)
+    print(f"counterfactuals: {len(train['other']['masked_abstracts'])} masked abstracts, {len(fillers)} filler spans; "
+          f"{len(train['medical']['inserted_mentions'])} documents with {len(mentions)} clinical mentions inserted; "
+          f"{len(train['medical']['dose_sentences'])} dose sentences")
+    weights = {"medmentions": 0.52, "roco": 0.31, "dose_sentences": 0.07, "inserted_mentions": 0.1,
+               "wikitext": 0.3, "wikitext_technical": 0.12, "sotu": 0.33, "masked_abstracts": 0.25}
+    rows = [dict(r, score=5.0) for r in sample(train["medical"], weights, a.train_per_class, rng, True)]
+    rows += [dict(r, score=1.0) for r in sample(train["other"], weights, a.train_per_class, rng, True)]
+    rng.shuffle(rows)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shared", default=DEFAULT_SHARED, help="the shared data folder (default: %(default)s)")
@@ -357,6 +472,8 @@ def main():
     p.add_argument("--train-per-class", type=int, default=8000)
     p.add_argument("--eval-per-source", type=int, default=400)
     p.add_argument("--seed", type=int, default=19)
+    p.add_argument("--recipe", choices=("scratch", "finetune"), default="scratch",
+                   help="scratch: the first training's mix; finetune: the second stage's mix (see finetune_rows)")
     a = p.parse_args()
     if not os.path.isdir(a.shared):
         p.error(f"{a.shared}: no shared data folder (give --shared DIR or set MEDENC_SHARED_DATA)")
@@ -373,20 +490,16 @@ def main():
         test[cls][name] = [d for d in docs if held_out(d["key"])]
         print(f"{name}: {len(train[cls][name])} training documents, {len(test[cls][name])} held out")
 
-    # Counterfactuals from training documents only.
-    groups = semantic_groups(a.shared)
-    other_train = train["other"]["wikitext"] + train["other"]["sotu"]
-    fillers = plain_spans(other_train, rng, 20000)
-    train["other"]["masked_abstracts"] = masked_abstracts(train["medical"]["medmentions"], groups, fillers, rng)
-    print(f"counterfactuals: {len(train['other']['masked_abstracts'])} masked abstracts, {len(fillers)} filler spans")
-
+    if a.recipe == "scratch":
+        rows = scratch_rows(a, train, rng)
+    else:
+        rows = finetune_rows(a, train, rng)
     os.makedirs(a.out, exist_ok=True)
-    weights = {"medmentions": 0.6, "roco": 0.4, "wikitext": 0.425, "sotu": 0.425, "masked_abstracts": 0.15}
-    rows = [dict(r, score=5.0) for r in sample(train["medical"], weights, a.train_per_class, rng, True)]
-    rows += [dict(r, score=1.0) for r in sample(train["other"], weights, a.train_per_class, rng, True)]
-    rng.shuffle(rows)
     write_jsonl(os.path.join(a.out, "train.jsonl"), rows)
     print(f"train.jsonl: {len(rows)} texts, {sum(words(r['text']) for r in rows)} words")
+
+    if a.recipe != "scratch":
+        return  # one held-out set for both stages: the scratch recipe's eval.jsonl (the same split)
 
     # Held-out evaluation: the training sources' held-out documents and two medical sources never
     # trained on, each at the same length distribution, natural case.

@@ -45,6 +45,15 @@ class GemmCeilingProbe {
   std::unique_ptr<Impl> impl_;
 };
 
+// The clinical texts of the bench, per source (IU X-ray reports, ROCO radiology captions, MTSamples
+// notes) read from the shared data folder; a missing file gives an empty source, texts that are not
+// valid UTF-8 are left out.
+struct ClinicalSource {
+  const char* name;
+  std::vector<std::string> texts;
+};
+std::vector<ClinicalSource> clinical_texts(const std::string& data_dir);
+
 // A variable-length batch of real clinical texts read from the shared data folder (IU X-ray reports,
 // ROCO radiology captions, MTSamples notes), tokenized with the tokenizer in tokenizer_dir and cut
 // at max_length tokens. `description` says what went in. Missing files are skipped.

@@ -26,6 +26,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "bench/bench_support.h"
+#include "cli/bench_end_to_end.h"
 #include "bench/int8_gate.h"
 #include "cli/command.h"
 #include "ops/cpu/isa_dispatch.h"
@@ -34,7 +35,6 @@
 #include "medenc/session.h"
 #include "medenc/hub.h"
 #include "medenc/model.h"
-#include "medenc/modernbert.h"
 #include "medenc/train.h"
 #include "util/random.h"
 
@@ -58,6 +58,7 @@ struct Options {
   bool deterministic = true;
   bool profile = false;
   int sessions = 0;  // > 0: only the memory of that many concurrent sessions against one
+  bool end_to_end = false;  // only medenc classify against the bare forward (bench_end_to_end.cpp)
   medenc::bench::Int8GateOptions gate;  // the int8 accuracy gate (with --dtype int8)
 };
 
@@ -385,6 +386,12 @@ int run(const Options& o) {
                   r["ratio"].get<double>());
     return medenc::cli::kOk;
   }
+  if (o.end_to_end) {
+    const json r = medenc::cli::run_end_to_end({o.model, o.tokenizer, o.texts_dir, o.dtypes, o.threads, o.reps},
+                                               !o.json_out);
+    if (o.json_out) std::printf("%s\n", r.dump(2).c_str());
+    return medenc::cli::kOk;
+  }
   json report = json::object();
   report["model"] = o.model;
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
@@ -551,6 +558,9 @@ medenc::cli::Registrar reg("bench", "Measure inference and training throughput a
                              app.add_option("--sessions", o->sessions,
                                             "Only measure the peak memory of N concurrent sessions over one "
                                             "loaded model against one session (first --cases entry, 8x512)");
+                             app.add_flag("--end-to-end", o->end_to_end,
+                                          "Only time medenc classify on the clinical texts against the bare "
+                                          "forward pass of the same texts (a classification model)");
                              app.add_flag("--train", o->train,
                                           "Also time fp32 training steps (forward, backward, AdamW)");
                              app.add_option("--train-cases", o->train_cases, "Training cases BxL (default 8x512)");

@@ -2,6 +2,11 @@
 #include "cli/command.h"
 #include "cli/task_options.h"
 #include "medenc/classify.h"
+#include "medenc/result_json.h"
+
+#include <variant>
+
+#include <fmt/format.h>
 
 namespace {
 
@@ -12,7 +17,30 @@ struct Options {
   std::string thresholds_file;
   int top_k = 0;
   std::string window_aggregation = "mean";
+  double min_score = 0;
+  bool filter_by_score = false;  // --min-score given
+  bool with_text = false;
 };
+
+// --min-score keeps the documents whose single regression score is >= the bound. Classification
+// checkpoints have probabilities per label, not one score to rank by: refused.
+medenc::cli::LineFilter line_filter(const Options& o, const medenc::HeadConfig& head) {
+  medenc::cli::LineFilter filter;
+  filter.with_text = o.with_text;
+  if (!o.filter_by_score) return filter;
+  if (head.resolved_problem_type() != medenc::ProblemType::Regression || head.num_labels != 1)
+    throw medenc::cli::UsageError(fmt::format(
+        "--min-score needs a regression model with one output (problem_type regression, num_labels 1); {} has "
+        "{} label(s) and problem type {}: filter its \"label\"/\"labels\" fields instead (e.g. with jq)",
+        o.task.model, head.num_labels, medenc::problem_type_name(head.resolved_problem_type())));
+  const double bound = o.min_score;
+  filter.keep = [bound](const medenc::Job& job) {
+    const auto* r = std::get_if<medenc::ClassificationResult>(&job.result);
+    // The score as written (a float's shortest decimal), so the bound compares with what the user sees.
+    return r != nullptr && r->has_score && medenc::json_float((float)r->score) >= bound;
+  };
+  return filter;
+}
 
 int run(const Options& o) {
   return medenc::cli::with_usage_errors("classify", [&] {
@@ -24,7 +52,8 @@ int run(const Options& o) {
     if (!o.thresholds_file.empty())
       co.thresholds = medenc::read_label_thresholds(o.thresholds_file, loaded.model->info().head, o.threshold);
     auto task = medenc::make_classify_task(loaded.model->tokenizer(), loaded.model->info(), loaded.windows, co);
-    return medenc::cli::run_task(o.task, loaded, *task, o.pair_field, "classify");
+    const medenc::cli::LineFilter filter = line_filter(o, loaded.model->info().head);
+    return medenc::cli::run_task(o.task, loaded, *task, o.pair_field, "classify", filter);
   });
 }
 
@@ -46,7 +75,14 @@ medenc::cli::Registrar reg(
       app.add_option("--window-aggregation", o->window_aggregation,
                      "With --stride: combine the windows' logits by mean (default) or max")
           ->check(CLI::IsMember({"mean", "max"}));
-      return [o] { return run(*o); };
+      CLI::Option* min_score = app.add_option("--min-score", o->min_score,
+                     "Regression: write only the documents whose score is >= this (error lines are kept); "
+                     "refused for classification models");
+      app.add_flag("--with-text", o->with_text, "Copy each document's text into its output line (\"text\")");
+      return [o, min_score] {
+        o->filter_by_score = min_score->count() > 0;
+        return run(*o);
+      };
     });
 
 }  // namespace

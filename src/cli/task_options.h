@@ -1,5 +1,6 @@
 #pragma once
 // Options and plumbing shared by the batch-job commands (classify, ner, embed, fill-mask).
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,7 @@ struct TaskCliOptions {
   std::string input = "-", out;
   std::string format = "jsonl", field = "text", id_field = "id";
   std::string on_error = "line";
+  std::string dtype = "f32";  // compute type: f32 | bf16
   int64_t max_length = 0;  // 0: the model's maximum positions
   int64_t stride = 0;
   int64_t max_batch_tokens = 16384;
@@ -43,9 +45,14 @@ struct UsageError : std::runtime_error {
 
 // Runs the job from the input to the output (stdout, or --out written atomically) and returns the
 // exit code: kOk, or kInputErrors when some lines were errors. `pair_field` names the optional
-// second text ("" : none).
+// second text ("" : none). `keep`, when set, drops the lines of the documents it rejects (error lines
+// are always written); `with_text` copies each document's text into its line.
+struct LineFilter {
+  std::function<bool(const Job&)> keep;
+  bool with_text = false;
+};
 int run_task(const TaskCliOptions& o, LoadedTask& loaded, const Task& task, const std::string& pair_field,
-             const char* command);
+             const char* command, const LineFilter& filter = {});
 
 // Wraps a command body: UsageError -> message + kUsage; other errors propagate to main.
 int with_usage_errors(const char* command, const std::function<int()>& body);
