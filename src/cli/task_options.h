@@ -15,13 +15,12 @@ struct TaskCliOptions {
   std::string input = "-", out;
   std::string format = "jsonl", field = "text", id_field = "id";
   std::string on_error = "line";
-  std::string dtype = "f32";  // compute type: f32 | bf16
+  std::string dtype = "f32";  // compute type: f32 | bf16 | int8 (medenc::parse_precision)
   int64_t max_length = 0;  // 0: the model's maximum positions
   int64_t stride = 0;
   int64_t max_batch_tokens = 16384;
   int64_t read_ahead = 1024;
   int threads = 0;
-  std::string dtype = "f32";  // f32 | bf16 | int8 (medenc::parse_precision)
 };
 
 // Adds --model, [FILE|-], --out, --format, --field, --id-field, --tokenizer, --max-length, --stride,
