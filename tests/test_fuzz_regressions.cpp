@@ -88,6 +88,51 @@ TEST(FuzzRegressions, TokenizerJsonIdsMustBeIntegersInRange) {
   }
 }
 
+// fuzz_tokenizer_json: a post-processor whose special token names an id that neither the model's
+// vocabulary nor the added tokens hold loaded, and encode then emitted that id (an out-of-range
+// embedding row for the model). Refused at load, naming the file, the token and the id.
+TEST(FuzzRegressions, TokenizerJsonTemplateIdOutsideTheVocabularyIsAnError) {
+  const std::string dir = test::temp_dir("fuzz_template_ids");
+  const std::string path = dir + "/tokenizer.json";
+  const std::string model =
+      R"("model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "a": 2, "<s>": 3}, "unk_token": "[UNK]"})";
+  auto template_with = [&](const std::string& id, const std::string& added, const std::string& m = "") {
+    return "{" + (m.empty() ? model : m) + ", " + added +
+           R"("post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},)"
+           R"({"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"<s>": {"id": "<s>", "ids": [)" +
+           id + R"(], "tokens": ["<s>"]}}}})";
+  };
+  struct Case {
+    std::string body, id;
+  };
+  for (const Case& c : {Case{template_with("4", ""), "4"},  // one past the vocabulary
+                        Case{template_with("1", ""), "1"},  // a hole inside it
+                        Case{template_with("2000000000", ""), "2000000000"},
+                        Case{"{" + model + R"(, "post_processor": {"type": "BertProcessing", "sep": ["<s>", 3], "cls": ["[CLS]", 9]}})", "9"},
+                        Case{"{" + model + R"(, "post_processor": {"type": "Sequence", "processors": [{"type": "ByteLevel"}, )"
+                                 R"({"type": "RobertaProcessing", "sep": ["</s>", 17], "cls": ["<s>", 3]}]}})", "17"}}) {
+    test::write_file(path, c.body);
+    for (int via_dir = 0; via_dir < 2; ++via_dir) {
+      try {
+        if (via_dir) Tokenizer::from_dir(dir); else Tokenizer::from_tokenizer_json(path);
+        ADD_FAILURE() << "loaded: " << c.body;
+      } catch (const Error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find(path), std::string::npos) << m;
+        EXPECT_NE(m.find("id " + c.id + ","), std::string::npos) << m;
+        EXPECT_NE(m.find("not in the vocabulary"), std::string::npos) << m;
+      }
+    }
+  }
+  // Ids the vocabulary has load, whether the model or an added token holds them.
+  test::write_file(path, template_with("3", ""));
+  EXPECT_EQ(Tokenizer::from_tokenizer_json(path)->encode("a").ids, (std::vector<int32_t>{3, 2}));
+  // "<s>" is not in this model's vocabulary: as an added token it takes the next id, 2.
+  test::write_file(path, template_with("2", R"("added_tokens": [{"id": 2, "content": "<s>", "special": true}], )",
+                                       R"("model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "a": 1}, "unk_token": "[UNK]"})"));
+  EXPECT_EQ(Tokenizer::from_tokenizer_json(path)->encode("a").ids, (std::vector<int32_t>{2, 1}));
+}
+
 // fuzz_documents: a JSON Lines record with a number beyond double's range threw nlohmann's
 // out_of_range past the reader (a crash of the whole job); it is a bad record in place.
 TEST(FuzzRegressions, JsonlNumberOutOfRangeIsABadRecord) {

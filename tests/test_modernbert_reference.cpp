@@ -105,16 +105,21 @@ struct RefModernBert {
         for (int64_t i = 0; i < n; ++i) {
           Vec s((size_t)n);
           double mx = -1e300;
-          for (int64_t j = 0; j < n; ++j) {
-            bool allowed = global || std::llabs(i - j) <= c.local_attention / 2;
+          // Keys outside a local layer's window keep the -1e300 score (weight 0): only the
+          // window's are computed, which keeps sequences of thousands of tokens cheap.
+          const int64_t half = c.local_attention / 2;
+          const int64_t lo = global ? 0 : std::max<int64_t>(0, i - half), hi = global ? n - 1 : std::min(n - 1, i + half);
+          for (int64_t j = 0; j < n; ++j) s[j] = -1e300;
+          for (int64_t j = lo; j <= hi; ++j) {
+            bool allowed = global || std::llabs(i - j) <= half;
             double dot = 0;
             for (int64_t k = 0; k < d; ++k) dot += qkv[i * 3 * H + h * d + k] * qkv[j * 3 * H + H + h * d + k];
             s[j] = allowed ? dot / std::sqrt((double)d) : -1e300;
-            mx = std::max(mx, s[j]);
           }
+          for (int64_t j = 0; j < n; ++j) mx = std::max(mx, s[j]);
           double sum = 0;
           for (int64_t j = 0; j < n; ++j) sum += (s[j] = s[j] <= -1e299 ? 0.0 : std::exp(s[j] - mx));
-          for (int64_t j = 0; j < n; ++j)
+          for (int64_t j = lo; j <= hi; ++j)
             for (int64_t k = 0; k < d; ++k) ctx[i * H + h * d + k] += s[j] / sum * qkv[j * 3 * H + 2 * H + h * d + k];
         }
       Vec o = linear(ctx, n, H, at(lp + "attn.Wo.weight"), find(lp + "attn.Wo.bias"), H);
@@ -330,4 +335,24 @@ TEST(ModernBertReference, ThreadCountDoesNotChangeResults) {
   omp_set_num_threads(saved);
   EXPECT_EQ(one.last_hidden_state, three.last_hidden_state);
   EXPECT_EQ(one.logits, three.logits);
+}
+
+// Every seed recipe runs at 4,096 tokens or more (the MLM one at 8,192): from 4,096 tokens global
+// layers take 256-query blocks, keys come in several 1,024-key chunks, local layers visit bands,
+// and RoPE runs at positions in the thousands with the long-context global theta (160,000).
+// 4,200 tokens (not a multiple of the block) next to a short sequence, against the double reference.
+ModernBertConfig long_config() {
+  ModernBertConfig c = small_config("ModernBertForTokenClassification", HeadKind::TokenClassification, 3);
+  c.num_hidden_layers = 2;
+  c.layer_is_global = {true, false};
+  c.global_attn_every_n_layers = 2;
+  c.local_attention = 128;
+  c.global_rope_theta = 160000.0;
+  c.local_rope_theta = 10000.0;
+  c.max_position_embeddings = 8192;
+  return c;
+}
+
+TEST(ModernBertReference, LongSequenceOver4096Tokens) {
+  check_against_reference(long_config(), DType::F32, {4200, 9}, "long4200");
 }

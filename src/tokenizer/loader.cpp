@@ -172,6 +172,17 @@ std::unique_ptr<Tokenizer::Impl> build_from_json(const json& j, const std::strin
   return impl;
 }
 
+// A post-processor id that neither the model nor the added tokens know would reach the model's
+// embeddings as an out-of-range row (found by fuzz_tokenizer_json): refused at load.
+void check_inserted_ids(const Tokenizer::Impl& impl, const std::string& path) {
+  if (!impl.post_processor) return;
+  for (const auto& [token, id] : impl.post_processor->inserted_tokens())
+    if (!impl.added.token(id) && !impl.model->id_to_token(id))
+      throw Error(path + ": post_processor: special token \"" + token + "\" has id " + std::to_string(id) +
+                  ", which is not in the vocabulary (" +
+                  std::to_string(std::max(impl.model->max_id(), impl.added.max_id()) + 1) + " ids)");
+}
+
 std::vector<AddedToken> json_added_tokens(const json& j, const std::string& path) {
   std::vector<AddedToken> tokens;
   if (j.contains("added_tokens") && j["added_tokens"].is_array())
@@ -185,6 +196,7 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
   const json j = parse_json_file(path);
   auto impl = build_from_json(j, path);
   impl->added.build(json_added_tokens(j, path), *impl->model, impl->normalizer.get());
+  check_inserted_ids(*impl, path);
   set_special_names(*impl, json());
   return impl;
 }
@@ -221,6 +233,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_dir(const std::string& dir) try {
     impl = tok::build_from_json(j, json_path);
     if (bert_like) tok::apply_bert_config(*impl, j, config, config_path);
     impl->added.build(tok::json_added_tokens(j, json_path), *impl->model, impl->normalizer.get());
+    tok::check_inserted_ids(*impl, json_path);
   } else if (file_exists(vocab_path)) {
     // The fast tokenizer transformers converts from a BERT vocab.txt.
     impl = std::make_unique<Impl>();

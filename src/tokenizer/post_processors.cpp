@@ -63,6 +63,17 @@ class TemplateProcessing : public PostProcessor {
           throw Error(where + ": template uses special token \"" + p.special + "\" that is not in special_tokens");
   }
 
+  std::vector<std::pair<std::string, int32_t>> inserted_tokens() const override {
+    std::vector<std::pair<std::string, int32_t>> out;
+    for (const auto* t : {&single_, &pair_})
+      for (const TemplatePiece& p : *t)
+        if (!p.is_sequence) {
+          const SpecialToken& s = specials_.at(p.special);
+          for (size_t i = 0; i < s.ids.size(); ++i) out.emplace_back(s.tokens[i], s.ids[i]);
+        }
+    return out;
+  }
+
   size_t added_tokens(bool pair) const override {
     size_t n = 0;
     for (const TemplatePiece& p : pair ? pair_ : single_)
@@ -133,6 +144,9 @@ class ClsSepProcessing : public PostProcessor {
 
   std::optional<std::string> cls_token() const override { return cls_; }
   std::optional<std::string> sep_token() const override { return sep_; }
+  std::vector<std::pair<std::string, int32_t>> inserted_tokens() const override {
+    return {{cls_, cls_id_}, {sep_, sep_id_}};
+  }
 
  private:
   Enc wrap(Enc e, size_t index) const {
@@ -182,6 +196,12 @@ class SequenceProcessing : public PostProcessor {
   std::vector<Enc> process_encodings(std::vector<Enc> encodings, bool add_special_tokens) const override {
     for (const auto& p : parts_) encodings = p->process_encodings(std::move(encodings), add_special_tokens);
     return encodings;
+  }
+  std::vector<std::pair<std::string, int32_t>> inserted_tokens() const override {
+    std::vector<std::pair<std::string, int32_t>> out;
+    for (const auto& p : parts_)
+      for (auto& t : p->inserted_tokens()) out.push_back(std::move(t));
+    return out;
   }
   std::optional<std::string> cls_token() const override {
     for (const auto& p : parts_)

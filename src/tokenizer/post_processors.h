@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,8 @@ class PostProcessor {
   // Special token strings the template inserts first and last ("[CLS]", "[SEP]"), when known.
   virtual std::optional<std::string> cls_token() const { return std::nullopt; }
   virtual std::optional<std::string> sep_token() const { return std::nullopt; }
+  // Every (token, id) it may insert: the loader checks each id against the vocabulary.
+  virtual std::vector<std::pair<std::string, int32_t>> inserted_tokens() const { return {}; }
 };
 
 // Runs the whole post-processing step: HF PostProcessor::process (or default_process without one).

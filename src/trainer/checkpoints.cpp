@@ -84,6 +84,10 @@ void remove_partial_checkpoints(const std::string& out_dir) {
 void rotate_checkpoints(const std::string& out_dir, int64_t limit, const std::string& keep) {
   if (limit <= 0) return;
   auto all = list_checkpoints(out_dir);
+  // As the Trainer: a limit of 1 keeps the newest checkpoint too while the best is another one
+  // (so that training can resume from where it stopped).
+  if (limit == 1 && !keep.empty() && !all.empty() && fs::exists(keep) && !fs::equivalent(all.back().second, keep))
+    limit = 2;
   int64_t excess = (int64_t)all.size() - limit;
   for (const auto& [step, path] : all) {
     if (excess <= 0) break;
