@@ -15,6 +15,7 @@ set(MEDENC_CPU_KERNEL_SOURCES
   src/ops/cpu/attention.cpp
   src/ops/cpu/attention_backward.cpp
   src/ops/cpu/bf16_rows.cpp
+  src/ops/cpu/int8_rows.cpp
   src/ops/cpu/elementwise.cpp
   src/ops/cpu/layernorm_backward.cpp)
 

@@ -11,6 +11,7 @@
 #include "fuzz_common.h"
 #include "medenc/error.h"
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 
 using medenc::fuzz::check;
 

@@ -7,7 +7,7 @@ PACKAGES=(cmake g++ make pkg-config python3 libdnnl-dev nlohmann-json3-dev libut
           libfmt-dev libgtest-dev zlib1g-dev libzip-dev libcurl4-openssl-dev libssl-dev
           libboost-dev curl python3-pytest python3-requests python3-aiohttp  # medenc serve and its tests
           python3-dev pybind11-dev python3-numpy python3-setuptools python3-wheel python3-pip python3-venv
-          python3-dask python3-distributed  # the Python package (python/) and its tests
+          python3-dask python3-distributed python3-pandas  # the Python package (python/), dask.dataframe, tests
           ocl-icd-opencl-dev)  # libdnnl-dev's CMake package looks for OpenCL (a Recommends apt skips here)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,6 +2,7 @@
 // score, explicit |i - j| <= w mask, plain softmax), on lengths that leave partial query blocks, key
 // chunks and padded panels, several chunks with online rescaling, windows wider than the sequence;
 // bit-identical for a sequence whatever its batch neighbours and the thread count; bf16 mode close.
+// Each test runs on every available device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,11 +11,15 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "device_test.h"
+#include "util/bf16.h"
 #include "util/random.h"
 
 using namespace medenc;
 
 namespace {
+
+float bf16_rounded(float x) { return bf16::rounded(x); }
 
 struct Batch {
   std::vector<int64_t> cu{0};
@@ -68,15 +73,6 @@ std::vector<double> dense_reference(const Batch& b, int heads, int d, int64_t wi
   return out;
 }
 
-std::vector<float> run(const Batch& b, int heads, int d, int64_t window, float scale,
-                       ops::ComputeType compute = ops::ComputeType::F32) {
-  ops::Context ctx;
-  ctx.compute = compute;
-  std::vector<float> out((size_t)(b.cu.back() * heads * d), NAN);
-  ops::attention(ctx, b.qkv.data(), out.data(), b.cu.data(), (int64_t)b.cu.size() - 1, heads, d, window, scale);
-  return out;
-}
-
 double max_abs_diff(const std::vector<float>& got, const std::vector<double>& want) {
   double m = 0.0;
   for (size_t i = 0; i < got.size(); ++i) m = std::max(m, std::fabs((double)got[i] - want[i]));
@@ -85,7 +81,24 @@ double max_abs_diff(const std::vector<float>& got, const std::vector<double>& wa
 
 }  // namespace
 
-TEST(Attention, MatchesDenseReferenceGlobalAndBanded) {
+// Every test runs on every available device (tests/support/device_test.h).
+class Attention : public test::DeviceTest {
+ protected:
+  // ops::attention on this device: the batch uploaded, the output downloaded.
+  std::vector<float> run(const Batch& b, int heads, int d, int64_t window, float scale,
+                         ops::ComputeType compute = ops::ComputeType::F32) const {
+    ops::Context c = ctx();
+    c.compute = compute;
+    const auto qkv = put(b.qkv);
+    const auto cu = put(b.cu);
+    auto out = filled<float>(b.cu.back() * heads * d, NAN);
+    ops::attention(c, qkv.data(), out.data(), cu.data(), (int64_t)b.cu.size() - 1, heads, d, window, scale);
+    return get(out);
+  }
+};
+MEDENC_TEST_ON_ALL_DEVICES(Attention);
+
+TEST_P(Attention, MatchesDenseReferenceGlobalAndBanded) {
   // 1 and 5: tiny; 63/64/65 and 130: around the local query block and key alignment; 1100: one
   // global query block past 1,024 keys (two chunks); 2100: three chunks.
   const std::vector<int64_t> lengths{5, 1, 63, 64, 65, 130, 1100, 2100};
@@ -99,7 +112,7 @@ TEST(Attention, MatchesDenseReferenceGlobalAndBanded) {
   }
 }
 
-TEST(Attention, OtherHeadSizes) {
+TEST_P(Attention, OtherHeadSizes) {
   for (int d : {16, 32, 96}) {
     SCOPED_TRACE("head_dim " + std::to_string(d));
     const Batch b = make_batch({3, 70, 300}, 3, d, 11 + d);
@@ -108,7 +121,7 @@ TEST(Attention, OtherHeadSizes) {
   }
 }
 
-TEST(Attention, SequenceOutputIgnoresNeighboursAndThreads) {
+TEST_P(Attention, SequenceOutputIgnoresNeighboursAndThreads) {
   const int heads = 2, d = 64;
   const Batch alone = make_batch({1100}, heads, d, 21);
   const Batch others = make_batch({77, 1500, 3}, heads, d, 22);
@@ -141,7 +154,7 @@ TEST(Attention, SequenceOutputIgnoresNeighboursAndThreads) {
   }
 }
 
-TEST(Attention, Bf16StaysCloseToTheFp32Result) {
+TEST_P(Attention, Bf16StaysCloseToTheFp32Result) {
   const int heads = 2, d = 64;
   const Batch b = make_batch({40, 700}, heads, d, 31, 4.0f);
   for (int64_t window : {-1, 64}) {
@@ -154,9 +167,40 @@ TEST(Attention, Bf16StaysCloseToTheFp32Result) {
   }
 }
 
+// bf16 mode rounds Q, K, V and the probabilities to bf16 and keeps the scale, max-subtraction, exp
+// and sums in fp32: against dense double attention on the bf16-rounded Q, K and V, only the
+// probabilities' rounding (relative 2^-9 of each weight, |v| <= 1) is left, at every thread count and
+// on global, banded and short-sequence paths. The fp32-input reference is further away than that on
+// these sharply peaked softmaxes (scores of a few units, where Q and K's rounding moves each weight
+// by about 1%), so the test also fails if Q K^T were still fp32.
+TEST_P(Attention, Bf16MatchesDenseReferenceOnRoundedInputs) {
+  const int heads = 2, d = 64;
+  const Batch b = make_batch({5, 65, 300, 1100}, heads, d, 41, 16.0f);
+  Batch rounded = b;
+  for (float& x : rounded.qkv) x = bf16_rounded(x);
+  const int saved = omp_get_max_threads();
+  for (int64_t window : {-1, 3, 64}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    const std::vector<double> want = dense_reference(rounded, heads, d, window, 0.125);
+    const double fp32_inputs_error =
+        max_abs_diff(run(b, heads, d, window, 0.125f, ops::ComputeType::F32), want);
+    std::vector<float> first;
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      const std::vector<float> got = run(b, heads, d, window, 0.125f, ops::ComputeType::BF16);
+      omp_set_num_threads(saved);
+      const double error = max_abs_diff(got, want);
+      EXPECT_LT(error, 4e-3) << threads << " threads";
+      EXPECT_LT(2 * error, fp32_inputs_error) << threads << " threads";
+      if (first.empty()) first = got;
+      else EXPECT_EQ(got, first) << "thread count changed the result";
+    }
+  }
+}
+
 // RoPE applied by attention as it splits the qkv rows gives exactly what rope_qkv followed by plain
 // attention gives (the inference path uses the first, training the second), and leaves qkv alone.
-TEST(Attention, FusedRotaryMatchesRopeThenAttention) {
+TEST_P(Attention, FusedRotaryMatchesRopeThenAttention) {
   const std::vector<int64_t> lengths{3, 70, 300};
   const int heads = 3, d = 32;
   const float scale = 0.17f;
@@ -166,17 +210,21 @@ TEST(Attention, FusedRotaryMatchesRopeThenAttention) {
     for (int64_t i = 0; i < len; ++i) positions.push_back((int32_t)i);
   std::vector<float> inv_freq((size_t)d / 2);
   for (int j = 0; j < d / 2; ++j) inv_freq[(size_t)j] = (float)std::pow(10000.0, -2.0 * j / d);
-  const int64_t batch = (int64_t)lengths.size();
-  ops::Context ctx;
+  const auto positions_d = put(positions);
+  const auto inv_freq_d = put(inv_freq);
   for (int64_t window : {-1, 8}) {
     SCOPED_TRACE("window " + std::to_string(window));
-    const std::vector<float> qkv_before = b.qkv;
-    std::vector<float> fused((size_t)(b.cu.back() * heads * d));
-    const ops::Rotary rotary{positions.data(), inv_freq.data()};
-    ops::attention(ctx, b.qkv.data(), fused.data(), b.cu.data(), batch, heads, d, window, scale, &rotary);
-    EXPECT_EQ(b.qkv, qkv_before);
+    const ops::Rotary rotary{positions_d.data(), inv_freq_d.data()};
+    auto qkv = put(b.qkv);
+    const auto cu = put(b.cu);
+    auto fused_d = filled<float>(b.cu.back() * heads * d, NAN);
+    ops::attention(ctx(), qkv.data(), fused_d.data(), cu.data(), (int64_t)lengths.size(), heads, d, window, scale,
+                   &rotary);
+    const std::vector<float> fused = get(fused_d);
+    EXPECT_EQ(get(qkv), b.qkv);
+    ops::rope_qkv(ctx(), qkv.data(), positions_d.data(), b.cu.back(), heads, d, inv_freq_d.data());
     Batch rotated = b;
-    ops::rope_qkv(ctx, rotated.qkv.data(), positions.data(), b.cu.back(), heads, d, inv_freq.data());
+    rotated.qkv = get(qkv);
     ASSERT_NE(rotated.qkv, b.qkv);
     EXPECT_EQ(fused, run(rotated, heads, d, window, scale));
   }

@@ -2,7 +2,8 @@
 // precision forward written here from its definition; the float backward under test must match
 // central finite differences of that reference (step 1e-6 in double, so the numeric gradient is good
 // to ~1e-9) within 1e-4 relative. The float forward of each op is also checked against its reference,
-// so a backward cannot pass by differentiating the wrong function.
+// so a backward cannot pass by differentiating the wrong function. Every op test runs on every
+// available device (tests/support/device_test.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,9 +12,9 @@
 
 #include "medenc/error.h"
 #include "medenc/train.h"
-#include "ops/cpu/backward_kernels.h"
 #include "ops/ops.h"
 #include "ops/ops_backward.h"
+#include "device_test.h"
 #include "util/random.h"
 
 using namespace medenc;
@@ -22,8 +23,6 @@ namespace {
 
 using Vec = std::vector<double>;
 using Fn = std::function<double(const Vec&)>;
-
-const ops::Context kCtx{};
 
 Vec random_vec(size_t n, uint64_t seed, double scale = 1.0) {
   Rng rng(seed);
@@ -159,7 +158,7 @@ Vec ref_attention(const Vec& qkv, const std::vector<int64_t>& cu, int heads, int
                   const ops::Dropout& drop = {}) {
   const int64_t hidden = (int64_t)heads * hd, stride = 3 * hidden;
   Vec out((size_t)(cu.back() * hidden), 0.0);
-  const uint64_t threshold = ops::cpu::dropout_threshold(drop.p);
+  const uint64_t threshold = ops::dropout_threshold(drop.p);
   for (size_t b = 0; b + 1 < cu.size(); ++b)
     for (int h = 0; h < heads; ++h)
       for (int64_t i = cu[b]; i < cu[b + 1]; ++i) {
@@ -179,7 +178,7 @@ Vec ref_attention(const Vec& qkv, const std::vector<int64_t>& cu, int heads, int
           double p = s[k] / z;
           if (drop.active()) {
             const uint64_t index = ((uint64_t)(i * heads + h) << 32) + (uint64_t)(keys[k] - cu[b]);
-            p = ops::cpu::dropout_keep(drop.seed, index, threshold) ? p / (1.0 - drop.p) : 0.0;
+            p = ops::dropout_keep(drop.seed, index, threshold) ? p / (1.0 - drop.p) : 0.0;
           }
           for (int t = 0; t < hd; ++t)
             out[i * hidden + h * hd + t] += p * qkv[keys[k] * stride + 2 * hidden + h * hd + t];
@@ -191,81 +190,96 @@ Vec ref_attention(const Vec& qkv, const std::vector<int64_t>& cu, int heads, int
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// Every test runs on every available device (tests/support/device_test.h): inputs are uploaded,
+// outputs downloaded, and each device is compared with the double references above.
 
-TEST(GradcheckOps, LinearWithAndWithoutBias) {
+class GradcheckOps : public test::DeviceTest {
+ protected:
+  void check_attention(int64_t window, const ops::Dropout& drop);
+};
+MEDENC_TEST_ON_ALL_DEVICES(GradcheckOps);
+
+TEST_P(GradcheckOps, LinearWithAndWithoutBias) {
   const int64_t rows = 5, in = 7, out = 4;
   for (bool with_bias : {true, false}) {
     SCOPED_TRACE(with_bias ? "bias" : "no bias");
     const Vec x = rounded(random_vec(rows * in, 1)), w = rounded(random_vec(out * in, 2, 0.5)),
               b = rounded(random_vec(out, 3)), dy = rounded(random_vec(rows * out, 4));
-    const std::vector<float> xf = to_float(x), wf = to_float(w), bf = to_float(b), dyf = to_float(dy);
+    const auto xd = put(to_float(x)), wd = put(to_float(w)), bd = put(to_float(b)), dyd = put(to_float(dy));
     ops::LinearWeights lw;
-    lw.weight = wf.data();
-    lw.bias = with_bias ? bf.data() : nullptr;
+    lw.weight = wd.data();
+    lw.bias = with_bias ? bd.data() : nullptr;
     lw.in = in;
     lw.out = out;
-    std::vector<float> y((size_t)(rows * out));
-    ops::linear(kCtx, lw, xf.data(), y.data(), rows);
-    expect_values_near(y, ref_linear(x, w, with_bias ? &b : nullptr, rows, in, out), "y");
+    auto yd = filled<float>(rows * out, NAN);
+    ops::linear(ctx(), lw, xd.data(), yd.data(), rows);
+    expect_values_near(get(yd), ref_linear(x, w, with_bias ? &b : nullptr, rows, in, out), "y");
 
     // Parameter gradients accumulate onto what is there; dx is written (or added).
-    std::vector<float> dx((size_t)(rows * in), 7.0f), dw((size_t)(out * in), 0.5f), db((size_t)out, -1.0f);
-    ops::linear_backward(kCtx, lw, xf.data(), dyf.data(), rows, dx.data(), dw.data(), with_bias ? db.data() : nullptr);
+    auto dxd = filled<float>(rows * in, 7.0f), dwd = filled<float>(out * in, 0.5f), dbd = filled<float>(out, -1.0f);
+    ops::linear_backward(ctx(), lw, xd.data(), dyd.data(), rows, dxd.data(), dwd.data(),
+                         with_bias ? dbd.data() : nullptr);
+    const std::vector<float> dx = get(dxd);
     const Vec* bp = with_bias ? &b : nullptr;
     expect_grad_near(dx, numeric_grad([&](const Vec& v) { return dot(dy, ref_linear(v, w, bp, rows, in, out)); }, x),
                      "dx");
     Vec ndw = numeric_grad([&](const Vec& v) { return dot(dy, ref_linear(x, v, bp, rows, in, out)); }, w);
     for (double& v : ndw) v += 0.5;
-    expect_grad_near(dw, ndw, "dw");
+    expect_grad_near(get(dwd), ndw, "dw");
     if (with_bias) {
       Vec ndb = numeric_grad([&](const Vec& v) { return dot(dy, ref_linear(x, w, &v, rows, in, out)); }, b);
       for (double& v : ndb) v -= 1.0;
-      expect_grad_near(db, ndb, "db");
+      expect_grad_near(get(dbd), ndb, "db");
     }
-    std::vector<float> dx2(dx.size(), 1.0f);
-    ops::linear_backward(kCtx, lw, xf.data(), dyf.data(), rows, dx2.data(), nullptr, nullptr, /*accumulate=*/true);
+    auto dx2d = filled<float>(rows * in, 1.0f);
+    ops::linear_backward(ctx(), lw, xd.data(), dyd.data(), rows, dx2d.data(), nullptr, nullptr, /*accumulate=*/true);
+    const std::vector<float> dx2 = get(dx2d);
     for (size_t i = 0; i < dx.size(); ++i) EXPECT_NEAR(dx2[i], dx[i] + 1.0f, 1e-5);
   }
 }
 
-TEST(GradcheckOps, LayerNormWithAndWithoutBias) {
+TEST_P(GradcheckOps, LayerNormWithAndWithoutBias) {
   const int64_t rows = 70, dim = 6;  // more rows than one reduction chunk
   const double eps = 1e-5;
   for (bool with_bias : {true, false}) {
     SCOPED_TRACE(with_bias ? "bias" : "no bias");
     const Vec x = rounded(random_vec(rows * dim, 11, 2.0)), g = rounded(random_vec(dim, 12)),
               b = rounded(random_vec(dim, 13)), dy = rounded(random_vec(rows * dim, 14));
-    const std::vector<float> xf = to_float(x), gf = to_float(g), bf = to_float(b), dyf = to_float(dy);
+    const auto xd = put(to_float(x)), gd = put(to_float(g)), bd = put(to_float(b)), dyd = put(to_float(dy));
     const Vec* bp = with_bias ? &b : nullptr;
-    std::vector<float> y(x.size());
-    ops::layernorm(kCtx, xf.data(), gf.data(), with_bias ? bf.data() : nullptr, y.data(), rows, dim, (float)eps);
-    expect_values_near(y, ref_layernorm(x, g, bp, rows, dim, eps), "y");
+    auto yd = filled<float>(rows * dim, NAN);
+    ops::layernorm(ctx(), xd.data(), gd.data(), with_bias ? bd.data() : nullptr, yd.data(), rows, dim, (float)eps);
+    expect_values_near(get(yd), ref_layernorm(x, g, bp, rows, dim, eps), "y");
 
-    std::vector<float> dx(x.size()), dg((size_t)dim, 0.0f), db((size_t)dim, 0.0f);
-    ops::layernorm_backward(kCtx, xf.data(), gf.data(), dyf.data(), dx.data(), dg.data(),
-                            with_bias ? db.data() : nullptr, rows, dim, (float)eps);
-    expect_grad_near(dx,
+    auto dxd = filled<float>(rows * dim, NAN), dgd = filled<float>(dim, 0.0f), dbd = filled<float>(dim, 0.0f);
+    ops::layernorm_backward(ctx(), xd.data(), gd.data(), dyd.data(), dxd.data(), dgd.data(),
+                            with_bias ? dbd.data() : nullptr, rows, dim, (float)eps);
+    expect_grad_near(get(dxd),
                      numeric_grad([&](const Vec& v) { return dot(dy, ref_layernorm(v, g, bp, rows, dim, eps)); }, x),
                      "dx", 1e-4, 1e-5);
-    expect_grad_near(
-        dg, numeric_grad([&](const Vec& v) { return dot(dy, ref_layernorm(x, v, bp, rows, dim, eps)); }, g), "dgamma");
+    expect_grad_near(get(dgd),
+                     numeric_grad([&](const Vec& v) { return dot(dy, ref_layernorm(x, v, bp, rows, dim, eps)); }, g),
+                     "dgamma");
     if (with_bias)
-      expect_grad_near(
-          db, numeric_grad([&](const Vec& v) { return dot(dy, ref_layernorm(x, g, &v, rows, dim, eps)); }, b), "dbeta");
+      expect_grad_near(get(dbd),
+                       numeric_grad([&](const Vec& v) { return dot(dy, ref_layernorm(x, g, &v, rows, dim, eps)); }, b),
+                       "dbeta");
   }
 }
 
-TEST(GradcheckOps, EveryActivation) {
+TEST_P(GradcheckOps, EveryActivation) {
   const Vec x = rounded(away_from_kinks(random_vec(64, 21, 2.5))), dy = rounded(random_vec(64, 22));
+  const int64_t n = (int64_t)x.size();
   for (Activation act : kAllActivations) {
     SCOPED_TRACE((int)act);
-    std::vector<float> y = to_float(x);
-    ops::activation(kCtx, y.data(), (int64_t)y.size(), act);
+    auto yd = put(to_float(x));
+    ops::activation(ctx(), yd.data(), n, act);
     Vec ref(x.size());
     for (size_t i = 0; i < x.size(); ++i) ref[i] = ref_act(x[i], act);
-    expect_values_near(y, ref, "act", 2e-6);
-    std::vector<float> dx(x.size());
-    ops::activation_backward(kCtx, to_float(x).data(), to_float(dy).data(), dx.data(), (int64_t)x.size(), act);
+    expect_values_near(get(yd), ref, "act", 2e-6);
+    const auto xd = put(to_float(x)), dyd = put(to_float(dy));
+    auto dxd = filled<float>(n, NAN);
+    ops::activation_backward(ctx(), xd.data(), dyd.data(), dxd.data(), n, act);
     const Vec num = numeric_grad(
         [&](const Vec& v) {
           double s = 0;
@@ -273,11 +287,12 @@ TEST(GradcheckOps, EveryActivation) {
           return s;
         },
         x);
-    expect_grad_near(dx, num, "dx", 2e-4, 1e-6);
+    expect_grad_near(get(dxd), num, "dx", 2e-4, 1e-6);
   }
 }
 
-TEST(GradcheckOps, ActivationKinksFollowTorch) {
+// A host-side scalar helper: the same for every device.
+TEST(GradcheckOpsScalar, ActivationKinksFollowTorch) {
   // torch: relu'(0) = 0, relu6' is 0 at 0 and 6, leaky_relu'(0) = slope, gelu_10 is flat where clipped.
   EXPECT_EQ(ops::activation_derivative(0.0f, Activation::Relu), 0.0f);
   EXPECT_EQ(ops::activation_derivative(0.0f, Activation::Relu6), 0.0f);
@@ -289,10 +304,11 @@ TEST(GradcheckOps, ActivationKinksFollowTorch) {
               ops::activation_derivative(2.0f, Activation::GeluErf), 1e-7);
 }
 
-TEST(GradcheckOps, GegluWithEveryActivation) {
+TEST_P(GradcheckOps, GegluWithEveryActivation) {
   const int64_t rows = 3, inter = 5;
   const Vec z = rounded(away_from_kinks(random_vec(rows * 2 * inter, 31, 2.0))),
             dout = rounded(random_vec(rows * inter, 32));
+  const auto zd = put(to_float(z)), doutd = put(to_float(dout));
   for (Activation act : kAllActivations) {
     SCOPED_TRACE((int)act);
     auto ref = [&](const Vec& v) {
@@ -302,114 +318,154 @@ TEST(GradcheckOps, GegluWithEveryActivation) {
           o[r * inter + i] = ref_act(v[r * 2 * inter + i], act) * v[r * 2 * inter + inter + i];
       return o;
     };
-    std::vector<float> out((size_t)(rows * inter));
-    ops::geglu(kCtx, to_float(z).data(), out.data(), rows, inter, act);
-    expect_values_near(out, ref(z), "out", 2e-6);
-    std::vector<float> dz(z.size());
-    ops::geglu_backward(kCtx, to_float(z).data(), to_float(dout).data(), dz.data(), rows, inter, act);
-    expect_grad_near(dz, numeric_grad([&](const Vec& v) { return dot(dout, ref(v)); }, z), "dz", 2e-4, 1e-6);
+    auto outd = filled<float>(rows * inter, NAN);
+    ops::geglu(ctx(), zd.data(), outd.data(), rows, inter, act);
+    expect_values_near(get(outd), ref(z), "out", 2e-6);
+    auto dzd = filled<float>((int64_t)z.size(), NAN);
+    ops::geglu_backward(ctx(), zd.data(), doutd.data(), dzd.data(), rows, inter, act);
+    expect_grad_near(get(dzd), numeric_grad([&](const Vec& v) { return dot(dout, ref(v)); }, z), "dz", 2e-4, 1e-6);
   }
 }
 
-TEST(GradcheckOps, EmbeddingSkipsPaddingRowAndSumsRepeats) {
+TEST_P(GradcheckOps, EmbeddingSkipsPaddingRowAndSumsRepeats) {
   const int64_t vocab = 6, dim = 3;
   const std::vector<int32_t> ids = {2, 5, 2, 0, 2, 4, 0};
+  const int64_t n = (int64_t)ids.size();
   const Vec dout = rounded(random_vec(ids.size() * dim, 41));
-  std::vector<float> dtable((size_t)(vocab * dim), 0.25f);
-  ops::embedding_backward(kCtx, ids.data(), (int64_t)ids.size(), to_float(dout).data(), dtable.data(), dim,
-                          /*padding_idx=*/0);
+  const auto idsd = put(ids);
+  const auto doutd = put(to_float(dout));
+  auto dtabled = filled<float>(vocab * dim, 0.25f);
+  ops::embedding_backward(ctx(), idsd.data(), n, doutd.data(), dtabled.data(), dim, /*padding_idx=*/0);
   Vec want((size_t)(vocab * dim), 0.25);
   for (size_t t = 0; t < ids.size(); ++t)
     if (ids[t] != 0)
       for (int64_t i = 0; i < dim; ++i) want[ids[t] * dim + i] += dout[t * dim + i];
+  const std::vector<float> dtable = get(dtabled);
   expect_grad_near(dtable, want, "dtable", 1e-6, 1e-6);
   for (int64_t i = 0; i < dim; ++i) EXPECT_EQ(dtable[i], 0.25f) << "padding row";
   // Without a padding index every row takes its gradient.
-  std::vector<float> dall((size_t)(vocab * dim), 0.0f);
-  ops::embedding_backward(kCtx, ids.data(), (int64_t)ids.size(), to_float(dout).data(), dall.data(), dim, -1);
-  EXPECT_NEAR(dall[0], dout[3 * dim] + dout[6 * dim], 1e-6);
+  auto dalld = filled<float>(vocab * dim, 0.0f);
+  ops::embedding_backward(ctx(), idsd.data(), n, doutd.data(), dalld.data(), dim, -1);
+  EXPECT_NEAR(get(dalld)[0], dout[3 * dim] + dout[6 * dim], 1e-6);
 }
 
-TEST(GradcheckOps, RotaryEmbedding) {
+TEST_P(GradcheckOps, EmbeddingForwardGathersAndAccumulates) {
+  const int64_t vocab = 5, dim = 4;
+  const std::vector<int32_t> ids = {3, 0, 3, 4};
+  const int64_t n = (int64_t)ids.size();
+  const Vec table = rounded(random_vec(vocab * dim, 42)), base = rounded(random_vec(n * dim, 43));
+  const auto tabled = put(to_float(table));
+  const auto idsd = put(ids);
+  auto outd = filled<float>(n * dim, NAN);
+  ops::embedding(ctx(), tabled.data(), dim, idsd.data(), n, outd.data());
+  auto accd = put(to_float(base));
+  ops::embedding(ctx(), tabled.data(), dim, idsd.data(), n, accd.data(), /*accumulate=*/true);
+  Vec want((size_t)(n * dim)), want_acc((size_t)(n * dim));
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < dim; ++i) {
+      want[t * dim + i] = table[ids[t] * dim + i];
+      want_acc[t * dim + i] = base[t * dim + i] + table[ids[t] * dim + i];
+    }
+  expect_values_near(get(outd), want, "out", 0.0);
+  expect_values_near(get(accd), want_acc, "accumulated", 1e-7);
+}
+
+TEST_P(GradcheckOps, RotaryEmbedding) {
   const int heads = 2, hd = 6;
   const std::vector<int32_t> pos = {0, 1, 2, 7, 0, 30};
   const int64_t rows = (int64_t)pos.size(), width = 3 * heads * hd;
   std::vector<float> inv_freq(hd / 2);
   for (int j = 0; j < hd / 2; ++j) inv_freq[j] = 1.0f / std::pow(10000.0f, (float)(2 * j) / hd);
   const Vec qkv = rounded(random_vec(rows * width, 51)), dy = rounded(random_vec(rows * width, 52));
-  std::vector<float> y = to_float(qkv);
-  ops::rope_qkv(kCtx, y.data(), pos.data(), rows, heads, hd, inv_freq.data());
-  expect_values_near(y, ref_rope(qkv, pos, heads, hd, inv_freq), "rope", 1e-6);
-  std::vector<float> dqkv = to_float(dy);
-  ops::rope_qkv_backward(kCtx, dqkv.data(), pos.data(), rows, heads, hd, inv_freq.data());
-  expect_grad_near(dqkv,
+  const auto posd = put(pos);
+  const auto freqd = put(inv_freq);
+  auto yd = put(to_float(qkv));
+  ops::rope_qkv(ctx(), yd.data(), posd.data(), rows, heads, hd, freqd.data());
+  expect_values_near(get(yd), ref_rope(qkv, pos, heads, hd, inv_freq), "rope", 1e-6);
+  auto dqkvd = put(to_float(dy));
+  ops::rope_qkv_backward(ctx(), dqkvd.data(), posd.data(), rows, heads, hd, freqd.data());
+  expect_grad_near(get(dqkvd),
                    numeric_grad([&](const Vec& v) { return dot(dy, ref_rope(v, pos, heads, hd, inv_freq)); }, qkv),
                    "dqkv", 1e-4, 1e-6);
 }
 
-namespace {
-
-void check_attention(int64_t window, const ops::Dropout& drop) {
+void GradcheckOps::check_attention(int64_t window, const ops::Dropout& drop) {
   const int heads = 2, hd = 4;
   const std::vector<int64_t> cu = {0, 9, 10, 16};  // lengths 9, 1, 6
   const int64_t rows = cu.back(), hidden = heads * hd;
   const double scale = 1.0 / std::sqrt((double)hd);
   const Vec qkv = rounded(random_vec(rows * 3 * hidden, 61 + window, 1.2)),
             dout = rounded(random_vec(rows * hidden, 62));
-  const std::vector<float> qkvf = to_float(qkv);
-  std::vector<float> out((size_t)(rows * hidden)), stats((size_t)(rows * heads * 2));
-  ops::attention_forward_train(kCtx, qkvf.data(), out.data(), stats.data(), cu.data(), 3, heads, hd, window,
+  const auto qkvd = put(to_float(qkv));
+  const auto cud = put(cu);
+  const auto doutd = put(to_float(dout));
+  auto outd = filled<float>(rows * hidden, NAN), statsd = filled<float>(rows * heads * 2, NAN);
+  ops::attention_forward_train(ctx(), qkvd.data(), outd.data(), statsd.data(), cud.data(), 3, heads, hd, window,
                                (float)scale, drop);
+  const std::vector<float> out = get(outd);
   expect_values_near(out, ref_attention(qkv, cu, heads, hd, window, scale, drop), "out", 1e-5);
   if (!drop.active()) {  // the training forward agrees with the inference kernel
-    std::vector<float> inference((size_t)(rows * hidden));
-    ops::attention(kCtx, qkvf.data(), inference.data(), cu.data(), 3, heads, hd, window, (float)scale);
+    auto inferenced = filled<float>(rows * hidden, NAN);
+    ops::attention(ctx(), qkvd.data(), inferenced.data(), cud.data(), 3, heads, hd, window, (float)scale);
+    const std::vector<float> inference = get(inferenced);
     for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], inference[i], 1e-6);
   }
-  std::vector<float> dqkv(qkv.size(), 123.0f);
-  ops::attention_backward(kCtx, qkvf.data(), out.data(), to_float(dout).data(), stats.data(), dqkv.data(), cu.data(), 3,
+  auto dqkvd = filled<float>((int64_t)qkv.size(), 123.0f);
+  ops::attention_backward(ctx(), qkvd.data(), outd.data(), doutd.data(), statsd.data(), dqkvd.data(), cud.data(), 3,
                           heads, hd, window, (float)scale, drop);
   const Vec num =
       numeric_grad([&](const Vec& v) { return dot(dout, ref_attention(v, cu, heads, hd, window, scale, drop)); }, qkv);
-  expect_grad_near(dqkv, num, "dqkv", 1e-4, 2e-6);
+  expect_grad_near(get(dqkvd), num, "dqkv", 1e-4, 2e-6);
 }
 
-}  // namespace
-
-TEST(GradcheckOps, GlobalAttention) { check_attention(-1, {}); }
-TEST(GradcheckOps, SlidingWindowAttention) { check_attention(2, {}); }
-TEST(GradcheckOps, WindowOfZeroAttendsToSelfOnly) { check_attention(0, {}); }
-TEST(GradcheckOps, AttentionWithDropoutOnProbabilities) {
+TEST_P(GradcheckOps, GlobalAttention) { check_attention(-1, {}); }
+TEST_P(GradcheckOps, SlidingWindowAttention) { check_attention(2, {}); }
+TEST_P(GradcheckOps, WindowOfZeroAttendsToSelfOnly) { check_attention(0, {}); }
+TEST_P(GradcheckOps, AttentionWithDropoutOnProbabilities) {
   check_attention(-1, ops::Dropout{0.3f, 99});
   check_attention(3, ops::Dropout{0.5f, 7});
 }
 
-TEST(GradcheckOps, PoolingClsAndMean) {
+TEST_P(GradcheckOps, PoolingClsAndMean) {
   const std::vector<int64_t> offsets = {0, 3, 4, 8};
   const int64_t dim = 2;
-  const Vec dp = rounded(random_vec(3 * dim, 71));
+  const Vec dp = rounded(random_vec(3 * dim, 71)), rows = rounded(random_vec(8 * dim, 72));
+  const auto offd = put(offsets);
+  const auto dpd = put(to_float(dp));
+  const auto rowsd = put(to_float(rows));
   for (bool mean : {false, true}) {
-    std::vector<float> drows((size_t)(8 * dim), 1.0f);
-    ops::pool_backward(kCtx, offsets.data(), 3, to_float(dp).data(), drows.data(), dim, mean);
-    for (int64_t b = 0; b < 3; ++b)
-      for (int64_t t = offsets[b]; t < offsets[b + 1]; ++t)
+    SCOPED_TRACE(mean ? "mean" : "cls");
+    // Forward: checked against its definition, and the backward against finite differences of it.
+    auto ref = [&](const Vec& v) {
+      Vec p((size_t)(3 * dim), 0.0);
+      for (int64_t b = 0; b < 3; ++b)
         for (int64_t i = 0; i < dim; ++i) {
-          const double n = (double)(offsets[b + 1] - offsets[b]);
-          const double want = 1.0 + (mean ? dp[b * dim + i] / n : (t == offsets[b] ? dp[b * dim + i] : 0.0));
-          EXPECT_NEAR(drows[t * dim + i], want, 1e-6) << (mean ? "mean" : "cls") << " row " << t;
+          const int64_t s1 = mean ? offsets[b + 1] : offsets[b] + 1;
+          for (int64_t t = offsets[b]; t < s1; ++t) p[b * dim + i] += v[t * dim + i] / (double)(s1 - offsets[b]);
         }
+      return p;
+    };
+    auto pooledd = filled<float>(3 * dim, NAN);
+    ops::pool(ctx(), rowsd.data(), offd.data(), 3, dim, mean ? ops::Pool::Mean : ops::Pool::Cls, pooledd.data());
+    expect_values_near(get(pooledd), ref(rows), "pooled", 1e-7);
+    auto drowsd = filled<float>(8 * dim, 1.0f);
+    ops::pool_backward(ctx(), offd.data(), 3, dpd.data(), drowsd.data(), dim, mean);
+    Vec want = numeric_grad([&](const Vec& v) { return dot(dp, ref(v)); }, rows);
+    for (double& v : want) v += 1.0;  // pool_backward adds to what is there
+    expect_grad_near(get(drowsd), want, "drows", 1e-6, 1e-6);
   }
 }
 
-TEST(GradcheckOps, DropoutIsSeededScaledAndItsOwnBackward) {
+TEST_P(GradcheckOps, DropoutIsSeededScaledAndItsOwnBackward) {
   const int64_t n = 200000;
   const ops::Dropout d{0.1f, 1234};
-  std::vector<float> a((size_t)n, 1.0f), b((size_t)n, 1.0f), c((size_t)n, 1.0f);
-  ops::dropout(kCtx, a.data(), n, d);
-  ops::dropout(kCtx, b.data(), n, d);
-  ops::dropout(kCtx, c.data(), n, ops::Dropout{0.1f, 1235});
-  EXPECT_EQ(a, b) << "same seed, same mask";
-  EXPECT_NE(a, c) << "another seed, another mask";
+  auto ad = filled<float>(n, 1.0f), bd = filled<float>(n, 1.0f), cd = filled<float>(n, 1.0f);
+  ops::dropout(ctx(), ad.data(), n, d);
+  ops::dropout(ctx(), bd.data(), n, d);
+  ops::dropout(ctx(), cd.data(), n, ops::Dropout{0.1f, 1235});
+  const std::vector<float> a = get(ad);
+  EXPECT_EQ(a, get(bd)) << "same seed, same mask";
+  EXPECT_NE(a, get(cd)) << "another seed, another mask";
   int64_t zeros = 0;
   for (float v : a) {
     if (v == 0.0f) ++zeros;
@@ -417,21 +473,22 @@ TEST(GradcheckOps, DropoutIsSeededScaledAndItsOwnBackward) {
   }
   EXPECT_NEAR((double)zeros / n, 0.1, 0.005);
   // An offset window of the stream is the same mask (so chunks can be processed separately).
-  std::vector<float> tail(100, 1.0f);
-  ops::dropout(kCtx, tail.data(), 100, d, /*first=*/5000);
+  auto taild = filled<float>(100, 1.0f);
+  ops::dropout(ctx(), taild.data(), 100, d, /*first=*/5000);
+  const std::vector<float> tail = get(taild);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(tail[i], a[5000 + i]);
   // p = 0.5: half the elements, doubled.
-  std::vector<float> h((size_t)n, 3.0f);
-  ops::dropout(kCtx, h.data(), n, ops::Dropout{0.5f, 5});
+  auto hd = filled<float>(n, 3.0f);
+  ops::dropout(ctx(), hd.data(), n, ops::Dropout{0.5f, 5});
   double sum = 0;
-  for (float v : h) {
+  for (float v : get(hd)) {
     sum += v;
     ASSERT_TRUE(v == 0.0f || v == 6.0f);
   }
   EXPECT_NEAR(sum / n, 3.0, 0.03);
-  std::vector<float> same((size_t)n, 2.0f);
-  ops::dropout(kCtx, same.data(), n, ops::Dropout{});
-  EXPECT_EQ(same, std::vector<float>((size_t)n, 2.0f)) << "p = 0 is the identity";
+  auto samed = filled<float>(n, 2.0f);
+  ops::dropout(ctx(), samed.data(), n, ops::Dropout{});
+  EXPECT_EQ(get(samed), std::vector<float>((size_t)n, 2.0f)) << "p = 0 is the identity";
 }
 
 // ---------------------------------------------------------------------------------------------

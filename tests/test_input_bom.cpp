@@ -11,6 +11,7 @@
 #include "medenc/classify.h"
 #include "medenc/error.h"
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 #include "task_models.h"
 #include "test_support.h"
 #include "trainer/records.h"

@@ -9,6 +9,7 @@
 
 #include "medenc/safetensors.h"
 #include "ops/ops.h"
+#include "device_test.h"
 #include "util/random.h"
 
 using namespace medenc;
@@ -25,14 +26,6 @@ std::vector<float> random_floats(size_t n, uint64_t seed) {
 struct Layer {
   int64_t in, out;
   std::vector<float> weight, bias;
-  ops::LinearWeights weights() const {
-    ops::LinearWeights w;
-    w.weight = weight.data();
-    w.bias = bias.data();
-    w.in = in;
-    w.out = out;
-    return w;
-  }
 };
 
 // in/out sizes that leave partial column tiles; 300 rows leave a partial row tile.
@@ -40,21 +33,30 @@ Layer make_layer(int64_t in, int64_t out, uint64_t seed) {
   return {in, out, random_floats((size_t)(in * out), seed), random_floats((size_t)out, seed + 1)};
 }
 
+// ops::linear on the context's device: weights and inputs uploaded, the output downloaded.
 std::vector<float> run(const ops::Context& ctx, const Layer& layer, const std::vector<float>& x, int64_t rows,
                        const std::vector<float>* residual = nullptr) {
-  std::vector<float> y = residual ? *residual : std::vector<float>((size_t)(rows * layer.out), 0.0f);
-  ops::linear(ctx, layer.weights(), x.data(), y.data(), rows, residual != nullptr);
-  return y;
+  const auto weight = ops::upload<float>(ctx, layer.weight), bias = ops::upload<float>(ctx, layer.bias);
+  const auto xd = ops::upload<float>(ctx, x);
+  auto y = ops::upload<float>(ctx, residual ? *residual : std::vector<float>((size_t)(rows * layer.out), 0.0f));
+  ops::LinearWeights w;
+  w.weight = weight.data();
+  w.bias = bias.data();
+  w.in = layer.in;
+  w.out = layer.out;
+  ops::linear(ctx, w, xd.data(), y.data(), rows, residual != nullptr);
+  return ops::download(ctx, y);
 }
 
 float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
 
-void check_against_double(ops::ComputeType type) {
+void check_against_double(ops::Device device, ops::ComputeType type) {
   const Layer layer = make_layer(96, 600, 11);
   const int64_t rows = 300;
   const std::vector<float> x = random_floats((size_t)(rows * layer.in), 5);
   const std::vector<float> residual = random_floats((size_t)(rows * layer.out), 6);
   ops::Context ctx;
+  ctx.device = device;
   ctx.compute = type;
   const bool bf16 = type == ops::ComputeType::BF16;
   const std::vector<float> y = run(ctx, layer, x, rows), z = run(ctx, layer, x, rows, &residual);
@@ -73,11 +75,12 @@ void check_against_double(ops::ComputeType type) {
   EXPECT_LT(worst, 2e-5);  // fp32 accumulation of 96 products of size <= 1 (bf16: of the rounded inputs)
 }
 
-void check_row_independence(ops::ComputeType type) {
+void check_row_independence(ops::Device device, ops::ComputeType type) {
   const Layer layer = make_layer(80, 700, 21);
   const int64_t rows = 300;
   const std::vector<float> x = random_floats((size_t)(rows * layer.in), 7);
   ops::Context ctx;
+  ctx.device = device;
   ctx.compute = type;
   const std::vector<float> all = run(ctx, layer, x, rows);
   // Every row alone, and the batch shifted by one to 129 rows of other data, on 1 and 2 threads.
@@ -103,7 +106,15 @@ void check_row_independence(ops::ComputeType type) {
 
 }  // namespace
 
-TEST(Linear, Fp32MatchesDoublePrecisionProduct) { check_against_double(ops::ComputeType::F32); }
-TEST(Linear, Bf16IsTheProductOfRoundedInputs) { check_against_double(ops::ComputeType::BF16); }
-TEST(Linear, Fp32RowsDoNotDependOnTheirNeighboursOrThreads) { check_row_independence(ops::ComputeType::F32); }
-TEST(Linear, Bf16RowsDoNotDependOnTheirNeighboursOrThreads) { check_row_independence(ops::ComputeType::BF16); }
+// Every test runs on every available device (tests/support/device_test.h).
+class Linear : public test::DeviceTest {};
+MEDENC_TEST_ON_ALL_DEVICES(Linear);
+
+TEST_P(Linear, Fp32MatchesDoublePrecisionProduct) { check_against_double(GetParam(), ops::ComputeType::F32); }
+TEST_P(Linear, Bf16IsTheProductOfRoundedInputs) { check_against_double(GetParam(), ops::ComputeType::BF16); }
+TEST_P(Linear, Fp32RowsDoNotDependOnTheirNeighboursOrThreads) {
+  check_row_independence(GetParam(), ops::ComputeType::F32);
+}
+TEST_P(Linear, Bf16RowsDoNotDependOnTheirNeighboursOrThreads) {
+  check_row_independence(GetParam(), ops::ComputeType::BF16);
+}

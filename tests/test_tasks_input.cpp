@@ -5,6 +5,7 @@
 
 #include "medenc/error.h"
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 
 namespace medenc {
 namespace {

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import csv
 import gzip
+import http.client
 import io
 import json
 import os
@@ -59,16 +60,27 @@ def rss_kib(pid):
     return 0
 
 
+LOG = []  # the server's JSON log lines (request lines carry its own phase timings)
+
+
 def start_server(model, extra):
-    p = subprocess.Popen([MEDENC, "serve", "--model", model, "--port", "0", *extra], stderr=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen([MEDENC, "serve", "--model", model, "--port", "0", "--json-logs", *extra],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     port = None
     for line in p.stderr:
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if m:
             port = int(m.group(1))
             break
-    threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+
+    def keep():
+        for line in p.stderr:
+            try:
+                LOG.append(json.loads(line))
+            except ValueError:
+                pass
+
+    threading.Thread(target=keep, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -160,12 +172,60 @@ def main():
             if ntok <= 128:
                 break
             n -= 1
-        lat = []
+        # Where a lone request's time goes: the client's latency (a new connection per request, as
+        # before, and a keep-alive session), the server's own time from the first byte read to
+        # the reply written (its access log), and the phases inside (tokenization worker, queue =
+        # hand-offs to the batcher thread, inference = run_jobs), medians over 30 requests.
+        def lone(post):
+            lat, mark = [], len(LOG)
+            for _ in range(30):
+                t0 = time.perf_counter()
+                post(url + "/classify", json={"inputs": probe}).raise_for_status()
+                lat.append(time.perf_counter() - t0)
+            time.sleep(0.2)
+            lines = [l for l in LOG[mark:] if l.get("path") == "/classify" and "inference_ms" in l]
+            r = {"median_ms": 1000 * statistics.median(lat)}
+            for k in ("ms", "tokenization_ms", "queue_ms", "inference_ms"):
+                if lines:
+                    r["server_" + k if k == "ms" else k] = statistics.median(l[k] for l in lines)
+            if lines:
+                # What the server spends outside the three phases: HTTP parsing, routing, the hop to
+                # the tokenizer worker, the hop back to the I/O thread, JSON rendering, the write.
+                r["server_other_ms"] = statistics.median(
+                    l["ms"] - l["tokenization_ms"] - l["queue_ms"] - l["inference_ms"] for l in lines)
+                r["client_and_tcp_ms"] = r["median_ms"] - r["server_ms"]
+            return r
+
+        report["lone_request"] = {"tokens": ntok, **lone(requests.post)}
+        with requests.Session() as session:
+            report["lone_request_keep_alive"] = lone(session.post)
+        # The same with the standard library's keep-alive client (far less client time than
+        # requests'), and that client's floor: a GET /health round trip (no inference).
+        host, port = url.rsplit("/", 1)[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+        class Reply:
+            def __init__(self, r):
+                self.status = r.status
+                r.read()
+
+            def raise_for_status(self):
+                assert self.status == 200, self.status
+
+        def post_light(u, json=None):
+            body = globals()["json"].dumps(json)
+            conn.request("POST", "/" + u.split("/", 3)[3], body, {"Content-Type": "application/json"})
+            return Reply(conn.getresponse())
+
+        report["lone_request_http_client"] = lone(post_light)
+        floor = []
         for _ in range(30):
             t0 = time.perf_counter()
-            requests.post(url + "/classify", json={"inputs": probe}).raise_for_status()
-            lat.append(time.perf_counter() - t0)
-        report["lone_request"] = {"tokens": ntok, "median_ms": 1000 * statistics.median(lat)}
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            floor.append(time.perf_counter() - t0)
+        report["lone_request_http_client"]["health_round_trip_ms"] = 1000 * statistics.median(floor)
+        conn.close()
         report["idle_1000_connections_mb"] = idle_connections(url, server.pid, 1000)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -179,8 +239,8 @@ def main():
     try:
         case = json.loads(b.stdout)["runs"][0]["cases"][0]
         report["bare_forward_1x128_ms"] = 1000 * case["seconds"]
-        report["lone_request"]["over_bare_forward_ms"] = (report["lone_request"]["median_ms"] -
-                                                          report["bare_forward_1x128_ms"])
+        for k in ("lone_request", "lone_request_keep_alive", "lone_request_http_client"):
+            report[k]["over_bare_forward_ms"] = report[k]["median_ms"] - report["bare_forward_1x128_ms"]
     except (json.JSONDecodeError, KeyError, IndexError):
         report["bare_forward_1x128_ms"] = b.stdout.strip()[-500:]
     print(json.dumps(report, indent=2))

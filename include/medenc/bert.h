@@ -13,6 +13,10 @@
 
 namespace medenc {
 
+namespace bert {
+struct State;  // defined in src/models/bert.cpp
+}
+
 struct BertConfig {
   Family family = Family::Bert;  // Bert ("bert") or MegatronBert ("megatron-bert")
   // Defaults are BertConfig's; for_family(MegatronBert) switches to MegatronBertConfig's.
@@ -83,19 +87,20 @@ class BertModel : public TrainableEncoder {
   // Call after changing parameter values in place (drops derived weight copies).
   void parameters_changed() override;
 
-  // Training (see medenc/train.h).
-  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) override;
-  void backward(float loss_scale = 1.0f) override;
-  void release_activations() override;
+  // Training (see medenc/train.h): the state lives in the TrainingSession's activations.
+  using TrainableEncoder::backward;
+  using TrainableEncoder::forward_train;
+  std::unique_ptr<TrainingActivations> make_activations() const override;
+  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options,
+                            TrainingActivations& saved) const override;
+  void backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const override;
   size_t activation_bytes(const Batch& batch) const override;
-
-  struct Impl;
 
  private:
   BertConfig config_;
   ModelInfo info_;
   ParameterSet params_;
-  std::shared_ptr<Impl> impl_;
+  std::shared_ptr<bert::State> impl_;  // layer layout, derived weights
 };
 
 }  // namespace medenc

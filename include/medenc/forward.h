@@ -1,6 +1,7 @@
 #pragma once
 // `medenc forward`: right-padded inputs in the Hugging Face layout in, padded output tensors out.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,12 @@ struct NamedTensor {
 // Runs the model unpadded and scatters the results back to the padded shapes (zeros at padding):
 // last_hidden_state [B,T,H]; pooler_output [B,H] when the model has one; logits [B,L], [B,T,L],
 // [B,T,V], or [K,V] at the given positions.
-std::vector<NamedTensor> run_padded_forward(Encoder& model, const PaddedInputs& inputs);
+std::vector<NamedTensor> run_padded_forward(const Encoder& model, const PaddedInputs& inputs);
+// The same around any forward call on a model described by `info` (a Session's, with its
+// workspace and cancellation). Token type ids given to a model without them must be zeros.
+using ForwardCall = std::function<ForwardOutput(const Batch&, const ForwardOptions&)>;
+std::vector<NamedTensor> run_padded_forward(const ModelInfo& info, const PaddedInputs& inputs,
+                                            const ForwardCall& forward);
 
 void write_tensors(const std::vector<NamedTensor>& tensors, const std::string& path);
 

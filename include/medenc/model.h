@@ -59,6 +59,7 @@ struct ModelInfo {
 struct LoadOptions {
   bool deterministic = false;  // bit-identical whatever the thread count and batch neighbours (always true now)
   bool bf16 = false;           // bf16 weights and GEMM inputs, fp32 accumulation (heads: see models)
+  bool int8 = false;           // int8 linear layers (weights per channel, inputs per row), bf16 attention
 };
 
 // The buffers of one caller's forward passes, reused across its calls (see Encoder).

@@ -11,6 +11,10 @@
 
 namespace medenc {
 
+namespace modernbert {
+struct State;  // defined in src/models/modernbert.cpp
+}
+
 struct ModernBertConfig {
   int64_t vocab_size = 50368;
   int64_t hidden_size = 768;
@@ -80,19 +84,20 @@ class ModernBertModel : public TrainableEncoder {
   // Call after changing parameter values in place (drops derived weight copies).
   void parameters_changed() override;
 
-  // Training (see medenc/train.h).
-  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) override;
-  void backward(float loss_scale = 1.0f) override;
-  void release_activations() override;
+  // Training (see medenc/train.h): the state lives in the TrainingSession's activations.
+  using TrainableEncoder::backward;
+  using TrainableEncoder::forward_train;
+  std::unique_ptr<TrainingActivations> make_activations() const override;
+  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options,
+                            TrainingActivations& saved) const override;
+  void backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const override;
   size_t activation_bytes(const Batch& batch) const override;
-
-  struct Impl;
 
  private:
   ModernBertConfig config_;
   ModelInfo info_;
   ParameterSet params_;
-  std::shared_ptr<Impl> impl_;
+  std::shared_ptr<modernbert::State> impl_;  // layer layout, derived weights
 };
 
 }  // namespace medenc

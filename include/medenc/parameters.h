@@ -2,14 +2,11 @@
 // All parameters of a model in one float buffer (llm.c style): each tensor is a named slice with its
 // Hugging Face name and shape. Gradients and optimizer state use the same layout.
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace medenc {
-
-class Checkpoint;
 
 struct ParamSpec {
   std::string name;  // the name Hugging Face saves for this architecture
@@ -41,25 +38,6 @@ class ParameterSet {
   std::vector<float> values_;
   size_t total_ = 0;
 };
-
-// How stored tensor names map onto declared ones for one model family.
-struct NameRules {
-  // Prefix of the backbone inside task models ("model." for ModernBERT, "bert." for BERT).
-  std::string backbone_prefix;
-  // Returns true for a declared name that belongs to the backbone (so the prefix may be added or
-  // stripped when looking it up).
-  std::function<bool(const std::string&)> is_backbone;
-  // Extra spellings to try for a declared name (legacy gamma/beta, ...).
-  std::function<std::vector<std::string>(const std::string&)> legacy_aliases;
-  // Stored tensors that may be present and are not used (buffers, tied copies, other heads).
-  std::function<bool(const std::string&)> ignorable;
-};
-
-// Fills every declared tensor from the checkpoint, converting F16/BF16/F64 to float32.
-// Errors (medenc::Error) name the file and tensor: missing, wrong shape, non-float dtype, and stored
-// tensors that the architecture does not use.
-void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRules& rules,
-                     const std::string& architecture);
 
 // Rounds every matrix (2-D tensor: embeddings and linear weights) to the nearest bf16 value, ties to
 // even, keeping fp32 storage; vectors (biases, norm weights) stay fp32. This is `--dtype bf16`.

@@ -35,6 +35,9 @@ struct Job {
   Document doc;
   std::vector<Window> windows;
   bool truncated = false;  // tokens past max_length were dropped
+  // The windows are made already (Task::prepare ran elsewhere, e.g. on a server's tokenizer
+  // thread): run_jobs and run_pipeline do not prepare the job again.
+  bool prepared = false;
   std::string error;       // non-empty: written as an error line
   ErrorKind error_kind = ErrorKind::InvalidInput;
   TaskResult result;       // set by Task::finish when there is no error
@@ -110,6 +113,7 @@ PipelineStats run_pipeline(const Encoder& encoder, EncoderWorkspace& workspace, 
 struct WindowOptions {
   int64_t max_length = 512;  // tokens per window, special tokens included
   int64_t stride = 0;        // 0: truncate to max_length; > 0: overlapping windows sharing `stride` tokens
+  TruncationSide side = TruncationSide::Right;  // which end truncation cuts (stride 0 only)
 };
 
 // The windows of a text (and optional pair): one window when it fits; otherwise the first

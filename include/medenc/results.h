@@ -27,6 +27,9 @@ struct ClassificationResult {
   std::string label;                // SingleLabel only
   std::vector<std::string> labels;  // MultiLabel only
   std::vector<LabelScore> scores;   // empty for single-value regression
+  // The head's raw logits in label-id order (aggregated over windows): what the fields above were
+  // computed from, for callers with their own output function (a server's raw_scores, TEI's /predict).
+  std::vector<float> logits;
 };
 
 // One entity of a document. Offsets are Unicode code points into the input text.

@@ -36,8 +36,8 @@
 
 namespace medenc {
 
-enum class Precision { F32, BF16 };
-Precision parse_precision(const std::string& name);  // "f32" | "bf16" (the CLI's --dtype)
+enum class Precision { F32, BF16, INT8 };
+Precision parse_precision(const std::string& name);  // "f32" | "bf16" | "int8" (the CLI's --dtype)
 const char* precision_name(Precision precision);
 
 struct ModelOptions {

@@ -3,12 +3,12 @@
 // activations, exact backward into a gradient buffer laid out like the parameters), AdamW identical to
 // torch.optim.AdamW, global-norm gradient clipping and Hugging Face's learning-rate schedules.
 //
-// One optimizer step with gradient accumulation over `k` micro-batches:
-//   model.zero_grad();
-//   for each micro-batch: model.forward_train(batch, labels, {...}); model.backward(1.0f / k);
-//   clip_grad_norm(model.gradients(), max_norm);
-//   optimizer.step(model.parameters(), model.gradients(), schedule.lr(step));
-//   model.parameters_changed();
+// One optimizer step with gradient accumulation over `k` micro-batches (TrainingSession below holds
+// the activations, gradients and optimizer state):
+//   session.zero_grad();
+//   for each micro-batch: session.forward_train(batch, labels, {...}); session.backward(1.0f / k);
+//   clip_grad_norm(session.gradients(), max_norm);
+//   session.step(schedule.lr(step));   // AdamW, then model.parameters_changed()
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -63,19 +63,33 @@ struct TrainOutput {
   std::vector<float> logits;  // filled when TrainOptions::keep_logits
 };
 
+// What a training session keeps between forward_train and backward: the saved activations and the
+// backward pass's scratch, laid out by the model family (one arena cut by a size table).
+class TrainingActivations {
+ public:
+  virtual ~TrainingActivations() = default;
+  virtual size_t bytes() const = 0;
+};
+
+class TrainingSession;
+
+// A model that can be trained. It holds the weights only; the training state (activations, gradients,
+// optimizer state) lives in a TrainingSession. The weights change under training, so a model being
+// trained belongs to one session and is not run by others at the same time.
 class TrainableEncoder : public Encoder {
  public:
+  TrainableEncoder();
+  ~TrainableEncoder() override;
   virtual ParameterSet& parameters() = 0;
   virtual const ParameterSet& parameters() const = 0;
-  // Gradient of every parameter, at the same offsets as parameters() (allocated, zeroed, on first use).
-  std::vector<float>& gradients();
-  void zero_grad();
-  // Forward pass that keeps what backward() needs; returns the loss of this batch.
-  virtual TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) = 0;
-  // Adds d(loss_scale * loss)/d(parameters) of the last forward_train to gradients().
-  virtual void backward(float loss_scale = 1.0f) = 0;
-  // Frees the saved activations (they are otherwise kept for reuse by the next batch).
-  virtual void release_activations() = 0;
+  // Empty activations for this model (sized by forward_train).
+  virtual std::unique_ptr<TrainingActivations> make_activations() const = 0;
+  // Forward pass that keeps what backward() needs in `saved`; returns the loss of this batch.
+  virtual TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options,
+                                    TrainingActivations& saved) const = 0;
+  // Adds d(loss_scale * loss)/d(parameters) of the forward_train that filled `saved` to grads (laid out
+  // like parameters()).
+  virtual void backward(TrainingActivations& saved, std::span<float> grads, float loss_scale) const = 0;
   // Call after the parameters change (derived weight copies are rebuilt).
   virtual void parameters_changed() = 0;
   // Bytes the saved activations of this batch take (what memory planning needs).
@@ -83,8 +97,17 @@ class TrainableEncoder : public Encoder {
   // FLOPs of one training step (forward + backward) over this batch, counted as 3x forward_flops.
   double train_step_flops(const Batch& batch) const { return 3.0 * forward_flops(batch); }
 
+  // One session's calls on the model itself (tests, benchmarks, a single caller): they run in a
+  // TrainingSession the model keeps for them (created on first use).
+  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options);
+  void backward(float loss_scale = 1.0f);
+  std::vector<float>& gradients();
+  void zero_grad();
+  void release_activations();
+
  private:
-  std::vector<float> grads_;
+  TrainingSession& own_session();
+  std::unique_ptr<TrainingSession> own_session_;
 };
 
 // Loads a checkpoint folder as a trainable model (any supported family).
@@ -130,6 +153,43 @@ class AdamW {
 // torch.nn.utils.clip_grad_norm_ (norm 2): returns the total norm before clipping; scales the gradients
 // by min(1, max_norm / (norm + 1e-6)). max_norm <= 0 only measures.
 double clip_grad_norm(std::span<float> grads, double max_norm);
+
+// ---------------------------------------------------------------------------------------------
+// Training session
+
+// The state of training one model: the saved activations of the last forward_train (one arena), the
+// gradient buffer and, when given options, the AdamW state. One optimizer step with accumulation:
+//   session.zero_grad();
+//   for each micro-batch: session.forward_train(batch, labels, {...}); session.backward(1.0f / k);
+//   clip_grad_norm(session.gradients(), max_norm);
+//   session.step(lr);   // AdamW, then model.parameters_changed()
+class TrainingSession {
+ public:
+  explicit TrainingSession(TrainableEncoder& model);
+  TrainingSession(TrainableEncoder& model, const AdamWOptions& optimizer);
+  TrainingSession(const TrainingSession&) = delete;
+  TrainingSession& operator=(const TrainingSession&) = delete;
+
+  TrainableEncoder& model() { return model_; }
+  TrainOutput forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options = {});
+  void backward(float loss_scale = 1.0f);
+  // Gradient of every parameter, at the same offsets as the model's parameters (allocated, zeroed, on
+  // first use).
+  std::vector<float>& gradients();
+  void zero_grad();
+  // Frees the saved activations (they are otherwise kept for reuse by the next batch).
+  void release_activations();
+  size_t activations_bytes() const { return saved_ ? saved_->bytes() : 0; }
+  // AdamW step over the gradients, then parameters_changed(); needs the optimizer constructor.
+  void step(double lr);
+  AdamW& optimizer();
+
+ private:
+  TrainableEncoder& model_;
+  std::unique_ptr<TrainingActivations> saved_;
+  std::vector<float> grads_;
+  std::unique_ptr<AdamW> optimizer_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Learning-rate schedules (transformers.get_scheduler)

@@ -170,4 +170,8 @@ struct TrainSummary {
 // Runs training to completion (or early stop), writing checkpoints and the final model.
 TrainSummary train(const TrainingArguments& args);
 
+// What `medenc train` prints and medenc.train returns: output_dir, global_step, train_loss,
+// train_runtime, resumed, stopped, and last_checkpoint / best_model_checkpoint when there are some.
+nlohmann::ordered_json summary_json(const std::string& output_dir, const TrainSummary& summary);
+
 }  // namespace medenc

@@ -1,5 +1,5 @@
-"""Corpus jobs on Dask: score many JSONL shards (or a dask.bag of texts) with a model loaded once
-per worker.
+"""Corpus jobs on Dask: score many JSONL shards, a dask.bag of texts or a dask.dataframe text
+column with a model loaded once per worker.
 
     from dask.distributed import Client
     import medenc.dask
@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,26 @@ DONE_SUFFIX = ".done"
 # Models of this process not loaded by a plugin (dask.bag on a scheduler without one), by key.
 _models: Dict[Tuple[str, str, int], Any] = {}
 _models_lock = threading.Lock()
+
+
+def _keep_freed_memory() -> None:
+    """Undoes, in this worker process, what Dask's nanny sets for every worker it starts:
+    MALLOC_TRIM_THRESHOLD_=65536 (distributed.nanny.pre-spawn-environ). That setting also fixes
+    glibc's mmap threshold at 128 KiB, so every larger block medenc allocates per batch (outputs,
+    token arrays) is a fresh mmap, page-faulted in and unmapped again (python/README.md, "Measured").
+    Large blocks come from the heap again, and freed memory stays for the next batch (a medenc
+    worker's memory is bounded by its batch size, not by the data)."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest dynamic threshold
+        libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)
+    except (OSError, AttributeError):
+        pass
 
 
 def _model_key(path: str, dtype: str, threads: int) -> Tuple[str, str, int]:
@@ -62,6 +83,7 @@ class ModelPlugin(WorkerPlugin):
     def setup(self, worker=None):
         import medenc
 
+        _keep_freed_memory()
         self.model = medenc.Model(self.path, dtype=self.dtype, threads=self.threads)
         self.loads += 1
 
@@ -83,6 +105,7 @@ def worker_model(path: str, dtype: str = "f32", threads: int = 1):
         if key not in _models:
             import medenc
 
+            _keep_freed_memory()
             _models[key] = medenc.Model(key[0], dtype=dtype, threads=threads)
         return _models[key]
 
@@ -233,6 +256,59 @@ def classify_bag(bag, model: str, *, dtype: str = "f32", threads: int = 1, **opt
     (by the plugin score_shards registers, or on first use). Options as Model.classify_iter."""
     model = os.path.abspath(os.fspath(model))
     return bag.map_partitions(_classify_partition, model, dtype, threads, options)
+
+
+# ---------------------------------------------------------------------------------------------
+# dask.dataframe
+
+
+def _classify_texts(texts: List[Any], model: str, dtype: str, threads: int, options: Dict[str, Any]):
+    m = worker_model(model, dtype, threads)
+    return m.classify(texts, **options) if texts else []
+
+
+def _classify_series_partition(series, model: str, dtype: str, threads: int, options: Dict[str, Any]):
+    import pandas as pd
+
+    results = _classify_texts([str(t) for t in series.tolist()], model, dtype, threads, options)
+    return pd.Series(results, index=series.index, name=series.name, dtype=object)
+
+
+def _classify_frame_partition(frame, text: str, pair: Optional[str], column: str, model: str, dtype: str,
+                              threads: int, options: Dict[str, Any]):
+    texts: List[Any] = [str(t) for t in frame[text].tolist()]
+    if pair is not None:
+        texts = [(t, str(p)) for t, p in zip(texts, frame[pair].tolist())]
+    out = frame.copy()
+    out[column] = _classify_texts(texts, model, dtype, threads, options)
+    return out
+
+
+def classify_series(series, model: str, *, dtype: str = "f32", threads: int = 1, **options: Any):
+    """A dask Series of classify results (dicts, as the CLI's lines without "id") for a dask Series
+    of texts, with the same index and partitions. The model is loaded once per worker process.
+    Options as Model.classify (threshold, top_k, stride, max_length, ...)."""
+    model = os.path.abspath(os.fspath(model))
+    return series.map_partitions(_classify_series_partition, model, dtype, threads, options,
+                                 meta=(series.name, "object"))
+
+
+def classify_dataframe(frame, model: str, *, text: str = "text", pair: Optional[str] = None,
+                       column: str = "medenc", dtype: str = "f32", threads: int = 1, **options: Any):
+    """`frame` (a dask DataFrame) with one more column, `column`, holding each row's classify result
+    (a dict, as the CLI's line without "id") for the text in column `text` (and its pair in column
+    `pair`). Index, order and partitions are kept; the model is loaded once per worker process.
+    Options as Model.classify."""
+    model = os.path.abspath(os.fspath(model))
+    for name in (text, pair):
+        if name is not None and name not in frame.columns:
+            raise ValueError(f"the dataframe has no column {name!r} (it has {list(frame.columns)})")
+    if column in frame.columns:
+        raise ValueError(f"the dataframe has a column {column!r} already: give another column=")
+    meta = frame._meta.copy()
+    meta[column] = meta[text].astype(object)
+    return frame.map_partitions(_classify_frame_partition, text, pair, column, model, dtype, threads, options,
+                                meta=meta)
 
 
 def register_model(client, model: str, *, dtype: str = "f32", threads: int = 1) -> str:

@@ -107,6 +107,23 @@ PyModel::PyModel(const std::string& path, const std::string& dtype, std::optiona
   threads_ = threads.value_or(0);
   py::gil_scoped_release release;
   model_ = Model::load(path, o);
+  sessions_ = std::make_shared<SessionPool>(model_, threads_);
+}
+
+SessionPool::Lease::Lease(SessionPool& pool) : pool_(pool) {
+  {
+    std::lock_guard<std::mutex> lock(pool_.mu_);
+    if (!pool_.idle_.empty()) {
+      session_ = std::move(pool_.idle_.back());
+      pool_.idle_.pop_back();
+    }
+  }
+  if (!session_) session_ = std::make_unique<Session>(pool_.model_, SessionOptions{pool_.threads_});
+}
+
+SessionPool::Lease::~Lease() {
+  std::lock_guard<std::mutex> lock(pool_.mu_);
+  if (pool_.idle_.size() < kMaxIdle) pool_.idle_.push_back(std::move(session_));
 }
 
 RequestOptions PyModel::request(std::optional<int64_t> max_length, std::optional<int64_t> stride,
@@ -155,8 +172,8 @@ py::list PyModel::classify(py::handle texts, std::optional<double> threshold, st
   RequestOptions request = this->request(max_length, stride, max_batch_tokens);
   ClassifyResponse r = run_without_gil([&](StopCheck stop) {
     request.should_stop = std::move(stop);
-    Session session(model_, {threads_});
-    return session.classify(inputs, co, request);
+    SessionPool::Lease session(*sessions_);
+    return session->classify(inputs, co, request);
   });
   if (!keep_errors) raise_first_failure(r.inputs);
   py::list out;
@@ -177,8 +194,8 @@ py::list PyModel::ner(py::handle texts, const std::string& aggregation, const st
   RequestOptions request = this->request(max_length, stride, max_batch_tokens);
   NerResponse r = run_without_gil([&](StopCheck stop) {
     request.should_stop = std::move(stop);
-    Session session(model_, {threads_});
-    return session.ner(inputs, no, request);
+    SessionPool::Lease session(*sessions_);
+    return session->ner(inputs, no, request);
   });
   if (!keep_errors) raise_first_failure(r.inputs);
   py::list out;
@@ -198,8 +215,8 @@ py::array_t<float> PyModel::embed(py::handle texts, const std::string& pooling, 
   RequestOptions request = this->request(max_length, stride, max_batch_tokens);
   EmbedResponse r = run_without_gil([&](StopCheck stop) {
     request.should_stop = std::move(stop);
-    Session session(model_, {threads_});
-    return session.embed(inputs, eo, request);
+    SessionPool::Lease session(*sessions_);
+    return session->embed(inputs, eo, request);
   });
   raise_first_failure(r.inputs);
   const py::ssize_t dim = r.dim > 0 ? (py::ssize_t)r.dim : (py::ssize_t)model_->info().hidden_size;
@@ -216,8 +233,8 @@ py::list PyModel::fill_mask(py::handle texts, int top_k, std::optional<int64_t> 
   RequestOptions request = this->request(max_length, std::nullopt, max_batch_tokens);
   FillMaskResponse r = run_without_gil([&](StopCheck stop) {
     request.should_stop = std::move(stop);
-    Session session(model_, {threads_});
-    return session.fill_mask(inputs, fo, request);
+    SessionPool::Lease session(*sessions_);
+    return session->fill_mask(inputs, fo, request);
   });
   if (!keep_errors) raise_first_failure(r.inputs);
   py::list out;
@@ -228,56 +245,6 @@ py::list PyModel::fill_mask(py::handle texts, int top_k, std::optional<int64_t> 
 }
 
 namespace {
-
-// The forward pass on right-padded inputs, scattered back to the padded shapes (zeros at padding),
-// as `medenc forward` writes them: last_hidden_state [B,T,H]; pooler_output [B,H] when the model
-// has one; logits [B,L] (sequence heads), [B,T,L] / [B,T,V] (token heads, masked LM), or [K,V] at
-// the given positions (masked LM).
-std::vector<NamedTensor> padded_forward(Session& session, const PaddedInputs& in, const StopCheck& stop) {
-  const ModelInfo& info = session.model().info();
-  Batch batch = in.to_batch();
-  if (info.type_vocab_size == 0) {
-    for (int32_t t : batch.type_ids)
-      if (t != 0)
-        throw Error(ErrorKind::InvalidInput,
-                    std::string(family_name(info.family)) + " models take no token_type_ids (got a non-zero one)");
-    batch.type_ids.clear();
-  }
-  ForwardOptions opts;
-  const bool at_positions = !in.positions.empty() && info.head.kind == HeadKind::MaskedLM;
-  if (at_positions)
-    for (auto [b, t] : in.positions) opts.mlm_rows.push_back(batch.offsets[(size_t)b] + t);
-  ForwardOutput out = session.forward(batch, opts, stop);
-  const int64_t B = in.batch, T = in.seq_len;
-  std::vector<NamedTensor> result;
-  auto scatter_tokens = [&](const std::vector<float>& packed, int64_t cols, const char* name) {
-    NamedTensor t{name, {B, T, cols}, std::vector<float>((size_t)(B * T * cols), 0.0f)};
-    for (int64_t b = 0; b < B; ++b)
-      std::copy(packed.begin() + batch.offsets[(size_t)b] * cols, packed.begin() + batch.offsets[(size_t)b + 1] * cols,
-                t.data.begin() + b * T * cols);
-    result.push_back(std::move(t));
-  };
-  scatter_tokens(out.last_hidden_state, out.hidden_size, "last_hidden_state");
-  if (!out.pooler_output.empty()) result.push_back({"pooler_output", {B, out.hidden_size}, std::move(out.pooler_output)});
-  if (out.logits.empty()) return result;
-  switch (info.head.kind) {
-    case HeadKind::SequenceClassification:
-      result.push_back({"logits", {B, out.logits_cols}, std::move(out.logits)});
-      break;
-    case HeadKind::MaskedLM:
-      if (at_positions) {
-        result.push_back({"logits", {out.logits_rows, out.logits_cols}, std::move(out.logits)});
-        break;
-      }
-      [[fallthrough]];
-    case HeadKind::TokenClassification:
-      scatter_tokens(out.logits, out.logits_cols, "logits");
-      break;
-    case HeadKind::Base:
-      break;
-  }
-  return result;
-}
 
 // An integer matrix [rows, cols] from a numpy array or nested lists; `name` labels errors.
 std::vector<int32_t> int_matrix(py::handle obj, const char* name, int64_t* rows, int64_t* cols) {
@@ -355,8 +322,10 @@ py::dict PyModel::forward(py::handle input_ids, py::handle attention_mask, py::h
     }
   }
   std::vector<NamedTensor> tensors = run_without_gil([&](StopCheck stop) {
-    Session session(model_, {threads_});
-    return padded_forward(session, in, stop);
+    SessionPool::Lease session(*sessions_);
+    return run_padded_forward(model_->info(), in, [&](const Batch& batch, const ForwardOptions& options) {
+      return session->forward(batch, options, stop);
+    });
   });
   py::dict out;
   for (NamedTensor& t : tensors) {
@@ -469,7 +438,7 @@ py::dict PyModel::run_file(const std::string& task, const std::string& input, co
     const std::string tmp = output + ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(ErrorKind::Io, tmp + ": cannot write");
-    Session session(model_, {threads_});
+    SessionPool::Lease session(*sessions_);
     po.should_stop = stop;
     po.progress = [&](const PipelineStats&, int64_t, bool) {
       out.flush();
@@ -480,7 +449,7 @@ py::dict PyModel::run_file(const std::string& task, const std::string& input, co
       auto write = [&](const Job& job) {
         out << document_line(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
       };
-      s = session.run_pipeline(*t, *reader, write, po);
+      s = session->run_pipeline(*t, *reader, write, po);
       out.close();
       if (!out) throw Error(ErrorKind::Io, tmp + ": cannot write");
     } catch (...) {

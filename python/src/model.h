@@ -1,6 +1,7 @@
 #pragma once
 // medenc.Model: see model.cpp.
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,34 @@ namespace py = pybind11;
 
 // A list of str or (text, pair) tuples as TextInputs (TypeError naming the bad item).
 std::vector<TextInput> text_inputs(py::handle texts);
+
+// Sessions of finished calls, kept for later calls so that a loop of calls (classify_iter's chunks,
+// a Dask worker's shards) reuses grown workspaces instead of allocating and faulting them in again.
+// A call leases one for its duration: concurrent calls still each have their own.
+class SessionPool {
+ public:
+  SessionPool(std::shared_ptr<const Model> model, int threads) : model_(std::move(model)), threads_(threads) {}
+  class Lease {
+   public:
+    explicit Lease(SessionPool& pool);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Session& operator*() { return *session_; }
+    Session* operator->() { return session_.get(); }
+
+   private:
+    SessionPool& pool_;
+    std::unique_ptr<Session> session_;
+  };
+
+ private:
+  static constexpr size_t kMaxIdle = 4;  // idle sessions kept (more concurrent calls make their own)
+  std::shared_ptr<const Model> model_;
+  int threads_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Session>> idle_;
+};
 
 class PyModel {
  public:
@@ -52,6 +81,7 @@ class PyModel {
 
   std::shared_ptr<const Model> model_;
   int threads_ = 0;
+  std::shared_ptr<SessionPool> sessions_;
 };
 
 }  // namespace medenc::python

@@ -149,7 +149,8 @@ PYBIND11_MODULE(_medenc, m) {
 Model(path, dtype="f32", threads=None, tokenizer=None)
 
 path: a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer files).
-dtype: "f32" or "bf16" (bf16 weights and matrix inputs, fp32 accumulation).
+dtype: "f32", "bf16" (bf16 weights and matrix inputs, fp32 accumulation) or "int8" (int8 linear
+  layers: weights per output channel, inputs per row, exact int32 sums; bf16 attention).
 threads: threads per call (None or 0: all cores).
 tokenizer: the tokenizer folder when it is not the model's own.
 

@@ -220,16 +220,7 @@ py::dict train(const py::kwargs& kwargs) {
   a.callbacks = {};
   watch.rethrow_if_interrupted();  // KeyboardInterrupt, after the checkpoint the resume starts from
   py_calls.rethrow();
-  py::dict d;
-  d["output_dir"] = a.output_dir;
-  d["global_step"] = s.global_step;
-  d["train_loss"] = s.train_loss;
-  d["train_runtime"] = s.seconds;
-  d["resumed"] = s.resumed;
-  d["stopped"] = s.stopped;
-  if (!s.last_checkpoint.empty()) d["last_checkpoint"] = s.last_checkpoint;
-  if (!s.best_model_checkpoint.empty()) d["best_model_checkpoint"] = s.best_model_checkpoint;
-  return d;
+  return json_to_python(summary_json(a.output_dir, s)).cast<py::dict>();
 }
 
 }  // namespace medenc::python

@@ -127,3 +127,21 @@ def test_killed_worker_job_completes_once(models, tmp_path):
     first = [json.loads(line) for line in open(results["r"][0].output, encoding="utf-8")]
     texts = [json.loads(line)["text"] for line in open(shards[0], encoding="utf-8")]
     assert [{k: v for k, v in f.items() if k != "id"} for f in first] == m.classify(texts)
+
+
+def test_dataframe_text_column(cluster, models):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    _, client = cluster
+    rows = [{"note_id": f"n{i}", "text": f"{CLINICAL[i % len(CLINICAL)]} [{i}]", "site": i % 3} for i in range(30)]
+    frame = dd.from_pandas(pd.DataFrame(rows).set_index("note_id"), npartitions=3, sort=False)
+    got = mdask.classify_dataframe(frame, models["multi"], threshold=0.4).compute()
+    m = medenc.Model(models["multi"], threads=1)
+    want = m.classify([r["text"] for r in rows], threshold=0.4)
+    assert list(got.index) == [r["note_id"] for r in rows]  # index and order kept
+    assert list(got["site"]) == [r["site"] for r in rows]
+    assert list(got["medenc"]) == want
+    series = mdask.classify_series(frame["text"], models["multi"], threshold=0.4).compute()
+    assert list(series) == want and list(series.index) == list(got.index)
+    with pytest.raises(ValueError, match="no column 'body'"):
+        mdask.classify_dataframe(frame, models["multi"], text="body")

@@ -13,12 +13,12 @@
 #include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "medenc/bert.h"
-#include "medenc/modernbert.h"
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 #include "medenc/tokenizer.h"
 #include "util/fs.h"
 #include "medenc/parameters.h"
+#include "medenc/train.h"
 #include "ops/ops.h"
 
 namespace medenc::bench {
@@ -53,8 +53,7 @@ void reset_peak_rss() {
 }
 
 static const ParameterSet* parameter_set(const Encoder& model) {
-  if (auto* m = dynamic_cast<const ModernBertModel*>(&model)) return &m->parameters();
-  if (auto* m = dynamic_cast<const BertModel*>(&model)) return &m->parameters();
+  if (auto* m = dynamic_cast<const TrainableEncoder*>(&model)) return &m->parameters();
   return nullptr;
 }
 
@@ -94,7 +93,7 @@ struct GemmCeilingProbe::Impl {
   std::vector<Shape> shapes;
 };
 
-GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16)
+GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16, bool int8)
     : impl_(std::make_unique<Impl>()) {
   using namespace dnnl;
   if (bf16 && !ops::native_bf16(ops::Context{})) bf16 = false;  // emulated bf16 runs the fp32 kernels
@@ -108,9 +107,9 @@ GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t
     shape.flops = 2.0 * rows * n * k * times;
     shape.times = times;
     // One multi-threaded matmul primitive over all rows (weights [n, k] row-major, as stored).
-    const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    const auto in_type = int8 ? memory::data_type::s8 : bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     memory::desc a_md({rows, k}, in_type, memory::format_tag::ab), w_md({k, n}, in_type, memory::format_tag::ba),
-        c_md({rows, n}, memory::data_type::f32, memory::format_tag::ab);
+        c_md({rows, n}, int8 ? memory::data_type::s32 : memory::data_type::f32, memory::format_tag::ab);
     memory a(a_md, im.eng), c(c_md, im.eng);
     std::memset(a.get_data_handle(), 0, a_md.get_size());
     // Weights as stored, and pre-packed in the primitive's preferred layout.
@@ -124,7 +123,7 @@ GemmCeilingProbe::GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t
         im.strm.wait();
       });
     }
-    if (!bf16) {  // and BLAS-style sgemm, whichever is faster
+    if (!bf16 && !int8) {  // and BLAS-style sgemm, whichever is faster
       im.host.emplace_back((size_t)(rows * k), 0.01f);
       const float* af = im.host.back().data();
       im.host.emplace_back((size_t)(n * k), 0.02f);
@@ -188,27 +187,28 @@ std::vector<std::string> csv_column(const std::string& path, size_t col, size_t 
 
 }  // namespace
 
-Batch clinical_batch(const std::string& tokenizer_dir, const std::string& data_dir, int64_t max_length,
-                     std::string* description) {
-  auto tok = Tokenizer::from_dir(tokenizer_dir);
-  struct Source {
-    const char* name;
-    std::vector<std::string> texts;
-  };
-  std::vector<Source> sources = {
+std::vector<ClinicalSource> clinical_texts(const std::string& data_dir) {
+  std::vector<ClinicalSource> sources = {
       {"IU X-ray reports (findings + impression)",
        csv_column(join_path(data_dir, "radiology_reports/iu_xray_indiana_reports.csv.gz"), 6, 48, true, ',', 7)},
       {"ROCO radiology captions", csv_column(join_path(data_dir, "roco/roco_val_test_captions_cuis.tsv.gz"), 4, 48, true, '\t')},
       {"MTSamples transcriptions", csv_column(join_path(data_dir, "mtsamples/mtsamples_first400_timarbende.csv.gz"), 4, 8, false, ',')},
   };
+  for (ClinicalSource& src : sources)  // the tokenizer takes valid UTF-8 only
+    std::erase_if(src.texts, [](const std::string& t) { return find_invalid_utf8(t) != std::string::npos; });
+  return sources;
+}
+
+Batch clinical_batch(const std::string& tokenizer_dir, const std::string& data_dir, int64_t max_length,
+                     std::string* description) {
+  auto tok = Tokenizer::from_dir(tokenizer_dir);
   Batch batch;
   EncodeOptions eo;
   eo.max_length = max_length;
   std::string desc;
-  for (auto& src : sources) {
+  for (const ClinicalSource& src : clinical_texts(data_dir)) {
     int64_t tokens = 0, longest = 0;
     for (const std::string& text : src.texts) {
-      if (find_invalid_utf8(text) != std::string::npos) continue;
       Encoding e = tok->encode(text, eo);
       batch.add(e.ids);
       tokens += (int64_t)e.ids.size();

@@ -34,7 +34,8 @@ double model_weight_mb(const Encoder& model);
 // ceiling measured right after it.
 class GemmCeilingProbe {
  public:
-  GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16);
+  // int8: oneDNN's s8 x s8 -> s32 matmul (the int8 linear layers' kernel), FLOPs counted as for fp32.
+  GemmCeilingProbe(const std::vector<GemmShape>& shapes, int64_t rows, bool bf16, bool int8 = false);
   ~GemmCeilingProbe();
   // One timed pass: every shape once by each GEMM entry point, the fastest one per shape.
   double measure_gflops();
@@ -43,6 +44,15 @@ class GemmCeilingProbe {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The clinical texts of the bench, per source (IU X-ray reports, ROCO radiology captions, MTSamples
+// notes) read from the shared data folder; a missing file gives an empty source, texts that are not
+// valid UTF-8 are left out.
+struct ClinicalSource {
+  const char* name;
+  std::vector<std::string> texts;
+};
+std::vector<ClinicalSource> clinical_texts(const std::string& data_dir);
 
 // A variable-length batch of real clinical texts read from the shared data folder (IU X-ray reports,
 // ROCO radiology captions, MTSamples notes), tokenized with the tokenizer in tokenizer_dir and cut

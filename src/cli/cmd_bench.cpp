@@ -26,6 +26,8 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "bench/bench_support.h"
+#include "cli/bench_end_to_end.h"
+#include "bench/int8_gate.h"
 #include "cli/command.h"
 #include "ops/cpu/isa_dispatch.h"
 #include "ops/ops.h"
@@ -33,7 +35,6 @@
 #include "medenc/session.h"
 #include "medenc/hub.h"
 #include "medenc/model.h"
-#include "medenc/modernbert.h"
 #include "medenc/train.h"
 #include "util/random.h"
 
@@ -57,6 +58,8 @@ struct Options {
   bool deterministic = true;
   bool profile = false;
   int sessions = 0;  // > 0: only the memory of that many concurrent sessions against one
+  bool end_to_end = false;  // only medenc classify against the bare forward (bench_end_to_end.cpp)
+  medenc::bench::Int8GateOptions gate;  // the int8 accuracy gate (with --dtype int8)
 };
 
 // "BxL" -> (B, L); false when the text is not two positive numbers.
@@ -277,6 +280,23 @@ json check_targets(const json& report) {
   if (f512 && b512)
     add("bf16 8x512 throughput / fp32 8x512", (double)(*b512)["tokens_per_s"] / (double)(*f512)["tokens_per_s"], 1.6,
         true, "x");
+  const json* i512 = find_case(report, "int8", "8x512");
+  if (i512 && b512)
+    add("int8 8x512 throughput / bf16 8x512", (double)(*i512)["tokens_per_s"] / (double)(*b512)["tokens_per_s"], 1.5,
+        true, "x");
+  if (report.contains("int8_gate") && report["int8_gate"]["relevance"].contains("mean_abs_score_diff")) {
+    const json& r = report["int8_gate"]["relevance"];
+    add("int8 relevance scores: mean |int8 - fp32|", r["mean_abs_score_diff"], 0.05, false, "");
+    add("int8 relevance ROC-AUC: |int8 - fp32|", r["roc_auc_diff"], 0.002, false, "");
+  }
+  for (const json& run : report["runs"])
+    if (run.contains("determinism"))
+      add(fmt::format("{} determinism (threads, batch): identical bits", run["dtype"].get<std::string>()),
+          run["determinism"]["same_bits_with_one_thread"].get<bool>() &&
+                  run["determinism"]["same_bits_alone_as_in_batch"].get<bool>()
+              ? 1.0
+              : 0.0,
+          1.0, true, "");
   if (f512 && f8k) {
     add("fp32 1x8192 time per token / 8x512", (double)(*f512)["tokens_per_s"] / (double)(*f8k)["tokens_per_s"], 2.0,
         false, "x");
@@ -300,6 +320,26 @@ json check_targets(const json& report) {
       if (c["case"] == "8x512") add("training step 8x512: fraction of the fp32 GEMM ceiling", c["fraction_of_ceiling"],
                                     0.50, true, "");
   return out;
+}
+
+// The int8 accuracy gate's table (bench/int8_gate.h).
+void print_int8_gate(const json& gate) {
+  std::fprintf(stderr, "int8 accuracy gate (int8 against fp32, both run now):\n");
+  for (const auto& [name, f] : gate["fixtures"].items()) {
+    auto num = [&](const char* key) { return f.contains(key) ? (double)f[key] : NAN; };
+    std::fprintf(stderr, "  fixture %-36s logits max |int8 - fp32| %.4f (vs HF fp32 %.4f; logits up to %.2f)  hidden %.4f\n",
+                 name.c_str(), num("logits_vs_fp32"), num("logits_vs_hf_fp32"), num("logits_max_abs"),
+                 num("hidden_vs_fp32"));
+  }
+  const json& r = gate["relevance"];
+  if (r.contains("skipped")) {
+    std::fprintf(stderr, "  relevance model: skipped (%s)\n", r["skipped"].get<std::string>().c_str());
+    return;
+  }
+  std::fprintf(stderr, "  %s on %s (%ld texts): mean |int8 - fp32| score %.4f (max %.4f); ROC-AUC fp32 %.4f, int8 %.4f\n",
+               r["model"].get<std::string>().c_str(), r["texts"].get<std::string>().c_str(), (long)r["count"],
+               (double)r["mean_abs_score_diff"], (double)r["max_abs_score_diff"], (double)r["roc_auc_f32"],
+               (double)r["roc_auc_int8"]);
 }
 
 // Peak resident memory above the process before the model, with one session and then with `n`
@@ -346,6 +386,12 @@ int run(const Options& o) {
                   r["ratio"].get<double>());
     return medenc::cli::kOk;
   }
+  if (o.end_to_end) {
+    const json r = medenc::cli::run_end_to_end({o.model, o.tokenizer, o.texts_dir, o.dtypes, o.threads, o.reps},
+                                               !o.json_out);
+    if (o.json_out) std::printf("%s\n", r.dump(2).c_str());
+    return medenc::cli::kOk;
+  }
   json report = json::object();
   report["model"] = o.model;
   report["threads"] = o.threads > 0 ? o.threads : medenc::ops::max_threads();
@@ -361,6 +407,7 @@ int run(const Options& o) {
   for (const std::string& dtype : inference ? o.dtypes : std::vector<std::string>{}) {
     medenc::LoadOptions lo;
     lo.bf16 = dtype == "bf16";
+    lo.int8 = dtype == "int8";
     const double rss_before = bench::current_rss_mb();
     std::unique_ptr<medenc::Encoder> model;
     const double load_s = bench::time_seconds([&] { model = medenc::load_encoder(o.model, lo); });
@@ -403,12 +450,13 @@ int run(const Options& o) {
   // its ceiling probe, so that cases compared by the targets (bf16 vs fp32, 1x8192 vs 8x512, the
   // clinical batch vs 8x512) see the machine in the same state: this VM's speed drifts by +-20%
   // within minutes. One probe per (rows, precision), made after every peak was read.
-  std::map<std::pair<int64_t, bool>, std::unique_ptr<bench::GemmCeilingProbe>> probes;
+  std::map<std::pair<int64_t, std::string>, std::unique_ptr<bench::GemmCeilingProbe>> probes;
   for (InferenceCase& ic : cases) {
-    const bool bf16 = ic.dtype == "bf16";
+    const bool bf16 = ic.dtype == "bf16", int8 = ic.dtype == "int8";
     const int64_t rows = std::min<int64_t>(ic.batch.tokens(), 8192);
-    auto& probe = probes[{rows, bf16}];
-    if (!probe) probe = std::make_unique<bench::GemmCeilingProbe>(bench::model_gemm_shapes(*ic.model), rows, bf16);
+    auto& probe = probes[{rows, ic.dtype}];
+    if (!probe)
+      probe = std::make_unique<bench::GemmCeilingProbe>(bench::model_gemm_shapes(*ic.model), rows, bf16, int8);
     ic.probe = probe.get();
   }
   for (int r = 0; r < o.reps; ++r)
@@ -430,6 +478,24 @@ int run(const Options& o) {
       run["cases"].push_back(ic.report(o.profile, !o.json_out));
     }
   }
+  // Determinism, checked on every dtype's model: a few sequences of the first case (cut to at most
+  // 256 tokens each), with all threads, one thread, and each sequence alone.
+  for (size_t d = 0; d < models.size(); ++d) {
+    json& run = report["runs"][d];
+    const InferenceCase* first = nullptr;
+    for (const InferenceCase& ic : cases)
+      if (ic.dtype == run["dtype"] && (!first || ic.name == "clinical")) first = &ic;
+    if (!first) continue;
+    Batch probe_batch;
+    for (int64_t s = 0; s < std::min<int64_t>(first->batch.size(), 6); ++s) {
+      const int64_t t0 = first->batch.offsets[(size_t)s];
+      const int64_t n = std::min<int64_t>(first->batch.length(s), 256 - 40 * s);
+      probe_batch.add(std::span<const int32_t>(first->batch.ids.data() + t0, (size_t)n));
+    }
+    run["determinism"] = bench::determinism_check(*models[d], probe_batch, (int)report["threads"]);
+  }
+  if (std::find(o.dtypes.begin(), o.dtypes.end(), "int8") != o.dtypes.end() && !o.gate.relevance_model.empty())
+    report["int8_gate"] = bench::int8_accuracy_gate(o.gate, (int)report["threads"]);
   cases.clear();  // the training cases measure their own memory
   probes.clear();
   models.clear();
@@ -446,8 +512,16 @@ int run(const Options& o) {
   } else {
     std::fprintf(stderr, "cpu kernels: %s (MEDENC_CPU_ISA=baseline|avx2|avx512 overrides)\n",
                  report["cpu_kernels"].get<std::string>().c_str());
-    std::fprintf(stderr, "deterministic: always (fixed GEMM tiles and attention blocks: results do not depend on "
-                         "the thread count or the batch; --deterministic costs nothing more)\n");
+    std::fprintf(stderr, "deterministic: always (fixed GEMM tiles and attention blocks, exact int8 sums: results do "
+                         "not depend on the thread count or the batch; --deterministic costs nothing more)\n");
+    for (const json& run : report["runs"])
+      if (run.contains("determinism"))
+        std::fprintf(stderr, "  checked %-5s %ld sequences: %s with 1 thread as with %d, %s alone as in the batch\n",
+                     run["dtype"].get<std::string>().c_str(), (long)run["determinism"]["sequences"],
+                     run["determinism"]["same_bits_with_one_thread"].get<bool>() ? "same bits" : "DIFFERENT bits",
+                     (int)report["threads"],
+                     run["determinism"]["same_bits_alone_as_in_batch"].get<bool>() ? "same bits" : "DIFFERENT bits");
+    if (report.contains("int8_gate")) print_int8_gate(report["int8_gate"]);
     for (const json& t : report["targets"]) {
       const std::string unit = t["unit"];
       const std::string by_linear =
@@ -464,8 +538,15 @@ medenc::cli::Registrar reg("bench", "Measure inference and training throughput a
                            [](CLI::App& app) {
                              auto o = std::make_shared<Options>();
                              app.add_option("--model", o->model, "Model folder")->required();
-                             app.add_option("--dtype", o->dtypes, "f32 and/or bf16 (default f32)")
-                                 ->check(CLI::IsMember({"f32", "bf16"}));
+                             app.add_option("--dtype", o->dtypes, "f32, bf16 and/or int8 (default f32)")
+                                 ->check(CLI::IsMember({"f32", "bf16", "int8"}));
+                             app.add_option("--gate-model", o->gate.relevance_model,
+                                            "int8 accuracy gate: the regression model scored in fp32 and int8 "
+                                            "(default models/medical-relevance; '' skips the gate)");
+                             app.add_option("--gate-texts", o->gate.relevance_texts,
+                                            "int8 accuracy gate: its texts, JSON Lines with text and score");
+                             app.add_option("--fixtures", o->gate.fixtures_dir,
+                                            "int8 accuracy gate: the Hugging Face fixtures folder");
                              app.add_option("--threads", o->threads, "Threads (default: all cores)");
                              app.add_option("--reps", o->reps, "Timed repetitions per case (median reported)")
                                  ->check(CLI::Range(1, 1000));
@@ -477,6 +558,9 @@ medenc::cli::Registrar reg("bench", "Measure inference and training throughput a
                              app.add_option("--sessions", o->sessions,
                                             "Only measure the peak memory of N concurrent sessions over one "
                                             "loaded model against one session (first --cases entry, 8x512)");
+                             app.add_flag("--end-to-end", o->end_to_end,
+                                          "Only time medenc classify on the clinical texts against the bare "
+                                          "forward pass of the same texts (a classification model)");
                              app.add_flag("--train", o->train,
                                           "Also time fp32 training steps (forward, backward, AdamW)");
                              app.add_option("--train-cases", o->train_cases, "Training cases BxL (default 8x512)");

@@ -21,6 +21,7 @@ int run(const Options& o) {
   medenc::LoadOptions lo;
   lo.deterministic = o.deterministic;
   lo.bf16 = o.dtype == "bf16";
+  lo.int8 = o.dtype == "int8";
   auto model = medenc::load_encoder(o.model, lo);
   auto tensors = medenc::run_padded_forward(*model, inputs);
   medenc::write_tensors(tensors, o.out);
@@ -37,7 +38,8 @@ medenc::cli::Registrar reg("forward", "Run a model on padded input ids and write
                              app.add_option("--threads", o->threads, "Threads (default: all cores)");
                              app.add_flag("--deterministic", o->deterministic,
                                           "Bit-identical results whatever the threads and batch");
-                             app.add_option("--dtype", o->dtype, "Compute type")->check(CLI::IsMember({"f32", "bf16"}));
+                             app.add_option("--dtype", o->dtype, "Compute type: f32, bf16, int8")
+                                 ->check(CLI::IsMember({"f32", "bf16", "int8"}));
                              return [o] { return run(*o); };
                            });
 

@@ -66,9 +66,16 @@ medenc::cli::Registrar reg(
       app.add_option("--stride", s.stride,
                      "Default stride: inputs longer than the model's positions run as overlapping windows (0: truncate)")
           ->check(CLI::NonNegativeNumber);
-      app.add_option("--dtype", s.dtype, "f32 | bf16 (default: f32)")->check(CLI::IsMember({"f32", "bf16"}));
+      app.add_option("--dtype", s.dtype, "f32 | bf16 | int8 (default: f32)")
+          ->check(CLI::IsMember({"f32", "bf16", "int8"}));
       app.add_option("--pooling", s.pooling, "Pooling of /embed: mean | cls (default: mean)")
           ->check(CLI::IsMember({"mean", "cls"}));
+      auto* prompt = app.add_option("--default-prompt", s.default_prompt,
+                                    "Text prepended to the inputs of the embedding routes and /tokenize when a request "
+                                    "names no prompt_name");
+      app.add_option("--default-prompt-name", s.default_prompt_name,
+                     "The prompt of config_sentence_transformers.json prepended when a request names no prompt_name")
+          ->excludes(prompt);
       app.add_option("--threads", s.threads, "Threads per model's inference loop (default: all cores)")
           ->check(CLI::NonNegativeNumber);
       app.add_option("--tokenization-workers", s.tokenization_workers, "Tokenizer threads (default: 1)")

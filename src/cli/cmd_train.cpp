@@ -59,17 +59,7 @@ int run(Options& o) {
   }
   const medenc::TrainSummary s = medenc::train(a);
   status.finish();
-  nlohmann::ordered_json j;
-  j["output_dir"] = a.output_dir;
-  j["global_step"] = s.global_step;
-  j["train_loss"] = s.train_loss;
-  j["train_runtime"] = s.seconds;
-  j["resumed"] = s.resumed;
-  if (!s.best_model_checkpoint.empty()) j["best_model_checkpoint"] = s.best_model_checkpoint;
-  if (s.stopped) {
-    j["stopped"] = true;
-    j["last_checkpoint"] = s.last_checkpoint;
-  }
+  const nlohmann::ordered_json j = medenc::summary_json(a.output_dir, s);
   std::printf("%s\n", j.dump().c_str());
   return s.stopped ? medenc::cli::kInterrupted : medenc::cli::kOk;
 }

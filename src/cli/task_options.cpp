@@ -14,7 +14,6 @@
 #include "cli/command.h"
 #include "cli/status_line.h"
 #include "medenc/error.h"
-#include "medenc/hub.h"
 #include "medenc/result_json.h"
 
 namespace medenc::cli {
@@ -40,18 +39,18 @@ void add_task_options(CLI::App& app, TaskCliOptions& o) {
   app.add_option("--on-error", o.on_error, "Bad input line: line (write an error line, go on; default) or fail")
       ->check(CLI::IsMember({"line", "fail"}));
   app.add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--dtype", o.dtype,
+                 "Compute type: f32 (default), bf16 (bf16 GEMM inputs, fp32 accumulation) or int8 (int8 weights "
+                 "per output channel, inputs per row, exact int32 sums)")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}));
 }
 
 LoadedTask load_task(const TaskCliOptions& o) {
   LoadedTask t;
-  const std::string tok_dir = resolve_model(o.tokenizer.empty() ? o.model : o.tokenizer);
-  if (std::filesystem::is_directory(o.model) &&
-      !std::filesystem::exists(std::filesystem::path(tok_dir) / "tokenizer.json") &&
-      !std::filesystem::exists(std::filesystem::path(tok_dir) / "vocab.txt"))
-    throw Error(fmt::format("{}: no tokenizer.json or vocab.txt{}", tok_dir,
-                            o.tokenizer.empty() ? "; give the tokenizer folder with --tokenizer DIR" : ""));
+  // Model::load resolves hub ids and names a missing tokenizer (as the server's and Python's loads do).
   ModelOptions mo;
   mo.tokenizer = o.tokenizer;
+  mo.precision = parse_precision(o.dtype);
   t.model = Model::load(o.model, mo);
   SessionOptions so;
   so.threads = o.threads;

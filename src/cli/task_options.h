@@ -15,15 +15,17 @@ struct TaskCliOptions {
   std::string input = "-", out;
   std::string format = "jsonl", field = "text", id_field = "id";
   std::string on_error = "line";
+  std::string dtype = "f32";  // compute type: f32 | bf16
   int64_t max_length = 0;  // 0: the model's maximum positions
   int64_t stride = 0;
   int64_t max_batch_tokens = 16384;
   int64_t read_ahead = 1024;
   int threads = 0;
+  std::string dtype = "f32";  // f32 | bf16 | int8 (medenc::parse_precision)
 };
 
 // Adds --model, [FILE|-], --out, --format, --field, --id-field, --tokenizer, --max-length, --stride,
-// --max-batch-tokens, --read-ahead, --on-error, --threads.
+// --max-batch-tokens, --read-ahead, --on-error, --threads, --dtype.
 void add_task_options(CLI::App& app, TaskCliOptions& o);
 
 struct LoadedTask {

@@ -16,6 +16,9 @@
 #include "medenc/error.h"
 #include "medenc/safetensors.h"
 #include "models/common.h"
+#include "models/encoder_common.h"
+#include "models/family.h"
+#include "weights/load_parameters.h"
 #include "ops/ops.h"
 #include "ops/ops_backward.h"
 #include "train/train_common.h"
@@ -49,6 +52,28 @@ BertConfig BertConfig::for_family(Family family) {
   return c;
 }
 
+// The plain keys of config.json, read and written by the same table (special keys: see from_json_text).
+static const std::vector<ConfigKey<BertConfig>>& config_keys() {
+  using C = BertConfig;
+  static const std::vector<ConfigKey<C>> keys = {
+      {"vocab_size", &C::vocab_size, true},
+      {"hidden_size", &C::hidden_size, true},
+      {"num_hidden_layers", &C::num_hidden_layers, true},
+      {"num_attention_heads", &C::num_attention_heads, true},
+      {"intermediate_size", &C::intermediate_size, true},
+      {"hidden_act", &C::hidden_act},
+      {"hidden_dropout_prob", &C::hidden_dropout_prob},
+      {"attention_probs_dropout_prob", &C::attention_probs_dropout_prob},
+      {"max_position_embeddings", &C::max_position_embeddings, true},
+      {"type_vocab_size", &C::type_vocab_size, true},
+      {"initializer_range", &C::initializer_range},
+      {"layer_norm_eps", &C::layer_norm_eps},
+      {"position_embedding_type", &C::position_embedding_type},
+      {"use_cache", &C::use_cache},
+  };
+  return keys;
+}
+
 BertConfig BertConfig::from_json_text(const std::string& text, const std::string& path) {
   json j = parse_config(text, path);
   const std::string model_type = get_string(j, "model_type", "", path);
@@ -59,23 +84,9 @@ BertConfig BertConfig::from_json_text(const std::string& text, const std::string
 
   BertConfig c = for_family(family);
   c.source_json = text;
-  c.vocab_size = get_positive(j, "vocab_size", c.vocab_size, path);
-  c.hidden_size = get_positive(j, "hidden_size", c.hidden_size, path);
-  c.num_hidden_layers = get_positive(j, "num_hidden_layers", c.num_hidden_layers, path);
-  c.num_attention_heads = get_positive(j, "num_attention_heads", c.num_attention_heads, path);
-  c.intermediate_size = get_positive(j, "intermediate_size", c.intermediate_size, path);
-  c.hidden_act = get_string(j, "hidden_act", c.hidden_act, path);
-  c.hidden_dropout_prob = get_double(j, "hidden_dropout_prob", c.hidden_dropout_prob, path);
-  c.attention_probs_dropout_prob =
-      get_double(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, path);
-  c.max_position_embeddings = get_positive(j, "max_position_embeddings", c.max_position_embeddings, path);
-  c.type_vocab_size = get_positive(j, "type_vocab_size", c.type_vocab_size, path);
-  c.initializer_range = get_double(j, "initializer_range", c.initializer_range, path);
-  c.layer_norm_eps = get_double(j, "layer_norm_eps", c.layer_norm_eps, path);
+  read_config_keys(j, config_keys(), c, path);
   if (j.contains("pad_token_id") && j["pad_token_id"].is_null()) c.pad_token_id = -1;
   else c.pad_token_id = get_int(j, "pad_token_id", c.pad_token_id, path);
-  c.position_embedding_type = get_string(j, "position_embedding_type", c.position_embedding_type, path);
-  c.use_cache = get_bool(j, "use_cache", c.use_cache, path);
   c.is_decoder = get_bool(j, "is_decoder", c.is_decoder, path);
   c.add_cross_attention = get_bool(j, "add_cross_attention", c.add_cross_attention, path);
   // MegatronBert has no classifier_dropout: its heads always use hidden_dropout_prob.
@@ -113,21 +124,8 @@ BertConfig BertConfig::from_file(const std::string& path) { return from_json_tex
 std::string BertConfig::to_json() const {
   json j = source_json.empty() ? json::object() : json::parse(source_json);
   j["model_type"] = model_type();
-  j["vocab_size"] = vocab_size;
-  j["hidden_size"] = hidden_size;
-  j["num_hidden_layers"] = num_hidden_layers;
-  j["num_attention_heads"] = num_attention_heads;
-  j["intermediate_size"] = intermediate_size;
-  j["hidden_act"] = hidden_act;
-  j["hidden_dropout_prob"] = hidden_dropout_prob;
-  j["attention_probs_dropout_prob"] = attention_probs_dropout_prob;
-  j["max_position_embeddings"] = max_position_embeddings;
-  j["type_vocab_size"] = type_vocab_size;
-  j["initializer_range"] = initializer_range;
-  j["layer_norm_eps"] = layer_norm_eps;
+  write_config_keys(j, config_keys(), *this);
   j["pad_token_id"] = pad_token_id >= 0 ? json(pad_token_id) : json(nullptr);
-  j["position_embedding_type"] = position_embedding_type;
-  j["use_cache"] = use_cache;
   if (is_decoder) j["is_decoder"] = true;
   if (add_cross_attention) j["add_cross_attention"] = true;
   if (family == Family::Bert) j["classifier_dropout"] = classifier_dropout ? json(*classifier_dropout) : json(nullptr);
@@ -136,12 +134,6 @@ std::string BertConfig::to_json() const {
   else j.erase("tie_word_embeddings");
   j["torch_dtype"] = "float32";
   write_head(j, head);
-  if (head.kind == HeadKind::Base || head.kind == HeadKind::MaskedLM) {
-    if (!j.contains("id2label") || head.id2label.size() == 2) {
-      j.erase("id2label");
-      j.erase("label2id");
-    }
-  }
   return j.dump(2) + "\n";
 }
 
@@ -172,29 +164,32 @@ BertConfig bert_preset(Family family, const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 // Parameters and runtime state
 
-struct BertModel::Impl {
-  static constexpr size_t npos = (size_t)-1;
+namespace bert {
+
+struct State {
+  static constexpr size_t npos = kNoParam;
   // Parameter indices of one encoder layer. Post-LN (BERT) uses attn_out_norm and out_norm; pre-LN
   // (Megatron) uses attn_norm and ffn_norm. wq, wk, wv are declared back to back, and so are bq, bk,
   // bv, so [wq; wk; wv] is one [3H, H] matrix and [bq; bk; bv] one [3H] bias.
   struct Layer {
-    size_t attn_norm_w = npos, attn_norm_b = npos;  // attention.ln (Megatron)
+    NormWeights attn_norm;                                  // attention.ln (Megatron)
     size_t wq = npos, wk = npos, wv = npos, bq = npos, bk = npos, bv = npos;
     size_t wo = npos, bo = npos;                            // attention.output.dense
-    size_t attn_out_norm_w = npos, attn_out_norm_b = npos;  // attention.output.LayerNorm (BERT)
-    size_t ffn_norm_w = npos, ffn_norm_b = npos;            // ln (Megatron)
+    NormWeights attn_out_norm;                              // attention.output.LayerNorm (BERT)
+    NormWeights ffn_norm;                                   // ln (Megatron)
     size_t wi = npos, bi = npos;                            // intermediate.dense
     size_t wo2 = npos, bo2 = npos;                          // output.dense
-    size_t out_norm_w = npos, out_norm_b = npos;            // output.LayerNorm (BERT)
+    NormWeights out_norm;                                   // output.LayerNorm (BERT)
     ops::LinearWeights qkv, attn_out, ffn_in, ffn_out;
   };
 
   size_t word_emb = npos, pos_emb = npos, type_emb = npos;
-  size_t emb_norm_w = npos, emb_norm_b = npos;  // embeddings.LayerNorm (BERT)
+  NormWeights emb_norm;  // embeddings.LayerNorm (BERT)
   std::vector<Layer> layers;
-  size_t final_norm_w = npos, final_norm_b = npos;  // encoder.ln (Megatron)
+  NormWeights final_norm;  // encoder.ln (Megatron)
   size_t pooler_w = npos, pooler_b = npos;
-  size_t mlm_dense_w = npos, mlm_dense_b = npos, mlm_norm_w = npos, mlm_norm_b = npos;
+  size_t mlm_dense_w = npos, mlm_dense_b = npos;
+  NormWeights mlm_norm;
   size_t mlm_bias = npos, mlm_decoder_w = npos;  // decoder weight only when untied
   size_t classifier_w = npos, classifier_b = npos;
   ops::LinearWeights pooler, mlm_dense, decoder, classifier;
@@ -223,33 +218,34 @@ struct BertModel::Impl {
   struct LayerDropout {
     ops::Dropout probs, attn_out, ffn_out;
   };
-  // Saved activations of the last forward_train, and backward scratch.
-  struct Saved {
-    Batch batch;
-    std::vector<int32_t> positions, type_ids;
-    uint64_t seed = 0;
-    bool dropout = false;
-    std::vector<float> emb;                                       // [N, H] summed embeddings
-    std::vector<float> x_in, a_pre, x_mid, f, y_pre, qkv, attn, stats;  // per layer, [L, ...]
-    std::vector<float> x_out, hidden;                             // [N, H] last layer output; final LN output
-    std::vector<int64_t> head_rows;                               // masked LM: rows through the head
-    std::vector<float> head_in, head_pre, head_act, head_out;     // [R, H]
-    std::vector<float> dlogits;                                   // [R, C]
-    int64_t head_row_count = 0;
-    // Backward scratch.
-    std::vector<float> dx, t, dt, dqkv, dattn, act, dact;
-  };
-  std::unique_ptr<Saved> saved;
-
-  const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
 };
+
+// A training session's activations: what forward_train saves and backward's scratch, as tensors cut
+// from one arena by the size table below (llm.c's ActivationTensors). Head rows depend on the labels
+// and stay vectors.
+struct Activations : EncoderActivations {
+  std::vector<int32_t> type_ids;
+  float* emb = nullptr;  // [N, H] summed embeddings
+  // Per layer, [L, N, ...]; a_pre and y_pre (BERT's pre-LayerNorm sums) are empty for Megatron.
+  float *x_in = nullptr, *a_pre = nullptr, *x_mid = nullptr, *f = nullptr, *y_pre = nullptr;
+  float *qkv = nullptr, *attn = nullptr, *stats = nullptr;
+  float *x_out = nullptr, *hidden = nullptr;  // [N, H] last layer output; final LN output
+  // Scratch, [N, H | H | H | 3H | H | I | I].
+  float *dx = nullptr, *t = nullptr, *dt = nullptr, *dqkv = nullptr, *dattn = nullptr, *act = nullptr, *dact = nullptr;
+};
+
+}  // namespace bert
+
+namespace {
+using Impl = bert::State;
+using Activations = bert::Activations;
+}  // namespace
 
 BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optional<bool> with_pooler)
     : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
   const BertConfig& c = config_;
   Impl& m = *impl_;
-  m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
-  m.ctx.deterministic = options.deterministic;
+  m.ctx = context_from(options);
   m.hidden_act = parse_activation(c.hidden_act, "hidden_act");
 
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
@@ -257,9 +253,9 @@ BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optiona
   const bool pre_norm = c.pre_norm();
   const bool pooler = with_pooler.value_or(c.default_pooler());
   const std::string pre = kind == HeadKind::Base ? "" : "bert.";
-  auto norm = [&](const std::string& name, size_t* w, size_t* b) {
-    *w = params_.declare(name + ".weight", {H}, true);
-    *b = params_.declare(name + ".bias", {H}, true);
+  auto norm = [&](const std::string& name, NormWeights& n) {
+    n.w = params_.declare(name + ".weight", {H}, true);
+    n.b = params_.declare(name + ".bias", {H}, true);
   };
   auto dense = [&](const std::string& name, int64_t out, int64_t in, size_t* w, size_t* b) {
     *w = params_.declare(name + ".weight", {out, in});
@@ -269,12 +265,12 @@ BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optiona
   m.word_emb = params_.declare(pre + "embeddings.word_embeddings.weight", {V, H});
   m.pos_emb = params_.declare(pre + "embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
   m.type_emb = params_.declare(pre + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
-  if (!pre_norm) norm(pre + "embeddings.LayerNorm", &m.emb_norm_w, &m.emb_norm_b);
+  if (!pre_norm) norm(pre + "embeddings.LayerNorm", m.emb_norm);
   m.layers.resize((size_t)c.num_hidden_layers);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     Impl::Layer& L = m.layers[l];
     const std::string lp = fmt::format("{}encoder.layer.{}.", pre, l);
-    if (pre_norm) norm(lp + "attention.ln", &L.attn_norm_w, &L.attn_norm_b);
+    if (pre_norm) norm(lp + "attention.ln", L.attn_norm);
     L.wq = params_.declare(lp + "attention.self.query.weight", {H, H});
     L.wk = params_.declare(lp + "attention.self.key.weight", {H, H});
     L.wv = params_.declare(lp + "attention.self.value.weight", {H, H});
@@ -282,17 +278,17 @@ BertModel::BertModel(BertConfig config, const LoadOptions& options, std::optiona
     L.bk = params_.declare(lp + "attention.self.key.bias", {H}, true);
     L.bv = params_.declare(lp + "attention.self.value.bias", {H}, true);
     dense(lp + "attention.output.dense", H, H, &L.wo, &L.bo);
-    if (pre_norm) norm(lp + "ln", &L.ffn_norm_w, &L.ffn_norm_b);
-    else norm(lp + "attention.output.LayerNorm", &L.attn_out_norm_w, &L.attn_out_norm_b);
+    if (pre_norm) norm(lp + "ln", L.ffn_norm);
+    else norm(lp + "attention.output.LayerNorm", L.attn_out_norm);
     dense(lp + "intermediate.dense", I, H, &L.wi, &L.bi);
     dense(lp + "output.dense", H, I, &L.wo2, &L.bo2);
-    if (!pre_norm) norm(lp + "output.LayerNorm", &L.out_norm_w, &L.out_norm_b);
+    if (!pre_norm) norm(lp + "output.LayerNorm", L.out_norm);
   }
-  if (pre_norm) norm(pre + "encoder.ln", &m.final_norm_w, &m.final_norm_b);
+  if (pre_norm) norm(pre + "encoder.ln", m.final_norm);
   if (pooler) dense(pre + "pooler.dense", H, H, &m.pooler_w, &m.pooler_b);
   if (kind == HeadKind::MaskedLM) {
     dense("cls.predictions.transform.dense", H, H, &m.mlm_dense_w, &m.mlm_dense_b);
-    norm("cls.predictions.transform.LayerNorm", &m.mlm_norm_w, &m.mlm_norm_b);
+    norm("cls.predictions.transform.LayerNorm", m.mlm_norm);
     m.mlm_bias = params_.declare("cls.predictions.bias", {V}, true);
     if (!c.tie_word_embeddings) m.mlm_decoder_w = params_.declare("cls.predictions.decoder.weight", {V, H});
   }
@@ -316,15 +312,10 @@ void BertModel::parameters_changed() {
   const BertConfig& c = config_;
   Impl& m = *impl_;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
-  auto lw = [&](size_t w, size_t b, int64_t in, int64_t out) {
-    ops::LinearWeights x;
-    x.weight = m.p(params_, w);
-    x.bias = m.p(params_, b);
-    x.in = in;
-    x.out = out;
-    return x;
-  };
+  auto lw = [&](size_t w, size_t b, int64_t in, int64_t out) { return linear_weights(params_, w, b, in, out); };
+  for (NormWeights* n : {&m.emb_norm, &m.final_norm, &m.mlm_norm}) n->resolve(params_);
   for (auto& L : m.layers) {
+    for (NormWeights* n : {&L.attn_norm, &L.attn_out_norm, &L.ffn_norm, &L.out_norm}) n->resolve(params_);
     // The fused [3H, H] GEMM relies on the declaration order; check it rather than assume it.
     const auto& s = params_.specs();
     if (s[L.wk].offset != s[L.wq].offset + s[L.wq].numel || s[L.wv].offset != s[L.wk].offset + s[L.wk].numel ||
@@ -349,20 +340,13 @@ std::string without_backbone_prefix(const std::string& name) {
   return name.rfind("bert.", 0) == 0 ? name.substr(5) : name;
 }
 
-}  // namespace
-
-std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const LoadOptions& options) {
-  BertConfig config = BertConfig::from_file(join_path(dir, "config.json"));
-  const Checkpoint ckpt = Checkpoint::open_dir(dir);
-  const HeadKind kind = config.head.kind;
-  // A bare backbone saved without its pooler (add_pooling_layer=False) simply has none.
-  std::optional<bool> with_pooler;
-  if (kind == HeadKind::Base && !ckpt.find("pooler.dense.weight") && !ckpt.find("bert.pooler.dense.weight"))
-    with_pooler = false;
-  auto model = std::make_unique<BertModel>(std::move(config), options, with_pooler);
-  const bool pooler = model->has_pooler();
-  const bool tied = model->config_.tie_word_embeddings;
-
+// Stored names: the backbone under "bert." in task models, LayerNorm's legacy gamma/beta, the decoder
+// bias stored only as its copy; what a model of this head may leave unused (buffers, tied copies,
+// the pooler it lacks, other heads).
+NameRules bert_name_rules(const BertModel& model, const Checkpoint& ckpt) {
+  const HeadKind kind = model.config().head.kind;
+  const bool pooler = model.has_pooler();
+  const bool tied = model.config().tie_word_embeddings;
   NameRules rules;
   rules.backbone_prefix = "bert.";
   rules.is_backbone = [](const std::string& n) { return n.rfind("cls.", 0) != 0 && n.rfind("classifier.", 0) != 0; };
@@ -387,31 +371,103 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const LoadOpt
     if (kind == HeadKind::Base && (n.rfind("classifier.", 0) == 0 || n.rfind("qa_outputs.", 0) == 0)) return true;
     return false;
   };
-  load_parameters(ckpt, model->params_, rules, model->config_.head.architecture);
+  rules.not_a_parameter = [](const std::string& stored) {
+    const std::string n = without_backbone_prefix(stored);
+    return n == "embeddings.position_ids" || n == "cls.predictions.decoder.weight" ||
+           n == "cls.predictions.decoder.bias";
+  };
+  return rules;
+}
+
+// A model of `family` from config.json text (the config's model_type must be that family's).
+BuiltModel create_bert(Family family, const std::string& text, const std::string& path,
+                       const std::function<void(HeadConfig&)>& set_head, const LoadOptions& options, uint64_t seed) {
+  BertConfig c = BertConfig::from_json_text(text, path);
+  if (c.family != family) {
+    HeadConfig wanted = c.head;
+    set_head(wanted);
+    throw Error(fmt::format("{}: model_type '{}' does not match --arch {}", path, c.model_type(), wanted.architecture));
+  }
+  set_head(c.head);
+  auto model = std::make_unique<BertModel>(c, options);
+  model->init_weights(seed);
+  return BuiltModel{std::move(model), c.to_json()};
+}
+
+}  // namespace
+
+std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const LoadOptions& options) {
+  BertConfig config = BertConfig::from_file(join_path(dir, "config.json"));
+  const Checkpoint ckpt = Checkpoint::open_dir(dir);
+  // A bare backbone saved without its pooler (add_pooling_layer=False) simply has none.
+  std::optional<bool> with_pooler;
+  if (config.head.kind == HeadKind::Base && !ckpt.find("pooler.dense.weight") &&
+      !ckpt.find("bert.pooler.dense.weight"))
+    with_pooler = false;
+  auto model = std::make_unique<BertModel>(std::move(config), options, with_pooler);
+  load_parameters(ckpt, model->params_, bert_name_rules(*model, ckpt), model->config_.head.architecture);
   model->parameters_changed();
   model->info_.dir = dir;
   return model;
+}
+
+// The two rows of the family table (models/family.h): BERT and Megatron-BERT share this file.
+static ModelFamily bert_row(Family family) {
+  ModelFamily f;
+  f.family = family;
+  f.model_type = family == Family::MegatronBert ? "megatron-bert" : "bert";
+  f.class_prefix = family == Family::MegatronBert ? "MegatronBert" : "Bert";
+  f.read_head = [](const std::string& text, const std::string& path) {
+    return BertConfig::from_json_text(text, path).head;
+  };
+  f.load = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<TrainableEncoder> {
+    return BertModel::load(dir, options);
+  };
+  f.name_rules = [](const TrainableEncoder& model, const Checkpoint& ckpt) {
+    return bert_name_rules(dynamic_cast<const BertModel&>(model), ckpt);
+  };
+  return f;
+}
+
+ModelFamily bert_family() {
+  ModelFamily f = bert_row(Family::Bert);
+  f.preset_json = [](const std::string& name) { return bert_preset(Family::Bert, name).to_json(); };
+  f.create = [](const std::string& text, const std::string& path, const std::function<void(HeadConfig&)>& set_head,
+                const LoadOptions& options, uint64_t seed) {
+    return create_bert(Family::Bert, text, path, set_head, options, seed);
+  };
+  return f;
+}
+
+ModelFamily megatron_bert_family() {
+  ModelFamily f = bert_row(Family::MegatronBert);
+  f.preset_json = [](const std::string& name) { return bert_preset(Family::MegatronBert, name).to_json(); };
+  f.create = [](const std::string& text, const std::string& path, const std::function<void(HeadConfig&)>& set_head,
+                const LoadOptions& options, uint64_t seed) {
+    return create_bert(Family::MegatronBert, text, path, set_head, options, seed);
+  };
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Forward
 
 // out = word[ids] + type[type_ids] + pos[positions], in Hugging Face's order.
-static void embed(const BertModel::Impl& m, const ParameterSet& ps, int64_t H, const int32_t* ids,
+static void embed(const Impl& m, const ParameterSet& ps, int64_t H, const int32_t* ids,
                   const int32_t* type_ids, const int32_t* positions, int64_t N, float* out) {
-  ops::embedding(m.ctx, m.p(ps, m.word_emb), H, ids, N, out);
-  ops::embedding(m.ctx, m.p(ps, m.type_emb), H, type_ids, N, out, /*accumulate=*/true);
-  ops::embedding(m.ctx, m.p(ps, m.pos_emb), H, positions, N, out, /*accumulate=*/true);
+  ops::embedding(m.ctx, param_or_null(ps, m.word_emb), H, ids, N, out);
+  ops::embedding(m.ctx, param_or_null(ps, m.type_emb), H, type_ids, N, out, /*accumulate=*/true);
+  ops::embedding(m.ctx, param_or_null(ps, m.pos_emb), H, positions, N, out, /*accumulate=*/true);
 }
 
 // Layer l.  BERT: x = LN(x + attn(x)); x = LN(x + W2 act(W1 x)).
 //           Megatron: x += attn(LN(x)); x += W2 act(W1 LN(x)).
 // Dropout (training) sits on the attention probabilities and on each sub-layer's output.
-static void layer_forward(const BertConfig& c, const BertModel::Impl& m, const ParameterSet& ps, int64_t l,
-                          const Batch& batch, const BertModel::Impl::LayerIO& io,
-                          const BertModel::Impl::LayerDropout* drop) {
+static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet& ps, int64_t l,
+                          const Batch& batch, const Impl::LayerIO& io,
+                          const Impl::LayerDropout* drop) {
   const ops::Context& ctx = m.ctx;
-  const BertModel::Impl::Layer& L = m.layers[l];
+  const Impl::Layer& L = m.layers[l];
   const int64_t N = batch.tokens(), H = c.hidden_size, I = c.intermediate_size;
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.layer_norm_eps;
@@ -420,7 +476,7 @@ static void layer_forward(const BertConfig& c, const BertModel::Impl& m, const P
 
   const float* attn_in = io.x_in;
   if (pre_norm) {
-    ops::layernorm(ctx, io.x_in, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), io.t, N, H, eps);
+    ops::layernorm(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, io.t, N, H, eps);
     attn_in = io.t;
   }
   ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
@@ -443,16 +499,16 @@ static void layer_forward(const BertConfig& c, const BertModel::Impl& m, const P
     if (drop) ops::dropout(ctx, io.t, N * H, drop->attn_out);
     if (io.a_pre) {
       for (int64_t i = 0; i < N * H; ++i) io.a_pre[i] = io.x_in[i] + io.t[i];
-      ops::layernorm(ctx, io.a_pre, m.p(ps, L.attn_out_norm_w), m.p(ps, L.attn_out_norm_b), io.x_mid, N, H, eps);
+      ops::layernorm(ctx, io.a_pre, L.attn_out_norm.weight, L.attn_out_norm.bias, io.x_mid, N, H, eps);
     } else {
-      ops::add_layernorm(ctx, io.x_in, io.t, m.p(ps, L.attn_out_norm_w), m.p(ps, L.attn_out_norm_b), io.x_mid, N, H,
+      ops::add_layernorm(ctx, io.x_in, io.t, L.attn_out_norm.weight, L.attn_out_norm.bias, io.x_mid, N, H,
                          eps);
     }
   }
 
   const float* ffn_in = io.x_mid;
   if (pre_norm) {
-    ops::layernorm(ctx, io.x_mid, m.p(ps, L.ffn_norm_w), m.p(ps, L.ffn_norm_b), io.t, N, H, eps);
+    ops::layernorm(ctx, io.x_mid, L.ffn_norm.weight, L.ffn_norm.bias, io.t, N, H, eps);
     ffn_in = io.t;
   }
   ops::linear(ctx, L.ffn_in, ffn_in, io.f, N);
@@ -472,10 +528,49 @@ static void layer_forward(const BertConfig& c, const BertModel::Impl& m, const P
     if (drop) ops::dropout(ctx, io.t, N * H, drop->ffn_out);
     if (io.y_pre) {
       for (int64_t i = 0; i < N * H; ++i) io.y_pre[i] = io.x_mid[i] + io.t[i];
-      ops::layernorm(ctx, io.y_pre, m.p(ps, L.out_norm_w), m.p(ps, L.out_norm_b), io.x_out, N, H, eps);
+      ops::layernorm(ctx, io.y_pre, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
     } else {
-      ops::add_layernorm(ctx, io.x_mid, io.t, m.p(ps, L.out_norm_w), m.p(ps, L.out_norm_b), io.x_out, N, H, eps);
+      ops::add_layernorm(ctx, io.x_mid, io.t, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
     }
+  }
+}
+
+// The tanh pooler over rows (each sequence's [CLS] row): out = tanh(pre), pre = W in + b (out may
+// alias pre).
+static void pooler_forward(const Impl& m, const float* in, int64_t R, int64_t H, float* pre, float* out) {
+  ops::linear(head_context(m.ctx), m.pooler, in, pre, R);
+  if (out != pre) std::copy(pre, pre + R * H, out);
+  ops::activation(m.ctx, out, R * H, Activation::Tanh);
+}
+
+// The task head on R rows, for inference and training alike. Inference lets pre, act and out alias;
+// training keeps them apart for the backward pass.
+//   sequence:  logits = classifier(dropout(tanh(pooler(in))))   (pre = pooler(in), out = tanh(pre))
+//   token:     logits = classifier(dropout(in))                 (out = in)
+//   masked LM: logits = decoder(LN(act(dense(in))))             (pre = dense(in), act, out = LN(act))
+static void head_forward(const BertConfig& c, const Impl& m, const float* in, int64_t R, float* pre, float* act,
+                         float* out, float* logits, const ops::Dropout& drop) {
+  const ops::Context ctx = head_context(m.ctx);
+  const int64_t H = c.hidden_size;
+  switch (c.head.kind) {
+    case HeadKind::SequenceClassification:
+      pooler_forward(m, in, R, H, pre, out);
+      ops::dropout(ctx, out, R * H, drop);
+      ops::linear(ctx, m.classifier, out, logits, R);
+      break;
+    case HeadKind::TokenClassification:
+      if (out != in) std::copy(in, in + R * H, out);
+      ops::dropout(ctx, out, R * H, drop);
+      ops::linear(ctx, m.classifier, out, logits, R);
+      break;
+    case HeadKind::MaskedLM:
+      ops::linear(ctx, m.mlm_dense, in, pre, R);
+      if (act != pre) std::copy(pre, pre + R * H, act);
+      ops::activation(ctx, act, R * H, m.hidden_act);
+      ops::layernorm(ctx, act, m.mlm_norm.weight, m.mlm_norm.bias, out, R, H, (float)c.layer_norm_eps);
+      ops::linear(ctx, m.decoder, out, logits, R);
+      break;
+    case HeadKind::Base: break;
   }
 }
 
@@ -519,56 +614,39 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   float* x = out.last_hidden_state.data();  // the residual stream, [N, H]
 
   embed(m, ps, H, batch.ids.data(), type_ids, w.positions.data(), N, x);
-  if (!c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
+  if (!c.pre_norm()) ops::layernorm(ctx, x, m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
   const Impl::LayerIO io{x, nullptr, x, w.ffn.data(), w.ffn.data(), nullptr, x, w.normed.data(), w.qkv.data(),
                          w.attn.data(), nullptr};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     check_stop(options);
     layer_forward(c, m, ps, l, batch, io, nullptr);
   }
-  if (c.pre_norm()) ops::layernorm(ctx, x, m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), x, N, H, eps);
+  if (c.pre_norm()) ops::layernorm(ctx, x, m.final_norm.weight, m.final_norm.bias, x, N, H, eps);
   const float* hidden = x;
 
-  if (info_.has_pooler) {
+  const HeadKind kind = c.head.kind;
+  const bool logits = options.want_logits && kind != HeadKind::Base;
+  if (info_.has_pooler) out.pooler_output.resize((size_t)(B * H));
+  if (info_.has_pooler && !(logits && kind == HeadKind::SequenceClassification)) {
     // pooled = tanh(W . hidden[CLS] + b), the first token of every sequence.
     const std::vector<float> first = pool_sequences(batch, hidden, H, /*mean=*/false);
-    out.pooler_output.resize((size_t)(B * H));
-    ops::linear(ctx, m.pooler, first.data(), out.pooler_output.data(), B);
-    ops::activation(ctx, out.pooler_output.data(), B * H, Activation::Tanh);
+    pooler_forward(m, first.data(), B, H, out.pooler_output.data(), out.pooler_output.data());
   }
-
-  const HeadKind kind = c.head.kind;
-  if (options.want_logits && kind == HeadKind::SequenceClassification) {
-    out.logits_rows = B;
-    out.logits_cols = c.head.num_labels;
-    out.logits.resize((size_t)(B * c.head.num_labels));
-    ops::linear(ctx, m.classifier, out.pooler_output.data(), out.logits.data(), B);
-  } else if (options.want_logits && kind == HeadKind::TokenClassification) {
-    out.logits_rows = N;
-    out.logits_cols = c.head.num_labels;
-    out.logits.resize((size_t)(N * c.head.num_labels));
-    ops::linear(ctx, m.classifier, hidden, out.logits.data(), N);
-  } else if (options.want_logits && kind == HeadKind::MaskedLM) {
-    // Rows through the MLM head: the requested packed rows, or every token.
-    const int64_t R = options.mlm_rows.empty() ? N : (int64_t)options.mlm_rows.size();
-    std::vector<float> rows((size_t)(R * H));
-    if (options.mlm_rows.empty()) {
-      std::copy(hidden, hidden + N * H, rows.begin());
-    } else {
-      for (int64_t r = 0; r < R; ++r) {
-        const int64_t tok = options.mlm_rows[r];
-        if (tok < 0 || tok >= N) throw Error(fmt::format("masked-LM row {} is outside the batch ({} tokens)", tok, N));
-        std::copy(hidden + tok * H, hidden + (tok + 1) * H, rows.begin() + r * H);
-      }
+  if (logits) {
+    // Rows through the head: [CLS] rows (their pooler output is the model's), the requested masked-LM
+    // rows, or every token.
+    const HeadRows rows = inference_head_rows(kind, batch, hidden, H, /*mean_pool=*/false, options.mlm_rows);
+    const int64_t R = rows.count;
+    std::vector<float> t;
+    float* scratch = out.pooler_output.data();
+    if (kind != HeadKind::SequenceClassification) {
+      t.resize((size_t)(R * H));
+      scratch = t.data();
     }
-    std::vector<float> tr((size_t)(R * H));
-    ops::linear(ctx, m.mlm_dense, rows.data(), tr.data(), R);
-    ops::activation(ctx, tr.data(), R * H, m.hidden_act);
-    ops::layernorm(ctx, tr.data(), m.p(ps, m.mlm_norm_w), m.p(ps, m.mlm_norm_b), tr.data(), R, H, eps);
     out.logits_rows = R;
-    out.logits_cols = c.vocab_size;
-    out.logits.resize((size_t)(R * c.vocab_size));
-    ops::linear(ctx, m.decoder, tr.data(), out.logits.data(), R);
+    out.logits_cols = kind == HeadKind::MaskedLM ? c.vocab_size : c.head.num_labels;
+    out.logits.resize((size_t)(R * out.logits_cols));
+    head_forward(c, m, rows.in.data(), R, scratch, scratch, scratch, out.logits.data(), {});
   }
   if (!options.want_hidden) {
     out.last_hidden_state.clear();
@@ -590,14 +668,10 @@ double BertModel::forward_flops(const Batch& batch) const {
 // ---------------------------------------------------------------------------------------------
 // Training: forward with saved activations, loss, backward (each step mirrors the forward above)
 
-// Dropout sites of one step, each with its own mask: embeddings, classifier, then three per layer.
-enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
-
-static BertModel::Impl::LayerDropout layer_dropout(const BertConfig& c, bool enabled, uint64_t seed, int64_t l) {
-  const uint64_t base = kLayerSites + 3 * (uint64_t)l;
-  return {dropout_site(c.attention_probs_dropout_prob, enabled, seed, base),
-          dropout_site(c.hidden_dropout_prob, enabled, seed, base + 1),
-          dropout_site(c.hidden_dropout_prob, enabled, seed, base + 2)};
+static Impl::LayerDropout layer_dropout(const BertConfig& c, bool enabled, uint64_t seed, int64_t l) {
+  return {dropout_site(c.attention_probs_dropout_prob, enabled, seed, layer_site(l, 0)),
+          dropout_site(c.hidden_dropout_prob, enabled, seed, layer_site(l, 1)),
+          dropout_site(c.hidden_dropout_prob, enabled, seed, layer_site(l, 2))};
 }
 
 // Megatron's classifier dropout is hidden_dropout_prob; BERT's is classifier_dropout when set.
@@ -606,206 +680,171 @@ static ops::Dropout classifier_dropout(const BertConfig& c, bool enabled, uint64
   return dropout_site(p, enabled, seed, kClassifierDrop);
 }
 
+// The size table of the activations of an N-token batch, in floats (activation_bytes counts the same).
+static std::vector<std::pair<float**, size_t>> activation_table(const BertConfig& c, Activations& s, int64_t N) {
+  const size_t n = (size_t)N, H = (size_t)c.hidden_size, I = (size_t)c.intermediate_size;
+  const size_t L = (size_t)c.num_hidden_layers, heads = (size_t)c.num_attention_heads;
+  const size_t post = c.pre_norm() ? 0 : 1;
+  return {{&s.emb, n * H},        {&s.x_in, L * n * H},         {&s.a_pre, post * L * n * H}, {&s.x_mid, L * n * H},
+          {&s.f, L * n * I},      {&s.y_pre, post * L * n * H}, {&s.qkv, L * n * 3 * H},      {&s.attn, L * n * H},
+          {&s.stats, L * n * heads * 2}, {&s.x_out, n * H},     {&s.hidden, n * H},           {&s.dx, n * H},
+          {&s.t, n * H},          {&s.dt, n * H},               {&s.dqkv, n * 3 * H},         {&s.dattn, n * H},
+          {&s.act, n * I},        {&s.dact, n * I}};
+}
+
 // The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
-static BertModel::Impl::LayerIO saved_layer_io(const BertConfig& c, BertModel::Impl::Saved& s, int64_t l) {
+static Impl::LayerIO saved_layer_io(const BertConfig& c, Activations& s, int64_t l) {
   const int64_t N = s.batch.tokens(), H = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
   const int64_t heads = c.num_attention_heads;
   const bool post_norm = !c.pre_norm();
-  BertModel::Impl::LayerIO io;
-  io.x_in = s.x_in.data() + l * N * H;
-  io.a_pre = post_norm ? s.a_pre.data() + l * N * H : nullptr;
-  io.x_mid = s.x_mid.data() + l * N * H;
-  io.f = s.f.data() + l * N * I;
-  io.act = s.act.data();
-  io.y_pre = post_norm ? s.y_pre.data() + l * N * H : nullptr;
-  io.x_out = l + 1 < L ? s.x_in.data() + (l + 1) * N * H : s.x_out.data();
-  io.t = s.t.data();
-  io.qkv = s.qkv.data() + l * N * 3 * H;
-  io.attn = s.attn.data() + l * N * H;
-  io.stats = s.stats.data() + l * N * heads * 2;
+  Impl::LayerIO io;
+  io.x_in = s.x_in + l * N * H;
+  io.a_pre = post_norm ? s.a_pre + l * N * H : nullptr;
+  io.x_mid = s.x_mid + l * N * H;
+  io.f = s.f + l * N * I;
+  io.act = s.act;
+  io.y_pre = post_norm ? s.y_pre + l * N * H : nullptr;
+  io.x_out = l + 1 < L ? s.x_in + (l + 1) * N * H : s.x_out;
+  io.t = s.t;
+  io.qkv = s.qkv + l * N * 3 * H;
+  io.attn = s.attn + l * N * H;
+  io.stats = s.stats + l * N * heads * 2;
   return io;
 }
 
-TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) {
+std::unique_ptr<TrainingActivations> BertModel::make_activations() const { return std::make_unique<Activations>(); }
+
+TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options,
+                                     TrainingActivations& saved) const {
   const BertConfig& c = config_;
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
   const HeadKind kind = c.head.kind;
   if (kind == HeadKind::Base)
     throw Error(fmt::format("{} has no task head, so there is no loss to train on", c.head.architecture));
   validate_batch(batch, c.vocab_size, c.max_position_embeddings, c.type_vocab_size);
-  const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, heads = c.num_attention_heads;
+  const int64_t N = batch.tokens(), L = c.num_hidden_layers;
+  const int64_t H = c.hidden_size;
   const float eps = (float)c.layer_norm_eps;
   const bool post_norm = !c.pre_norm();
   if (kind != HeadKind::SequenceClassification) check_token_labels(kind, labels, N);
 
-  if (!m.saved) m.saved = std::make_unique<Impl::Saved>();
-  Impl::Saved& s = *m.saved;
-  s.batch = batch;
-  sequence_positions(batch, s.positions);
+  Activations& s = dynamic_cast<Activations&>(saved);
+  s.begin(batch, options);
   s.type_ids = batch.type_ids.empty() ? std::vector<int32_t>((size_t)N, 0) : batch.type_ids;
-  s.seed = options.seed;
-  s.dropout = options.dropout;
-  s.emb.resize((size_t)(N * H));
-  s.x_in.resize((size_t)(L * N * H));
-  s.a_pre.resize(post_norm ? (size_t)(L * N * H) : 0);
-  s.x_mid.resize((size_t)(L * N * H));
-  s.f.resize((size_t)(L * N * I));
-  s.y_pre.resize(post_norm ? (size_t)(L * N * H) : 0);
-  s.qkv.resize((size_t)(L * N * 3 * H));
-  s.attn.resize((size_t)(L * N * H));
-  s.stats.resize((size_t)(L * N * heads * 2));
-  s.x_out.resize((size_t)(N * H));
-  s.t.resize((size_t)(N * H));
-  s.act.resize((size_t)(N * I));
+  s.arena.layout(activation_table(c, s, N));
 
-  embed(m, ps, H, batch.ids.data(), s.type_ids.data(), s.positions.data(), N, s.emb.data());
-  float* x0 = s.x_in.data();
-  if (post_norm) ops::layernorm(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x0, N, H, eps);
-  else std::copy(s.emb.begin(), s.emb.end(), x0);
+  embed(m, ps, H, batch.ids.data(), s.type_ids.data(), s.positions.data(), N, s.emb);
+  float* x0 = s.x_in;
+  if (post_norm) ops::layernorm(ctx, s.emb, m.emb_norm.weight, m.emb_norm.bias, x0, N, H, eps);
+  else std::copy(s.emb, s.emb + N * H, x0);
   ops::dropout(ctx, x0, N * H, dropout_site(c.hidden_dropout_prob, options.dropout, options.seed, kEmbeddingDrop));
   for (int64_t l = 0; l < L; ++l) {
     const Impl::LayerDropout drop = layer_dropout(c, options.dropout, options.seed, l);
     layer_forward(c, m, ps, l, batch, saved_layer_io(c, s, l), &drop);
   }
   if (post_norm) {
-    s.hidden = s.x_out;
+    std::copy(s.x_out, s.x_out + N * H, s.hidden);
   } else {
-    s.hidden.resize((size_t)(N * H));
-    ops::layernorm(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), s.hidden.data(), N, H, eps);
+    ops::layernorm(ctx, s.x_out, m.final_norm.weight, m.final_norm.bias, s.hidden, N, H, eps);
   }
 
-  // Heads. Sequence: logits = classifier(dropout(tanh(pooler(hidden[CLS])))). Token: logits =
-  // classifier(dropout(hidden)). Masked LM (labelled rows only): decoder(LN(act(dense(hidden)))).
-  std::vector<int32_t> row_labels;
-  int64_t R = 0;
-  const ops::LinearWeights* final_layer = &m.classifier;
-  if (kind == HeadKind::SequenceClassification) {
-    R = B;
-    s.head_in = pool_sequences(batch, s.hidden.data(), H, /*mean=*/false);
-    s.head_pre.resize((size_t)(R * H));
-    ops::linear(ctx, m.pooler, s.head_in.data(), s.head_pre.data(), R);
-    s.head_out = s.head_pre;
-    ops::activation(ctx, s.head_out.data(), R * H, Activation::Tanh);
-    ops::dropout(ctx, s.head_out.data(), R * H, classifier_dropout(c, options.dropout, options.seed));
-  } else if (kind == HeadKind::TokenClassification) {
-    R = N;
-    row_labels = labels.classes;
-    s.head_out = s.hidden;
-    ops::dropout(ctx, s.head_out.data(), R * H, classifier_dropout(c, options.dropout, options.seed));
-  } else {
-    s.head_rows = labelled_rows(labels.classes);
-    R = (int64_t)s.head_rows.size();
-    s.head_in = gather_rows(s.hidden.data(), s.head_rows, H);
-    row_labels = gather_labels(labels.classes, s.head_rows);
-    s.head_pre.resize((size_t)(R * H));
-    ops::linear(ctx, m.mlm_dense, s.head_in.data(), s.head_pre.data(), R);
-    s.head_act = s.head_pre;
-    ops::activation(ctx, s.head_act.data(), R * H, m.hidden_act);
-    s.head_out.resize((size_t)(R * H));
-    ops::layernorm(ctx, s.head_act.data(), m.p(ps, m.mlm_norm_w), m.p(ps, m.mlm_norm_b), s.head_out.data(), R, H,
-                   eps);
-    final_layer = &m.decoder;
-  }
-  s.head_row_count = R;
-  const int64_t C = final_layer->out;
+  // Heads on their rows: [CLS] rows, every token, or (masked LM) the labelled tokens.
+  s.set_head(training_head_rows(kind, batch, s.hidden, H, /*mean_pool=*/false, labels), H);
+  const int64_t R = s.head.count;
+  const int64_t C = kind == HeadKind::MaskedLM ? m.decoder.out : m.classifier.out;
   std::vector<float> logits((size_t)(R * C));
-  ops::linear(ctx, *final_layer, s.head_out.data(), logits.data(), R);
+  const ops::Dropout head_drop =
+      kind == HeadKind::MaskedLM ? ops::Dropout{} : classifier_dropout(c, options.dropout, options.seed);
+  head_forward(c, m, s.head.in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
+               head_drop);
 
-  return head_loss(c.head, batch, labels, row_labels, std::move(logits), R, C, options.keep_logits, s.dlogits);
+  return s.finish(c.head, labels, std::move(logits), C, options.keep_logits);
 }
 
-void BertModel::backward(float loss_scale) {
+void BertModel::backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const {
   const BertConfig& c = config_;
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
-  if (!m.saved || m.saved->x_in.empty()) throw Error("backward() needs a forward_train() first");
-  Impl::Saved& s = *m.saved;
-  float* const grads = gradients().data();
-  auto grad = [&](size_t i) { return i == Impl::npos ? nullptr : grads + ps.specs()[i].offset; };
+  Activations& s = dynamic_cast<Activations&>(saved);
+  const GradientSlices grad(s, gradients, ps);
   const Batch& batch = s.batch;
   const HeadKind kind = c.head.kind;
   const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, R = s.head_row_count;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, R = s.head.count;
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.layer_norm_eps;
   const float scale = 1.0f / std::sqrt((float)hd);
   const bool post_norm = !c.pre_norm();
-  s.dx.resize((size_t)(N * H));
-  s.t.resize((size_t)(N * H));
-  s.dt.resize((size_t)(N * H));
-  s.dqkv.resize((size_t)(N * 3 * H));
-  s.dattn.resize((size_t)(N * H));
-  s.act.resize((size_t)(N * I));
-  s.dact.resize((size_t)(N * I));
 
-  // Heads, back to d loss / d hidden (in s.dt).
+  // Heads, back to d loss / d (head input rows), then onto the token rows: d loss / d hidden (in s.dt).
   const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
-  float* dhidden = s.dt.data();
+  float* dhidden = s.dt;
+  std::vector<float> d_out, d_pre;
+  const float* d_in = dhidden;
   if (kind == HeadKind::TokenClassification) {
     ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, dhidden,
                          grad(m.classifier_w), grad(m.classifier_b));
     ops::dropout(ctx, dhidden, R * H, classifier_dropout(c, s.dropout, s.seed));
   } else {
-    std::vector<float> d_out((size_t)(R * H)), d_pre((size_t)(R * H));
+    d_out.resize((size_t)(R * H));
+    d_pre.resize((size_t)(R * H));
     if (kind == HeadKind::SequenceClassification) {
       ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, d_pre.data(),
                            grad(m.classifier_w), grad(m.classifier_b));
       ops::dropout(ctx, d_pre.data(), R * H, classifier_dropout(c, s.dropout, s.seed));
       ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, Activation::Tanh);
-      ops::linear_backward(ctx, m.pooler, s.head_in.data(), d_pre.data(), R, d_out.data(), grad(m.pooler_w),
+      ops::linear_backward(ctx, m.pooler, s.head.in.data(), d_pre.data(), R, d_out.data(), grad(m.pooler_w),
                            grad(m.pooler_b));
-      std::fill(dhidden, dhidden + N * H, 0.0f);
-      ops::pool_backward(ctx, batch.offsets.data(), B, d_out.data(), dhidden, H, /*mean=*/false);
     } else {
       const size_t decoder_w = m.mlm_decoder_w != Impl::npos ? m.mlm_decoder_w : m.word_emb;
       ops::linear_backward(ctx, m.decoder, s.head_out.data(), dlogits.data(), R, d_out.data(), grad(decoder_w),
                            grad(m.mlm_bias));
-      ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.mlm_norm_w), d_out.data(), d_pre.data(),
-                              grad(m.mlm_norm_w), grad(m.mlm_norm_b), R, H, eps);
+      ops::layernorm_backward(ctx, s.head_act.data(), m.mlm_norm.weight, d_out.data(), d_pre.data(),
+                              grad(m.mlm_norm.w), grad(m.mlm_norm.b), R, H, eps);
       ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.hidden_act);
-      ops::linear_backward(ctx, m.mlm_dense, s.head_in.data(), d_pre.data(), R, d_out.data(),
+      ops::linear_backward(ctx, m.mlm_dense, s.head.in.data(), d_pre.data(), R, d_out.data(),
                            grad(m.mlm_dense_w), grad(m.mlm_dense_b));
-      scatter_rows(d_out.data(), s.head_rows, H, dhidden, N);
     }
+    d_in = d_out.data();
   }
-  float* dx = s.dx.data();  // d loss / d (residual stream at the current point)
+  route_head_gradient(ctx, kind, batch, s.head, d_in, dhidden, H, /*mean_pool=*/false);
+  float* dx = s.dx;  // d loss / d (residual stream at the current point)
   if (post_norm)
     std::copy(dhidden, dhidden + N * H, dx);
   else
-    ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, dx, grad(m.final_norm_w),
-                            grad(m.final_norm_b), N, H, eps);
+    ops::layernorm_backward(ctx, s.x_out, m.final_norm.weight, dhidden, dx, grad(m.final_norm.w),
+                            grad(m.final_norm.b), N, H, eps);
 
-  float* t = s.t.data();
-  float* dt = s.dt.data();
+  float* t = s.t;
+  float* dt = s.dt;
   for (int64_t l = L - 1; l >= 0; --l) {
     const Impl::Layer& Ly = m.layers[l];
     const Impl::LayerIO io = saved_layer_io(c, s, l);
     const Impl::LayerDropout drop = layer_dropout(c, s.dropout, s.seed, l);
-    std::copy(io.f, io.f + N * I, s.act.data());  // recompute act(f), the input of W2
-    ops::activation(ctx, s.act.data(), N * I, m.hidden_act);
+    std::copy(io.f, io.f + N * I, s.act);  // recompute act(f), the input of W2
+    ops::activation(ctx, s.act, N * I, m.hidden_act);
 
     if (post_norm) {
       // x_out = LN2(y_pre), y_pre = x_mid + dropout(W2 act(W1 x_mid))
-      ops::layernorm_backward(ctx, io.y_pre, m.p(ps, Ly.out_norm_w), dx, dt, grad(Ly.out_norm_w),
-                              grad(Ly.out_norm_b), N, H, eps);
+      ops::layernorm_backward(ctx, io.y_pre, Ly.out_norm.weight, dx, dt, grad(Ly.out_norm.w),
+                              grad(Ly.out_norm.b), N, H, eps);
       const float* d_ffn = dt;
       if (drop.ffn_out.active()) {
         std::copy(dt, dt + N * H, dx);
         ops::dropout(ctx, dx, N * H, drop.ffn_out);
         d_ffn = dx;
       }
-      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), grad(Ly.wo2),
+      ops::linear_backward(ctx, Ly.ffn_out, s.act, d_ffn, N, s.dact, grad(Ly.wo2),
                            grad(Ly.bo2));
-      ops::activation_backward(ctx, io.f, s.dact.data(), s.dact.data(), N * I, m.hidden_act);
-      ops::linear_backward(ctx, Ly.ffn_in, io.x_mid, s.dact.data(), N, dt, grad(Ly.wi), grad(Ly.bi),
+      ops::activation_backward(ctx, io.f, s.dact, s.dact, N * I, m.hidden_act);
+      ops::linear_backward(ctx, Ly.ffn_in, io.x_mid, s.dact, N, dt, grad(Ly.wi), grad(Ly.bi),
                            /*accumulate=*/true);
       // x_mid = LN1(a_pre), a_pre = x_in + dropout(Wo attention(Wqkv x_in))
-      ops::layernorm_backward(ctx, io.a_pre, m.p(ps, Ly.attn_out_norm_w), dt, dx, grad(Ly.attn_out_norm_w),
-                              grad(Ly.attn_out_norm_b), N, H, eps);
+      ops::layernorm_backward(ctx, io.a_pre, Ly.attn_out_norm.weight, dt, dx, grad(Ly.attn_out_norm.w),
+                              grad(Ly.attn_out_norm.b), N, H, eps);
     } else {
       // x_out = x_mid + dropout(W2 act(W1 LN(x_mid)))
       const float* d_ffn = dx;
@@ -814,13 +853,13 @@ void BertModel::backward(float loss_scale) {
         ops::dropout(ctx, dt, N * H, drop.ffn_out);
         d_ffn = dt;
       }
-      ops::linear_backward(ctx, Ly.ffn_out, s.act.data(), d_ffn, N, s.dact.data(), grad(Ly.wo2),
+      ops::linear_backward(ctx, Ly.ffn_out, s.act, d_ffn, N, s.dact, grad(Ly.wo2),
                            grad(Ly.bo2));
-      ops::activation_backward(ctx, io.f, s.dact.data(), s.dact.data(), N * I, m.hidden_act);
-      ops::layernorm(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), m.p(ps, Ly.ffn_norm_b), t, N, H, eps);
-      ops::linear_backward(ctx, Ly.ffn_in, t, s.dact.data(), N, dt, grad(Ly.wi), grad(Ly.bi));
-      ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.ffn_norm_w), dt, dx, grad(Ly.ffn_norm_w),
-                              grad(Ly.ffn_norm_b), N, H, eps, /*accumulate=*/true);
+      ops::activation_backward(ctx, io.f, s.dact, s.dact, N * I, m.hidden_act);
+      ops::layernorm(ctx, io.x_mid, Ly.ffn_norm.weight, Ly.ffn_norm.bias, t, N, H, eps);
+      ops::linear_backward(ctx, Ly.ffn_in, t, s.dact, N, dt, grad(Ly.wi), grad(Ly.bi));
+      ops::layernorm_backward(ctx, io.x_mid, Ly.ffn_norm.weight, dt, dx, grad(Ly.ffn_norm.w),
+                              grad(Ly.ffn_norm.b), N, H, eps, /*accumulate=*/true);
       // x_mid = x_in + dropout(Wo attention(Wqkv LN(x_in)))
     }
     // Here dx = d loss / d (x_in + dropout(Wo attention)).
@@ -830,18 +869,18 @@ void BertModel::backward(float loss_scale) {
       ops::dropout(ctx, dt, N * H, drop.attn_out);
       d_attn_out = dt;
     }
-    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), grad(Ly.wo),
+    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn, grad(Ly.wo),
                          grad(Ly.bo));
-    ops::attention_backward(ctx, io.qkv, io.attn, s.dattn.data(), io.stats, s.dqkv.data(), batch.offsets.data(), B,
+    ops::attention_backward(ctx, io.qkv, io.attn, s.dattn, io.stats, s.dqkv, batch.offsets.data(), B,
                             heads, hd, -1, scale, drop.probs);
     if (post_norm) {
-      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, grad(Ly.wq), grad(Ly.bq),
+      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv, N, dx, grad(Ly.wq), grad(Ly.bq),
                            /*accumulate=*/true);
     } else {
-      ops::layernorm(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), m.p(ps, Ly.attn_norm_b), t, N, H, eps);
-      ops::linear_backward(ctx, Ly.qkv, t, s.dqkv.data(), N, dt, grad(Ly.wq), grad(Ly.bq));
-      ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), dt, dx, grad(Ly.attn_norm_w),
-                              grad(Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
+      ops::layernorm(ctx, io.x_in, Ly.attn_norm.weight, Ly.attn_norm.bias, t, N, H, eps);
+      ops::linear_backward(ctx, Ly.qkv, t, s.dqkv, N, dt, grad(Ly.wq), grad(Ly.bq));
+      ops::layernorm_backward(ctx, io.x_in, Ly.attn_norm.weight, dt, dx, grad(Ly.attn_norm.w),
+                              grad(Ly.attn_norm.b), N, H, eps, /*accumulate=*/true);
     }
   }
 
@@ -849,8 +888,8 @@ void BertModel::backward(float loss_scale) {
   ops::dropout(ctx, dx, N * H, dropout_site(c.hidden_dropout_prob, s.dropout, s.seed, kEmbeddingDrop));
   const float* de = dx;
   if (post_norm) {
-    ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, dt, grad(m.emb_norm_w),
-                            grad(m.emb_norm_b), N, H, eps);
+    ops::layernorm_backward(ctx, s.emb, m.emb_norm.weight, dx, dt, grad(m.emb_norm.w),
+                            grad(m.emb_norm.b), N, H, eps);
     de = dt;
   }
   ops::embedding_backward(ctx, batch.ids.data(), N, de, grad(m.word_emb), H, c.pad_token_id);
@@ -858,17 +897,12 @@ void BertModel::backward(float loss_scale) {
   ops::embedding_backward(ctx, s.positions.data(), N, de, grad(m.pos_emb), H, -1);
 }
 
-void BertModel::release_activations() { impl_->saved.reset(); }
-
 size_t BertModel::activation_bytes(const Batch& batch) const {
-  const BertConfig& c = config_;
-  const double N = (double)batch.tokens(), H = (double)c.hidden_size, I = (double)c.intermediate_size;
-  const double L = (double)c.num_hidden_layers, heads = (double)c.num_attention_heads;
-  const double post = c.pre_norm() ? 0.0 : 2.0;  // a_pre, y_pre
-  const double per_layer = N * ((5 + post) * H /*x_in, x_mid, qkv, attn*/ + I /*f*/ + 2 * heads);
-  const double whole = N * (H /*emb*/ + 2 * H /*x_out, hidden*/ + 4 * H /*head*/);
-  const double scratch = N * (5 * H /*dx, t, dt, dattn*/ + 3 * H /*dqkv*/ + 2 * I /*act, dact*/);
-  return (size_t)((L * per_layer + whole + scratch) * sizeof(float));
+  // The arena's size table, plus the head's rows (at most one per token: in, pre, act, out).
+  Activations s;
+  size_t floats = 4 * (size_t)batch.tokens() * (size_t)config_.hidden_size;
+  for (const auto& [tensor, size] : activation_table(config_, s, batch.tokens())) floats += size;
+  return floats * sizeof(float);
 }
 
 // ---------------------------------------------------------------------------------------------

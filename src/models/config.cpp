@@ -29,14 +29,7 @@ Activation parse_activation(const std::string& name, const std::string& where) {
   throw Error(fmt::format("{}: unknown activation '{}'", where, name));
 }
 
-const char* family_name(Family f) {
-  switch (f) {
-    case Family::ModernBert: return "modernbert";
-    case Family::Bert: return "bert";
-    case Family::MegatronBert: return "megatron-bert";
-  }
-  return "?";
-}
+// family_name is the family table's (registry.cpp).
 
 const char* head_name(HeadKind h) {
   switch (h) {
@@ -131,6 +124,11 @@ void write_head(json& j, const HeadConfig& head) {
   j["label2id"] = label2id;
   if (head.problem_type != ProblemType::Unset) j["problem_type"] = problem_type_name(head.problem_type);
   else j.erase("problem_type");
+  // Bare and masked-LM models with the default two labels write no label maps.
+  if ((head.kind == HeadKind::Base || head.kind == HeadKind::MaskedLM) && head.id2label.size() == 2) {
+    j.erase("id2label");
+    j.erase("label2id");
+  }
 }
 
 }  // namespace medenc

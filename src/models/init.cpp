@@ -6,10 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "medenc/bert.h"
 #include "medenc/error.h"
-#include "medenc/modernbert.h"
 #include "medenc/parameters.h"
+#include "models/family.h"
 #include "util/fs.h"
 
 namespace medenc {
@@ -58,45 +57,25 @@ void copy_tokenizer(const std::string& from, const std::string& to) {
   if (!any) throw Error(from + ": no tokenizer.json or vocab.txt to copy");
 }
 
-// config.json + model.safetensors (+ tokenizer files) of a freshly initialised model.
-template <class Model>
-void write_checkpoint(const Model& model, const InitOptions& o) {
-  std::filesystem::create_directories(o.out_dir);
-  save_parameters(model.parameters(), join_path(o.out_dir, "model.safetensors"));
-  write_file_atomic(join_path(o.out_dir, "config.json"), model.config().to_json());
-  copy_tokenizer(o.tokenizer_dir, o.out_dir);
-}
-
 }  // namespace
 
 std::string write_random_checkpoint(const InitOptions& o) {
   if (o.out_dir.empty()) throw Error("--out is required");
   const std::string& arch = o.architecture;
-  if (arch.rfind("ModernBert", 0) == 0) {
-    ModernBertConfig c = (o.config == "tiny" || o.config == "base" || o.config == "large")
-                             ? modernbert_preset(o.config)
-                             : ModernBertConfig::from_file(o.config);
-    apply_head(c.head, arch, "ModernBert", o);
-    ModernBertModel model(c, LoadOptions{});
-    model.init_weights(o.seed);
-    write_checkpoint(model, o);
-    return arch;
-  }
-  const bool megatron = arch.rfind("MegatronBert", 0) == 0;
-  if (megatron || arch.rfind("Bert", 0) == 0) {
-    const Family family = megatron ? Family::MegatronBert : Family::Bert;
-    BertConfig c = (o.config == "tiny" || o.config == "base" || o.config == "large") ? bert_preset(family, o.config)
-                                                                                     : BertConfig::from_file(o.config);
-    if (c.family != family)
-      throw Error(fmt::format("{}: model_type '{}' does not match --arch {}", o.config, c.model_type(), arch));
-    apply_head(c.head, arch, c.class_prefix(), o);
-    BertModel model(c, LoadOptions{});
-    model.init_weights(o.seed);
-    write_checkpoint(model, o);
-    return arch;
-  }
-  throw Error(fmt::format("unknown or unsupported architecture '{}' (e.g. ModernBertForSequenceClassification, "
-                          "BertForTokenClassification, MegatronBertModel)", arch));
+  const ModelFamily* family = find_family_by_architecture(arch);
+  if (!family)
+    throw Error(fmt::format("unknown or unsupported architecture '{}' (e.g. ModernBertForSequenceClassification, "
+                            "BertForTokenClassification, MegatronBertModel)", arch));
+  const bool preset = o.config == "tiny" || o.config == "base" || o.config == "large";
+  const std::string text = preset ? family->preset_json(o.config) : read_text_file(o.config);
+  BuiltModel built = family->create(
+      text, o.config, [&](HeadConfig& head) { apply_head(head, arch, family->class_prefix, o); }, LoadOptions{}, o.seed);
+  // config.json + model.safetensors (+ tokenizer files) of the freshly initialised model.
+  std::filesystem::create_directories(o.out_dir);
+  save_parameters(built.model->parameters(), join_path(o.out_dir, "model.safetensors"));
+  write_file_atomic(join_path(o.out_dir, "config.json"), built.config_json);
+  copy_tokenizer(o.tokenizer_dir, o.out_dir);
+  return arch;
 }
 
 }  // namespace medenc

@@ -13,6 +13,9 @@
 #include "medenc/safetensors.h"
 #include "medenc/train.h"
 #include "models/common.h"
+#include "models/encoder_common.h"
+#include "models/family.h"
+#include "weights/load_parameters.h"
 #include "train/train_common.h"
 #include "ops/ops.h"
 #include "ops/ops_backward.h"
@@ -29,6 +32,47 @@ using namespace json_fields;
 // ---------------------------------------------------------------------------------------------
 // Config
 
+// The plain keys of config.json, read and written by the same table (special keys: see from_json_text).
+static const std::vector<ConfigKey<ModernBertConfig>>& config_keys() {
+  using C = ModernBertConfig;
+  static const std::vector<ConfigKey<C>> keys = {
+      {"vocab_size", &C::vocab_size, true},
+      {"hidden_size", &C::hidden_size, true},
+      {"intermediate_size", &C::intermediate_size, true},
+      {"num_hidden_layers", &C::num_hidden_layers, true},
+      {"num_attention_heads", &C::num_attention_heads, true},
+      {"hidden_activation", &C::hidden_activation},
+      {"max_position_embeddings", &C::max_position_embeddings, true},
+      {"initializer_range", &C::initializer_range},
+      {"initializer_cutoff_factor", &C::initializer_cutoff_factor},
+      {"norm_eps", &C::norm_eps},
+      {"norm_bias", &C::norm_bias},
+      {"pad_token_id", &C::pad_token_id},
+      {"eos_token_id", &C::eos_token_id},
+      {"bos_token_id", &C::bos_token_id},
+      {"cls_token_id", &C::cls_token_id},
+      {"sep_token_id", &C::sep_token_id},
+      {"global_rope_theta", &C::global_rope_theta},
+      {"local_rope_theta", &C::local_rope_theta},
+      {"attention_bias", &C::attention_bias},
+      {"attention_dropout", &C::attention_dropout},
+      {"global_attn_every_n_layers", &C::global_attn_every_n_layers, true},
+      {"local_attention", &C::local_attention, true},
+      {"embedding_dropout", &C::embedding_dropout},
+      {"mlp_bias", &C::mlp_bias},
+      {"mlp_dropout", &C::mlp_dropout},
+      {"decoder_bias", &C::decoder_bias},
+      {"classifier_pooling", &C::classifier_pooling},
+      {"classifier_dropout", &C::classifier_dropout},
+      {"classifier_bias", &C::classifier_bias},
+      {"classifier_activation", &C::classifier_activation},
+      {"sparse_prediction", &C::sparse_prediction},
+      {"sparse_pred_ignore_index", &C::sparse_pred_ignore_index},
+      {"tie_word_embeddings", &C::tie_word_embeddings},
+  };
+  return keys;
+}
+
 ModernBertConfig ModernBertConfig::from_json_text(const std::string& text, const std::string& path) {
   json j = parse_config(text, path);
   const std::string model_type = get_string(j, "model_type", "modernbert", path);
@@ -36,42 +80,12 @@ ModernBertConfig ModernBertConfig::from_json_text(const std::string& text, const
     throw Error(fmt::format("{}: model_type is '{}', expected 'modernbert'", path, model_type));
   ModernBertConfig c;
   c.source_json = text;
-  c.vocab_size = get_positive(j, "vocab_size", c.vocab_size, path);
-  c.hidden_size = get_positive(j, "hidden_size", c.hidden_size, path);
-  c.intermediate_size = get_positive(j, "intermediate_size", c.intermediate_size, path);
-  c.num_hidden_layers = get_positive(j, "num_hidden_layers", c.num_hidden_layers, path);
-  c.num_attention_heads = get_positive(j, "num_attention_heads", c.num_attention_heads, path);
-  c.hidden_activation = get_string(j, "hidden_activation", c.hidden_activation, path);
-  c.max_position_embeddings = get_positive(j, "max_position_embeddings", c.max_position_embeddings, path);
-  c.initializer_range = get_double(j, "initializer_range", c.initializer_range, path);
-  c.initializer_cutoff_factor = get_double(j, "initializer_cutoff_factor", 3.0 /* None means 3 */, path);
-  if (!j.contains("initializer_cutoff_factor")) c.initializer_cutoff_factor = 2.0;
-  c.norm_eps = get_double(j, "norm_eps", c.norm_eps, path);
-  c.norm_bias = get_bool(j, "norm_bias", c.norm_bias, path);
-  c.pad_token_id = get_int(j, "pad_token_id", c.pad_token_id, path);
-  c.eos_token_id = get_int(j, "eos_token_id", c.eos_token_id, path);
-  c.bos_token_id = get_int(j, "bos_token_id", c.bos_token_id, path);
-  c.cls_token_id = get_int(j, "cls_token_id", c.cls_token_id, path);
-  c.sep_token_id = get_int(j, "sep_token_id", c.sep_token_id, path);
-  c.global_rope_theta = get_double(j, "global_rope_theta", c.global_rope_theta, path);
+  read_config_keys(j, config_keys(), c, path);
+  // HF: an explicit null initializer_cutoff_factor means 3 (absent: 2, the default).
+  if (j.contains("initializer_cutoff_factor") && j["initializer_cutoff_factor"].is_null())
+    c.initializer_cutoff_factor = 3.0;
   // 4.48: an explicit null local_rope_theta means "use the global theta".
   if (j.contains("local_rope_theta") && j["local_rope_theta"].is_null()) c.local_rope_theta = c.global_rope_theta;
-  else c.local_rope_theta = get_double(j, "local_rope_theta", c.local_rope_theta, path);
-  c.attention_bias = get_bool(j, "attention_bias", c.attention_bias, path);
-  c.attention_dropout = get_double(j, "attention_dropout", c.attention_dropout, path);
-  c.global_attn_every_n_layers = get_positive(j, "global_attn_every_n_layers", c.global_attn_every_n_layers, path);
-  c.local_attention = get_positive(j, "local_attention", c.local_attention, path);
-  c.embedding_dropout = get_double(j, "embedding_dropout", c.embedding_dropout, path);
-  c.mlp_bias = get_bool(j, "mlp_bias", c.mlp_bias, path);
-  c.mlp_dropout = get_double(j, "mlp_dropout", c.mlp_dropout, path);
-  c.decoder_bias = get_bool(j, "decoder_bias", c.decoder_bias, path);
-  c.classifier_pooling = get_string(j, "classifier_pooling", c.classifier_pooling, path);
-  c.classifier_dropout = get_double(j, "classifier_dropout", c.classifier_dropout, path);
-  c.classifier_bias = get_bool(j, "classifier_bias", c.classifier_bias, path);
-  c.classifier_activation = get_string(j, "classifier_activation", c.classifier_activation, path);
-  c.sparse_prediction = get_bool(j, "sparse_prediction", c.sparse_prediction, path);
-  c.sparse_pred_ignore_index = get_int(j, "sparse_pred_ignore_index", c.sparse_pred_ignore_index, path);
-  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", c.tie_word_embeddings, path);
 
   // Newer configs: rope_parameters per layer type (only the default rope type is supported).
   if (auto rp = j.find("rope_parameters"); rp != j.end() && !rp->is_null()) {
@@ -139,39 +153,7 @@ std::string ModernBertConfig::to_json() const {
   json j = source_json.empty() ? json::object() : json::parse(source_json);
   j.erase("layer_types");  // re-derived below only when it cannot be expressed by the period
   j["model_type"] = "modernbert";
-  j["vocab_size"] = vocab_size;
-  j["hidden_size"] = hidden_size;
-  j["intermediate_size"] = intermediate_size;
-  j["num_hidden_layers"] = num_hidden_layers;
-  j["num_attention_heads"] = num_attention_heads;
-  j["hidden_activation"] = hidden_activation;
-  j["max_position_embeddings"] = max_position_embeddings;
-  j["initializer_range"] = initializer_range;
-  j["initializer_cutoff_factor"] = initializer_cutoff_factor;
-  j["norm_eps"] = norm_eps;
-  j["norm_bias"] = norm_bias;
-  j["pad_token_id"] = pad_token_id;
-  j["eos_token_id"] = eos_token_id;
-  j["bos_token_id"] = bos_token_id;
-  j["cls_token_id"] = cls_token_id;
-  j["sep_token_id"] = sep_token_id;
-  j["global_rope_theta"] = global_rope_theta;
-  j["local_rope_theta"] = local_rope_theta;
-  j["attention_bias"] = attention_bias;
-  j["attention_dropout"] = attention_dropout;
-  j["global_attn_every_n_layers"] = global_attn_every_n_layers;
-  j["local_attention"] = local_attention;
-  j["embedding_dropout"] = embedding_dropout;
-  j["mlp_bias"] = mlp_bias;
-  j["mlp_dropout"] = mlp_dropout;
-  j["decoder_bias"] = decoder_bias;
-  j["classifier_pooling"] = classifier_pooling;
-  j["classifier_dropout"] = classifier_dropout;
-  j["classifier_bias"] = classifier_bias;
-  j["classifier_activation"] = classifier_activation;
-  j["sparse_prediction"] = sparse_prediction;
-  j["sparse_pred_ignore_index"] = sparse_pred_ignore_index;
-  j["tie_word_embeddings"] = tie_word_embeddings;
+  write_config_keys(j, config_keys(), *this);
   j["deterministic_flash_attn"] = false;
   j["torch_dtype"] = "float32";
   bool periodic = true;
@@ -184,12 +166,6 @@ std::string ModernBertConfig::to_json() const {
   }
   j.erase("rope_parameters");
   write_head(j, head);
-  if (head.kind == HeadKind::Base || head.kind == HeadKind::MaskedLM) {
-    if (!j.contains("id2label") || head.id2label.size() == 2) {
-      j.erase("id2label");
-      j.erase("label2id");
-    }
-  }
   return j.dump(2) + "\n";
 }
 
@@ -225,20 +201,24 @@ ModernBertConfig modernbert_preset(const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 // Parameters and runtime state
 
-struct ModernBertModel::Impl {
+namespace modernbert {
+
+struct State {
   struct Layer {
-    size_t attn_norm_w = npos, attn_norm_b = npos;
+    NormWeights attn_norm;
     size_t wqkv = npos, bqkv = npos, wo = npos, bo = npos;
-    size_t mlp_norm_w = npos, mlp_norm_b = npos;
+    NormWeights mlp_norm;
     size_t wi = npos, bi = npos, wo2 = npos, bo2 = npos;
     ops::LinearWeights qkv, attn_out, mlp_in, mlp_out;
   };
-  static constexpr size_t npos = (size_t)-1;
+  static constexpr size_t npos = kNoParam;
 
-  size_t tok_emb = npos, emb_norm_w = npos, emb_norm_b = npos;
+  size_t tok_emb = npos;
+  NormWeights emb_norm;
   std::vector<Layer> layers;
-  size_t final_norm_w = npos, final_norm_b = npos;
-  size_t head_dense_w = npos, head_dense_b = npos, head_norm_w = npos, head_norm_b = npos;
+  NormWeights final_norm;
+  size_t head_dense_w = npos, head_dense_b = npos;
+  NormWeights head_norm;
   size_t decoder_w = npos, decoder_b = npos;
   size_t classifier_w = npos, classifier_b = npos;
   ops::LinearWeights head_dense, decoder, classifier;
@@ -268,26 +248,26 @@ struct ModernBertModel::Impl {
   struct LayerDropout {
     ops::Dropout probs, attn_out, mlp;
   };
-  // Saved activations of the last forward_train, and backward scratch.
-  struct Saved {
-    Batch batch;
-    std::vector<int32_t> positions;
-    uint64_t seed = 0;
-    bool dropout = false;
-    std::vector<float> emb;                          // [N, H] embedding rows (input of the embedding norm)
-    std::vector<float> x_in, x_mid, qkv, attn, stats, mlp_z;  // per layer, [L, ...]
-    std::vector<float> x_out, hidden;                // [N, H] before / after the final norm
-    std::vector<int64_t> head_rows;                  // masked LM: packed rows that go through the head
-    std::vector<float> head_in, head_pre, head_act, head_out;  // [R, H]
-    std::vector<float> dlogits;                      // [R, C], d loss / d logits
-    int64_t head_row_count = 0;
-    // Backward scratch.
-    std::vector<float> dx, dnormed, dqkv, dattn, dz, dg, g, normed;
-  };
-  std::unique_ptr<Saved> saved;
-
-  const float* p(const ParameterSet& ps, size_t i) const { return i == npos ? nullptr : ps.at(i); }
 };
+
+// A training session's activations: what forward_train saves and backward's scratch, as tensors cut
+// from one arena by the size table below (llm.c's ActivationTensors). Head rows depend on the labels
+// and stay vectors.
+struct Activations : EncoderActivations {
+  float* emb = nullptr;                                        // [N, H] embedding rows (input of the embedding norm)
+  float *x_in = nullptr, *x_mid = nullptr, *qkv = nullptr;     // per layer, [L, N, H | H | 3H]
+  float *attn = nullptr, *stats = nullptr, *mlp_z = nullptr;   // per layer, [L, N, H | heads * 2 | 2I]
+  float *x_out = nullptr, *hidden = nullptr;                   // [N, H] before / after the final norm
+  float *normed = nullptr, *dnormed = nullptr, *g = nullptr;   // scratch [N, H | H | I]
+  float *dx = nullptr, *dqkv = nullptr, *dattn = nullptr, *dz = nullptr, *dg = nullptr;  // backward scratch
+};
+
+}  // namespace modernbert
+
+namespace {
+using Impl = modernbert::State;
+using Activations = modernbert::Activations;
+}  // namespace
 
 namespace {
 
@@ -308,8 +288,7 @@ ModernBertModel::ModernBertModel(ModernBertConfig config, const LoadOptions& opt
     : config_(std::move(config)), impl_(std::make_shared<Impl>()) {
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
-  m.ctx.compute = options.bf16 ? ops::ComputeType::BF16 : ops::ComputeType::F32;
-  m.ctx.deterministic = options.deterministic;
+  m.ctx = context_from(options);
   m.hidden_act = parse_activation(c.hidden_activation, "hidden_activation");
   m.classifier_act = parse_activation(c.classifier_activation, "classifier_activation");
   m.inv_freq_global = rope_inv_freq(c.global_rope_theta, c.head_dim());
@@ -318,32 +297,32 @@ ModernBertModel::ModernBertModel(ModernBertConfig config, const LoadOptions& opt
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const HeadKind kind = c.head.kind;
   const std::string pre = kind == HeadKind::Base ? "" : "model.";
-  auto norm = [&](const std::string& name, size_t* w, size_t* b) {
-    *w = params_.declare(name + ".weight", {H}, true);
-    if (c.norm_bias) *b = params_.declare(name + ".bias", {H}, true);
+  auto norm = [&](const std::string& name, NormWeights& n) {
+    n.w = params_.declare(name + ".weight", {H}, true);
+    if (c.norm_bias) n.b = params_.declare(name + ".bias", {H}, true);
   };
   m.tok_emb = params_.declare(pre + "embeddings.tok_embeddings.weight", {V, H});
-  norm(pre + "embeddings.norm", &m.emb_norm_w, &m.emb_norm_b);
+  norm(pre + "embeddings.norm", m.emb_norm);
   m.layers.resize((size_t)c.num_hidden_layers);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     Impl::Layer& L = m.layers[l];
     const std::string lp = fmt::format("{}layers.{}.", pre, l);
-    if (l != 0) norm(lp + "attn_norm", &L.attn_norm_w, &L.attn_norm_b);
+    if (l != 0) norm(lp + "attn_norm", L.attn_norm);
     L.wqkv = params_.declare(lp + "attn.Wqkv.weight", {3 * H, H});
     if (c.attention_bias) L.bqkv = params_.declare(lp + "attn.Wqkv.bias", {3 * H}, true);
     L.wo = params_.declare(lp + "attn.Wo.weight", {H, H});
     if (c.attention_bias) L.bo = params_.declare(lp + "attn.Wo.bias", {H}, true);
-    norm(lp + "mlp_norm", &L.mlp_norm_w, &L.mlp_norm_b);
+    norm(lp + "mlp_norm", L.mlp_norm);
     L.wi = params_.declare(lp + "mlp.Wi.weight", {2 * I, H});
     if (c.mlp_bias) L.bi = params_.declare(lp + "mlp.Wi.bias", {2 * I}, true);
     L.wo2 = params_.declare(lp + "mlp.Wo.weight", {H, I});
     if (c.mlp_bias) L.bo2 = params_.declare(lp + "mlp.Wo.bias", {H}, true);
   }
-  norm(pre + "final_norm", &m.final_norm_w, &m.final_norm_b);
+  norm(pre + "final_norm", m.final_norm);
   if (kind != HeadKind::Base) {
     m.head_dense_w = params_.declare("head.dense.weight", {H, H});
     if (c.classifier_bias) m.head_dense_b = params_.declare("head.dense.bias", {H}, true);
-    norm("head.norm", &m.head_norm_w, &m.head_norm_b);
+    norm("head.norm", m.head_norm);
   }
   if (kind == HeadKind::MaskedLM) {
     if (!c.tie_word_embeddings) m.decoder_w = params_.declare("decoder.weight", {V, H});
@@ -372,15 +351,13 @@ void ModernBertModel::parameters_changed() {
   const ModernBertConfig& c = config_;
   Impl& m = *impl_;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
-  auto lw = [&](size_t w, size_t b, int64_t in, int64_t out) {
-    ops::LinearWeights x;
-    x.weight = m.p(params_, w);
-    x.bias = m.p(params_, b);
-    x.in = in;
-    x.out = out;
-    return x;
-  };
+  auto lw = [&](size_t w, size_t b, int64_t in, int64_t out) { return linear_weights(params_, w, b, in, out); };
+  m.emb_norm.resolve(params_);
+  m.final_norm.resolve(params_);
+  m.head_norm.resolve(params_);
   for (auto& L : m.layers) {
+    L.attn_norm.resolve(params_);
+    L.mlp_norm.resolve(params_);
     L.qkv = lw(L.wqkv, L.bqkv, H, 3 * H);
     L.attn_out = lw(L.wo, L.bo, H, H);
     L.mlp_in = lw(L.wi, L.bi, H, 2 * I);
@@ -392,41 +369,75 @@ void ModernBertModel::parameters_changed() {
   if (m.classifier_w != Impl::npos) m.classifier = lw(m.classifier_w, m.classifier_b, H, c.head.num_labels);
 }
 
-std::unique_ptr<ModernBertModel> ModernBertModel::load(const std::string& dir, const LoadOptions& options) {
-  ModernBertConfig config = ModernBertConfig::from_file(join_path(dir, "config.json"));
-  auto model = std::make_unique<ModernBertModel>(std::move(config), options);
-  const Checkpoint ckpt = Checkpoint::open_dir(dir);
+// Stored names: the backbone under "model." in task models; tied decoder copies and RoPE buffers
+// are not parameters.
+static NameRules modernbert_name_rules(const ModernBertConfig& c) {
   NameRules rules;
   rules.backbone_prefix = "model.";
   rules.is_backbone = [](const std::string& n) {
     return n.rfind("head.", 0) != 0 && n.rfind("decoder.", 0) != 0 && n.rfind("classifier.", 0) != 0;
   };
-  const bool tied = model->config_.tie_word_embeddings;
+  const bool tied = c.tie_word_embeddings;
   rules.ignorable = [tied](const std::string& n) {
     return (tied && n == "decoder.weight") || n.ends_with("inv_freq");
   };
-  load_parameters(ckpt, model->params_, rules, model->config_.head.architecture);
+  rules.not_a_parameter = [](const std::string& n) { return n == "decoder.weight" || n.ends_with("inv_freq"); };
+  return rules;
+}
+
+std::unique_ptr<ModernBertModel> ModernBertModel::load(const std::string& dir, const LoadOptions& options) {
+  ModernBertConfig config = ModernBertConfig::from_file(join_path(dir, "config.json"));
+  auto model = std::make_unique<ModernBertModel>(std::move(config), options);
+  const Checkpoint ckpt = Checkpoint::open_dir(dir);
+  load_parameters(ckpt, model->params_, modernbert_name_rules(model->config_), model->config_.head.architecture);
   model->parameters_changed();
   model->info_.dir = dir;
   return model;
+}
+
+// The family's row in the family table (models/family.h).
+ModelFamily modernbert_family() {
+  ModelFamily f;
+  f.family = Family::ModernBert;
+  f.model_type = "modernbert";
+  f.class_prefix = "ModernBert";
+  f.preset_json = [](const std::string& name) { return modernbert_preset(name).to_json(); };
+  f.read_head = [](const std::string& text, const std::string& path) {
+    return ModernBertConfig::from_json_text(text, path).head;
+  };
+  f.create = [](const std::string& text, const std::string& path, const std::function<void(HeadConfig&)>& set_head,
+                const LoadOptions& options, uint64_t seed) {
+    ModernBertConfig c = ModernBertConfig::from_json_text(text, path);
+    set_head(c.head);
+    auto model = std::make_unique<ModernBertModel>(c, options);
+    model->init_weights(seed);
+    return BuiltModel{std::move(model), c.to_json()};
+  };
+  f.load = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<TrainableEncoder> {
+    return ModernBertModel::load(dir, options);
+  };
+  f.name_rules = [](const TrainableEncoder& model, const Checkpoint&) {
+    return modernbert_name_rules(dynamic_cast<const ModernBertModel&>(model).config());
+  };
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Forward
 
 // Layer l: a = (l == 0 ? x : LN(x)); x += Wo(attention(RoPE(Wqkv a))); x += Wo2(GeGLU(Wi LN(x))).
-static void layer_forward(const ModernBertConfig& c, const ModernBertModel::Impl& m, const ParameterSet& ps,
+static void layer_forward(const ModernBertConfig& c, const Impl& m, const ParameterSet& ps,
                           int64_t l, const Batch& batch, const int32_t* positions,
-                          const ModernBertModel::Impl::LayerIO& io, const ModernBertModel::Impl::LayerDropout* drop) {
+                          const Impl::LayerIO& io, const Impl::LayerDropout* drop) {
   const ops::Context& ctx = m.ctx;
-  const ModernBertModel::Impl::Layer& L = m.layers[l];
+  const Impl::Layer& L = m.layers[l];
   const int64_t N = batch.tokens(), H = c.hidden_size, I = c.intermediate_size;
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.norm_eps;
   const bool global = c.layer_is_global[l];
   const float* attn_in = io.x_in;
   if (l != 0) {
-    ops::layernorm(ctx, io.x_in, m.p(ps, L.attn_norm_w), m.p(ps, L.attn_norm_b), io.normed, N, H, eps);
+    ops::layernorm(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, io.normed, N, H, eps);
     attn_in = io.normed;
   }
   ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
@@ -450,7 +461,7 @@ static void layer_forward(const ModernBertConfig& c, const ModernBertModel::Impl
     ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
   }
 
-  ops::layernorm(ctx, io.x_mid, m.p(ps, L.mlp_norm_w), m.p(ps, L.mlp_norm_b), io.normed, N, H, eps);
+  ops::layernorm(ctx, io.x_mid, L.mlp_norm.weight, L.mlp_norm.bias, io.normed, N, H, eps);
   ops::linear(ctx, L.mlp_in, io.normed, io.mlp_z, N);
   ops::geglu(ctx, io.mlp_z, io.mlp_g, N, I, m.hidden_act);
   if (drop) ops::dropout(ctx, io.mlp_g, N * I, drop->mlp);
@@ -463,7 +474,7 @@ static void layer_forward(const ModernBertConfig& c, const ModernBertModel::Impl
 // GEMMs still take fp32 inputs (its weights are bf16 values): it is under 1% of the FLOPs, and with
 // bf16 inputs the token-classifier fixture's logits ended 0.019-0.021 from HF's fp32 ones depending on
 // the CPU's kernels (budget 2e-2; 0.018 this way).
-static void head_forward(const ModernBertConfig& c, const ModernBertModel::Impl& m, const ParameterSet& ps,
+static void head_forward(const ModernBertConfig& c, const Impl& m, const ParameterSet& ps,
                          const float* in, int64_t R, float* pre, float* act, float* out, float* logits,
                          const ops::Dropout& drop) {
   ops::Context ctx = m.ctx;
@@ -472,7 +483,7 @@ static void head_forward(const ModernBertConfig& c, const ModernBertModel::Impl&
   ops::linear(ctx, m.head_dense, in, pre, R);
   if (act != pre) std::copy(pre, pre + R * H, act);
   ops::activation(ctx, act, R * H, m.classifier_act);
-  ops::layernorm(ctx, act, m.p(ps, m.head_norm_w), m.p(ps, m.head_norm_b), out, R, H, (float)c.norm_eps);
+  ops::layernorm(ctx, act, m.head_norm.weight, m.head_norm.bias, out, R, H, (float)c.norm_eps);
   ops::dropout(ctx, out, R * H, drop);
   ops::linear(ctx, c.head.kind == HeadKind::MaskedLM ? m.decoder : m.classifier, out, logits, R);
 }
@@ -498,7 +509,7 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   ModernBertWorkspace& w = dynamic_cast<ModernBertWorkspace&>(workspace);
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
-  const int64_t N = batch.tokens(), B = batch.size();
+  const int64_t N = batch.tokens();
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   const float eps = (float)c.norm_eps;
 
@@ -513,8 +524,8 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   w.attn_or_mlp_g.resize((size_t)(N * std::max(H, I)));
   float* x = w.x.data();
 
-  ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, w.normed.data());
-  ops::layernorm(ctx, w.normed.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), x, N, H, eps);
+  ops::embedding(ctx, param_or_null(ps, m.tok_emb), H, batch.ids.data(), N, w.normed.data());
+  ops::layernorm(ctx, w.normed.data(), m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
 
   const Impl::LayerIO io{x, x, x, w.normed.data(), w.qkv_or_mlp_z.data(), w.attn_or_mlp_g.data(), nullptr,
                          w.qkv_or_mlp_z.data(), w.attn_or_mlp_g.data(), nullptr};
@@ -527,34 +538,19 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   out.hidden_size = H;
   out.last_hidden_state.resize((size_t)(N * H));
   float* hidden = out.last_hidden_state.data();
-  ops::layernorm(ctx, x, m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), hidden, N, H, eps);
+  ops::layernorm(ctx, x, m.final_norm.weight, m.final_norm.bias, hidden, N, H, eps);
 
   const HeadKind kind = c.head.kind;
   if (options.want_logits && kind != HeadKind::Base) {
     // Rows that go through the prediction head: pooled sequences, MLM rows, or every token.
-    std::vector<float> rows_in;
-    int64_t R = 0;
-    if (kind == HeadKind::SequenceClassification) {
-      R = B;
-      rows_in = pool_sequences(batch, hidden, H, c.classifier_pooling == "mean");
-    } else if (kind == HeadKind::MaskedLM && !options.mlm_rows.empty()) {
-      R = (int64_t)options.mlm_rows.size();
-      rows_in.resize((size_t)(R * H));
-      for (int64_t r = 0; r < R; ++r) {
-        const int64_t t = options.mlm_rows[r];
-        if (t < 0 || t >= N) throw Error(fmt::format("masked-LM row {} is outside the batch ({} tokens)", t, N));
-        std::copy(hidden + t * H, hidden + (t + 1) * H, rows_in.begin() + r * H);
-      }
-    } else {
-      R = N;
-      rows_in.assign(hidden, hidden + N * H);
-    }
+    const HeadRows rows = inference_head_rows(kind, batch, hidden, H, c.classifier_pooling == "mean", options.mlm_rows);
+    const int64_t R = rows.count;
     std::vector<float> t((size_t)(R * H));
     const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
     out.logits_rows = R;
     out.logits_cols = final_layer.out;
     out.logits.resize((size_t)(R * final_layer.out));
-    head_forward(c, m, ps, rows_in.data(), R, t.data(), t.data(), t.data(), out.logits.data(), {});
+    head_forward(c, m, ps, rows.in.data(), R, t.data(), t.data(), t.data(), out.logits.data(), {});
   }
   if (!options.want_hidden) {
     out.last_hidden_state.clear();
@@ -587,134 +583,106 @@ double ModernBertModel::forward_flops(const Batch& batch) const {
 // ---------------------------------------------------------------------------------------------
 // Training: forward with saved activations, loss, backward (each step mirrors the forward above)
 
-// Dropout sites of one step, each with its own mask: embeddings, classifier, then three per layer.
-enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
-
-static ModernBertModel::Impl::LayerDropout layer_dropout(const ModernBertConfig& c, bool enabled, uint64_t seed,
+static Impl::LayerDropout layer_dropout(const ModernBertConfig& c, bool enabled, uint64_t seed,
                                                          int64_t l) {
-  const uint64_t base = kLayerSites + 3 * (uint64_t)l;
-  return {dropout_site(c.attention_dropout, enabled, seed, base),
-          dropout_site(c.attention_dropout, enabled, seed, base + 1),
-          dropout_site(c.mlp_dropout, enabled, seed, base + 2)};
+  return {dropout_site(c.attention_dropout, enabled, seed, layer_site(l, 0)),
+          dropout_site(c.attention_dropout, enabled, seed, layer_site(l, 1)),
+          dropout_site(c.mlp_dropout, enabled, seed, layer_site(l, 2))};
+}
+
+// The size table of the activations of an N-token batch, in floats (activation_bytes counts the same).
+static std::vector<std::pair<float**, size_t>> activation_table(const ModernBertConfig& c, Activations& s, int64_t N) {
+  const size_t n = (size_t)N, H = (size_t)c.hidden_size, I = (size_t)c.intermediate_size;
+  const size_t L = (size_t)c.num_hidden_layers, heads = (size_t)c.num_attention_heads;
+  return {{&s.emb, n * H},          {&s.x_in, L * n * H},  {&s.x_mid, L * n * H},         {&s.qkv, L * n * 3 * H},
+          {&s.attn, L * n * H},     {&s.stats, L * n * heads * 2}, {&s.mlp_z, L * n * 2 * I}, {&s.x_out, n * H},
+          {&s.hidden, n * H},       {&s.normed, n * H},    {&s.dnormed, n * H},           {&s.g, n * I},
+          {&s.dx, n * H},           {&s.dqkv, n * 3 * H},  {&s.dattn, n * H},             {&s.dz, n * 2 * I},
+          {&s.dg, n * I}};
 }
 
 // The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
-static ModernBertModel::Impl::LayerIO saved_layer_io(const ModernBertConfig& c, ModernBertModel::Impl::Saved& s,
+static Impl::LayerIO saved_layer_io(const ModernBertConfig& c, Activations& s,
                                                      int64_t l) {
   const int64_t N = s.batch.tokens(), H = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
   const int64_t heads = c.num_attention_heads;
-  ModernBertModel::Impl::LayerIO io;
-  io.x_in = s.x_in.data() + l * N * H;
-  io.x_mid = s.x_mid.data() + l * N * H;
-  io.x_out = l + 1 < L ? s.x_in.data() + (l + 1) * N * H : s.x_out.data();
-  io.normed = s.normed.data();
-  io.qkv = s.qkv.data() + l * N * 3 * H;
-  io.attn = s.attn.data() + l * N * H;
-  io.stats = s.stats.data() + l * N * heads * 2;
-  io.mlp_z = s.mlp_z.data() + l * N * 2 * I;
-  io.mlp_g = s.g.data();
-  io.tmp = s.dnormed.data();
+  Impl::LayerIO io;
+  io.x_in = s.x_in + l * N * H;
+  io.x_mid = s.x_mid + l * N * H;
+  io.x_out = l + 1 < L ? s.x_in + (l + 1) * N * H : s.x_out;
+  io.normed = s.normed;
+  io.qkv = s.qkv + l * N * 3 * H;
+  io.attn = s.attn + l * N * H;
+  io.stats = s.stats + l * N * heads * 2;
+  io.mlp_z = s.mlp_z + l * N * 2 * I;
+  io.mlp_g = s.g;
+  io.tmp = s.dnormed;
   return io;
 }
 
-TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options) {
+std::unique_ptr<TrainingActivations> ModernBertModel::make_activations() const {
+  return std::make_unique<Activations>();
+}
+
+TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels& labels, const TrainOptions& options,
+                                           TrainingActivations& saved) const {
   const ModernBertConfig& c = config_;
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
   const HeadKind kind = c.head.kind;
   if (kind == HeadKind::Base)
     throw Error(fmt::format("{} has no task head, so there is no loss to train on", c.head.architecture));
   validate_batch(batch, c.vocab_size, /*max_positions=*/0, /*type_vocab=*/0);
-  const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, heads = c.num_attention_heads;
+  const int64_t N = batch.tokens(), L = c.num_hidden_layers;
+  const int64_t H = c.hidden_size;
   const float eps = (float)c.norm_eps;
   if (kind != HeadKind::SequenceClassification) check_token_labels(kind, labels, N);
 
-  if (!m.saved) m.saved = std::make_unique<Impl::Saved>();
-  Impl::Saved& s = *m.saved;
-  s.batch = batch;
-  sequence_positions(batch, s.positions);
-  s.seed = options.seed;
-  s.dropout = options.dropout;
-  s.emb.resize((size_t)(N * H));
-  s.x_in.resize((size_t)(L * N * H));
-  s.x_mid.resize((size_t)(L * N * H));
-  s.qkv.resize((size_t)(L * N * 3 * H));
-  s.attn.resize((size_t)(L * N * H));
-  s.stats.resize((size_t)(L * N * heads * 2));
-  s.mlp_z.resize((size_t)(L * N * 2 * I));
-  s.x_out.resize((size_t)(N * H));
-  s.hidden.resize((size_t)(N * H));
-  s.normed.resize((size_t)(N * H));
-  s.dnormed.resize((size_t)(N * H));
-  s.g.resize((size_t)(N * I));
+  Activations& s = dynamic_cast<Activations&>(saved);
+  s.begin(batch, options);
+  s.arena.layout(activation_table(c, s, N));
 
-  ops::embedding(ctx, m.p(ps, m.tok_emb), H, batch.ids.data(), N, s.emb.data());
-  ops::layernorm(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), m.p(ps, m.emb_norm_b), s.x_in.data(), N, H, eps);
-  ops::dropout(ctx, s.x_in.data(), N * H,
+  ops::embedding(ctx, param_or_null(ps, m.tok_emb), H, batch.ids.data(), N, s.emb);
+  ops::layernorm(ctx, s.emb, m.emb_norm.weight, m.emb_norm.bias, s.x_in, N, H, eps);
+  ops::dropout(ctx, s.x_in, N * H,
                dropout_site(c.embedding_dropout, options.dropout, options.seed, kEmbeddingDrop));
   for (int64_t l = 0; l < L; ++l) {
     const Impl::LayerDropout drop = layer_dropout(c, options.dropout, options.seed, l);
     layer_forward(c, m, ps, l, batch, s.positions.data(), saved_layer_io(c, s, l), &drop);
   }
-  ops::layernorm(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), m.p(ps, m.final_norm_b), s.hidden.data(), N, H, eps);
+  ops::layernorm(ctx, s.x_out, m.final_norm.weight, m.final_norm.bias, s.hidden, N, H, eps);
 
   // Rows through the head: pooled sequences, every token, or (masked LM) only the labelled tokens.
-  std::vector<int32_t> row_labels;
-  int64_t R = 0;
-  if (kind == HeadKind::SequenceClassification) {
-    R = B;
-    s.head_in = pool_sequences(batch, s.hidden.data(), H, c.classifier_pooling == "mean");
-  } else if (kind == HeadKind::TokenClassification) {
-    R = N;
-    s.head_in = s.hidden;
-    row_labels = labels.classes;
-  } else {
-    s.head_rows = labelled_rows(labels.classes);
-    R = (int64_t)s.head_rows.size();
-    s.head_in = gather_rows(s.hidden.data(), s.head_rows, H);
-    row_labels = gather_labels(labels.classes, s.head_rows);
-  }
-  s.head_row_count = R;
-  s.head_pre.resize((size_t)(R * H));
-  s.head_act.resize((size_t)(R * H));
-  s.head_out.resize((size_t)(R * H));
+  s.set_head(training_head_rows(kind, batch, s.hidden, H, c.classifier_pooling == "mean", labels), H);
+  const int64_t R = s.head.count;
   const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
   const int64_t C = final_layer.out;
   std::vector<float> logits((size_t)(R * C));
   const ops::Dropout head_drop =
       kind == HeadKind::MaskedLM ? ops::Dropout{}
                                  : dropout_site(c.classifier_dropout, options.dropout, options.seed, kClassifierDrop);
-  head_forward(c, m, ps, s.head_in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
+  head_forward(c, m, ps, s.head.in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
                head_drop);
 
-  return head_loss(c.head, batch, labels, row_labels, std::move(logits), R, C, options.keep_logits, s.dlogits);
+  return s.finish(c.head, labels, std::move(logits), C, options.keep_logits);
 }
 
-void ModernBertModel::backward(float loss_scale) {
+void ModernBertModel::backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const {
   const ModernBertConfig& c = config_;
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
   const ParameterSet& ps = params_;
   const ops::Context& ctx = m.ctx;
-  if (!m.saved || m.saved->x_in.empty()) throw Error("backward() needs a forward_train() first");
-  Impl::Saved& s = *m.saved;
-  float* const grads = gradients().data();
-  auto grad = [&](size_t i) { return i == Impl::npos ? nullptr : grads + ps.specs()[i].offset; };
+  Activations& s = dynamic_cast<Activations&>(saved);
+  const GradientSlices grad(s, gradients, ps);
   const Batch& batch = s.batch;
   const HeadKind kind = c.head.kind;
   const int64_t N = batch.tokens(), B = batch.size(), L = c.num_hidden_layers;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, R = s.head_row_count;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, R = s.head.count;
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.norm_eps;
   const float scale = 1.0f / std::sqrt((float)hd);
-  s.dx.assign((size_t)(N * H), 0.0f);
-  s.dnormed.resize((size_t)(N * H));
-  s.dqkv.resize((size_t)(N * 3 * H));
-  s.dattn.resize((size_t)(N * H));
-  s.dz.resize((size_t)(N * 2 * I));
-  s.dg.resize((size_t)(N * I));
-  s.g.resize((size_t)(N * I));
+  std::fill(s.dx, s.dx + N * H, 0.0f);
 
   // Head: logits = final(dropout(LN(act(dense(in))))).
   const bool mlm = kind == HeadKind::MaskedLM;
@@ -727,29 +695,20 @@ void ModernBertModel::backward(float loss_scale) {
                        grad(final_b));
   if (!mlm)
     ops::dropout(ctx, d_out.data(), R * H, dropout_site(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
-  ops::layernorm_backward(ctx, s.head_act.data(), m.p(ps, m.head_norm_w), d_out.data(), d_pre.data(),
-                          grad(m.head_norm_w), grad(m.head_norm_b), R, H, eps);
+  ops::layernorm_backward(ctx, s.head_act.data(), m.head_norm.weight, d_out.data(), d_pre.data(),
+                          grad(m.head_norm.w), grad(m.head_norm.b), R, H, eps);
   ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.classifier_act);
   // dhidden (in s.dnormed) = d(head input) routed back to the token rows.
-  float* dhidden = s.dnormed.data();
-  if (kind == HeadKind::TokenClassification) {
-    ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, dhidden, grad(m.head_dense_w),
-                         grad(m.head_dense_b));
-  } else {
-    ops::linear_backward(ctx, m.head_dense, s.head_in.data(), d_pre.data(), R, d_out.data(),
-                         grad(m.head_dense_w), grad(m.head_dense_b));
-    if (kind == HeadKind::SequenceClassification) {
-      std::fill(dhidden, dhidden + N * H, 0.0f);
-      ops::pool_backward(ctx, batch.offsets.data(), B, d_out.data(), dhidden, H, c.classifier_pooling == "mean");
-    } else {
-      scatter_rows(d_out.data(), s.head_rows, H, dhidden, N);
-    }
-  }
-  ops::layernorm_backward(ctx, s.x_out.data(), m.p(ps, m.final_norm_w), dhidden, s.dx.data(),
-                          grad(m.final_norm_w), grad(m.final_norm_b), N, H, eps);
+  float* dhidden = s.dnormed;
+  float* d_in = kind == HeadKind::TokenClassification ? dhidden : d_out.data();
+  ops::linear_backward(ctx, m.head_dense, s.head.in.data(), d_pre.data(), R, d_in, grad(m.head_dense_w),
+                       grad(m.head_dense_b));
+  route_head_gradient(ctx, kind, batch, s.head, d_in, dhidden, H, c.classifier_pooling == "mean");
+  ops::layernorm_backward(ctx, s.x_out, m.final_norm.weight, dhidden, s.dx,
+                          grad(m.final_norm.w), grad(m.final_norm.b), N, H, eps);
 
   // Layers, last to first; s.dx holds d loss / d (residual stream at the current point).
-  float* dx = s.dx.data();
+  float* dx = s.dx;
   for (int64_t l = L - 1; l >= 0; --l) {
     const Impl::Layer& Ly = m.layers[l];
     const Impl::LayerIO io = saved_layer_io(c, s, l);
@@ -758,59 +717,54 @@ void ModernBertModel::backward(float loss_scale) {
     const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
 
     // x_out = x_mid + Wo2(dropout(GeGLU(z))),  z = Wi LN(x_mid)
-    ops::geglu(ctx, io.mlp_z, s.g.data(), N, I, m.hidden_act);
-    ops::dropout(ctx, s.g.data(), N * I, drop.mlp);
-    ops::linear_backward(ctx, Ly.mlp_out, s.g.data(), dx, N, s.dg.data(), grad(Ly.wo2), grad(Ly.bo2));
-    ops::dropout(ctx, s.dg.data(), N * I, drop.mlp);
-    ops::geglu_backward(ctx, io.mlp_z, s.dg.data(), s.dz.data(), N, I, m.hidden_act);
-    ops::layernorm(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), m.p(ps, Ly.mlp_norm_b), s.normed.data(), N, H, eps);
-    ops::linear_backward(ctx, Ly.mlp_in, s.normed.data(), s.dz.data(), N, s.dnormed.data(), grad(Ly.wi),
+    ops::geglu(ctx, io.mlp_z, s.g, N, I, m.hidden_act);
+    ops::dropout(ctx, s.g, N * I, drop.mlp);
+    ops::linear_backward(ctx, Ly.mlp_out, s.g, dx, N, s.dg, grad(Ly.wo2), grad(Ly.bo2));
+    ops::dropout(ctx, s.dg, N * I, drop.mlp);
+    ops::geglu_backward(ctx, io.mlp_z, s.dg, s.dz, N, I, m.hidden_act);
+    ops::layernorm(ctx, io.x_mid, Ly.mlp_norm.weight, Ly.mlp_norm.bias, s.normed, N, H, eps);
+    ops::linear_backward(ctx, Ly.mlp_in, s.normed, s.dz, N, s.dnormed, grad(Ly.wi),
                          grad(Ly.bi));
-    ops::layernorm_backward(ctx, io.x_mid, m.p(ps, Ly.mlp_norm_w), s.dnormed.data(), dx, grad(Ly.mlp_norm_w),
-                            grad(Ly.mlp_norm_b), N, H, eps, /*accumulate=*/true);
+    ops::layernorm_backward(ctx, io.x_mid, Ly.mlp_norm.weight, s.dnormed, dx, grad(Ly.mlp_norm.w),
+                            grad(Ly.mlp_norm.b), N, H, eps, /*accumulate=*/true);
 
     // x_mid = x_in + dropout(Wo attention(RoPE(Wqkv a))),  a = (l == 0 ? x_in : LN(x_in))
     const float* d_attn_out = dx;
     if (drop.attn_out.active()) {
-      std::copy(dx, dx + N * H, s.dnormed.data());
-      ops::dropout(ctx, s.dnormed.data(), N * H, drop.attn_out);
-      d_attn_out = s.dnormed.data();
+      std::copy(dx, dx + N * H, s.dnormed);
+      ops::dropout(ctx, s.dnormed, N * H, drop.attn_out);
+      d_attn_out = s.dnormed;
     }
-    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn.data(), grad(Ly.wo),
+    ops::linear_backward(ctx, Ly.attn_out, io.attn, d_attn_out, N, s.dattn, grad(Ly.wo),
                          grad(Ly.bo));
-    ops::attention_backward(ctx, io.qkv, io.attn, s.dattn.data(), io.stats, s.dqkv.data(), batch.offsets.data(), B,
+    ops::attention_backward(ctx, io.qkv, io.attn, s.dattn, io.stats, s.dqkv, batch.offsets.data(), B,
                             heads, hd, global ? -1 : c.half_window(), scale, drop.probs);
-    ops::rope_qkv_backward(ctx, s.dqkv.data(), s.positions.data(), N, heads, hd, inv_freq);
+    ops::rope_qkv_backward(ctx, s.dqkv, s.positions.data(), N, heads, hd, inv_freq);
     if (l == 0) {
-      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv.data(), N, dx, grad(Ly.wqkv), grad(Ly.bqkv),
+      ops::linear_backward(ctx, Ly.qkv, io.x_in, s.dqkv, N, dx, grad(Ly.wqkv), grad(Ly.bqkv),
                            /*accumulate=*/true);
     } else {
-      ops::layernorm(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), m.p(ps, Ly.attn_norm_b), s.normed.data(), N, H, eps);
-      ops::linear_backward(ctx, Ly.qkv, s.normed.data(), s.dqkv.data(), N, s.dnormed.data(), grad(Ly.wqkv),
+      ops::layernorm(ctx, io.x_in, Ly.attn_norm.weight, Ly.attn_norm.bias, s.normed, N, H, eps);
+      ops::linear_backward(ctx, Ly.qkv, s.normed, s.dqkv, N, s.dnormed, grad(Ly.wqkv),
                            grad(Ly.bqkv));
-      ops::layernorm_backward(ctx, io.x_in, m.p(ps, Ly.attn_norm_w), s.dnormed.data(), dx,
-                              grad(Ly.attn_norm_w), grad(Ly.attn_norm_b), N, H, eps, /*accumulate=*/true);
+      ops::layernorm_backward(ctx, io.x_in, Ly.attn_norm.weight, s.dnormed, dx,
+                              grad(Ly.attn_norm.w), grad(Ly.attn_norm.b), N, H, eps, /*accumulate=*/true);
     }
   }
 
   // Embeddings: x_in[0] = dropout(LN(table[ids])); the padding row gets no gradient.
   ops::dropout(ctx, dx, N * H, dropout_site(c.embedding_dropout, s.dropout, s.seed, kEmbeddingDrop));
-  ops::layernorm_backward(ctx, s.emb.data(), m.p(ps, m.emb_norm_w), dx, s.dnormed.data(), grad(m.emb_norm_w),
-                          grad(m.emb_norm_b), N, H, eps);
-  ops::embedding_backward(ctx, batch.ids.data(), N, s.dnormed.data(), grad(m.tok_emb), H, c.pad_token_id);
+  ops::layernorm_backward(ctx, s.emb, m.emb_norm.weight, dx, s.dnormed, grad(m.emb_norm.w),
+                          grad(m.emb_norm.b), N, H, eps);
+  ops::embedding_backward(ctx, batch.ids.data(), N, s.dnormed, grad(m.tok_emb), H, c.pad_token_id);
 }
 
-void ModernBertModel::release_activations() { impl_->saved.reset(); }
-
 size_t ModernBertModel::activation_bytes(const Batch& batch) const {
-  const ModernBertConfig& c = config_;
-  const double N = (double)batch.tokens(), H = (double)c.hidden_size, I = (double)c.intermediate_size;
-  const double L = (double)c.num_hidden_layers, heads = (double)c.num_attention_heads;
-  const double per_layer = N * (H /*x_in*/ + H /*x_mid*/ + 3 * H /*qkv*/ + H /*attn*/ + 2 * heads + 2 * I /*z*/);
-  const double whole = N * (H /*emb*/ + 2 * H /*x_out, hidden*/ + 4 * H /*head*/);
-  const double scratch = N * (H /*dx*/ + H /*dnormed*/ + H /*normed*/ + 3 * H /*dqkv*/ + H /*dattn*/ + 2 * I /*dz*/ +
-                              I /*g*/ + I /*dg*/);
-  return (size_t)((L * per_layer + whole + scratch) * sizeof(float));
+  // The arena's size table, plus the head's rows (at most one per token: in, pre, act, out).
+  Activations s;
+  size_t floats = 4 * (size_t)batch.tokens() * (size_t)config_.hidden_size;
+  for (const auto& [tensor, size] : activation_table(config_, s, batch.tokens())) floats += size;
+  return floats * sizeof(float);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <mutex>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/int8.h"
 
 namespace medenc::ops {
 
@@ -70,7 +72,9 @@ bool native_bf16(const Context& ctx) {
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
   const OpTimer timer("linear");
   switch (ctx.device) {
-    case Device::CPU: return cpu::linear(ctx, w, x, y, rows, accumulate);
+    case Device::CPU:
+      if (ctx.compute == ComputeType::INT8) return cpu::linear_int8(ctx, w, x, y, rows, accumulate);
+      return cpu::linear(ctx, w, x, y, rows, accumulate);
   }
 }
 
@@ -131,8 +135,114 @@ void rope_qkv(const Context& ctx, float* qkv, const int32_t* positions, int64_t 
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
                int head_dim, int64_t window, float scale, const Rotary* rotary) {
   const OpTimer timer(window < 0 ? "attention (global)" : "attention (local)");
+  // int8 models quantize the linear layers only; their attention runs as in bf16.
+  Context actx = ctx;
+  if (actx.compute == ComputeType::INT8) actx.compute = ComputeType::BF16;
   switch (ctx.device) {
-    case Device::CPU: return cpu::attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
+    case Device::CPU: return cpu::attention(actx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
+  }
+}
+
+}  // namespace medenc::ops
+
+// ---- devices and memory ----
+
+namespace medenc::ops {
+
+std::vector<Device> available_devices() { return {Device::CPU}; }
+
+const char* device_name(Device device) {
+  switch (device) {
+    case Device::CPU: return "cpu";
+  }
+  return "unknown";
+}
+
+Allocator& default_allocator(Device device) {
+  switch (device) {
+    case Device::CPU: return cpu::host_allocator();
+  }
+  return cpu::host_allocator();
+}
+
+Allocator& allocator(const Context& ctx) { return ctx.allocator ? *ctx.allocator : default_allocator(ctx.device); }
+
+void Arena::layout(const Context& ctx, std::span<const Slot> slots) {
+  constexpr int64_t kAlign = 16;  // floats: 64 bytes
+  int64_t total = 0;
+  for (const Slot& s : slots) total += (std::max<int64_t>(s.numel, 0) + kAlign - 1) / kAlign * kAlign;
+  if (total > block_.size()) block_ = Buffer<float>(ctx, total);
+  int64_t at = 0;
+  for (const Slot& s : slots) {
+    *s.target = block_.data() + at;
+    at += (std::max<int64_t>(s.numel, 0) + kAlign - 1) / kAlign * kAlign;
+  }
+}
+
+void to_device(const Context& ctx, const void* host, void* device, size_t bytes) {
+  switch (ctx.device) {
+    case Device::CPU:
+      if (bytes) std::memcpy(device, host, bytes);
+      return;
+  }
+}
+
+void to_host(const Context& ctx, const void* device, void* host, size_t bytes) {
+  switch (ctx.device) {
+    case Device::CPU:
+      if (bytes) std::memcpy(host, device, bytes);
+      return;
+  }
+}
+
+void copy(const Context& ctx, const float* src, float* dst, int64_t n) {
+  const OpTimer timer("copy");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::copy(src, dst, n);
+  }
+}
+
+void fill(const Context& ctx, float* x, int64_t n, float value) {
+  const OpTimer timer("fill");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::fill(x, n, value);
+  }
+}
+
+void add(const Context& ctx, const float* a, const float* b, float* y, int64_t n) {
+  const OpTimer timer("add");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::add(a, b, y, n);
+  }
+}
+
+void scale(const Context& ctx, float* x, int64_t n, float s) {
+  const OpTimer timer("scale");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::scale(x, n, s);
+  }
+}
+
+void gather_rows(const Context& ctx, const float* src, int64_t dim, const int64_t* index, int64_t n, float* out) {
+  const OpTimer timer("gather rows");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::gather_rows(src, dim, index, n, out);
+  }
+}
+
+void scatter_rows(const Context& ctx, const float* src, int64_t dim, const int64_t* index, int64_t n, float* dst,
+                  bool accumulate) {
+  const OpTimer timer("scatter rows");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::scatter_rows(src, dim, index, n, dst, accumulate);
+  }
+}
+
+void pool(const Context& ctx, const float* rows, const int64_t* offsets, int64_t batch, int64_t dim, Pool kind,
+          float* pooled) {
+  const OpTimer timer("pool");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::pool(rows, offsets, batch, dim, kind, pooled);
   }
 }
 

@@ -3,8 +3,11 @@
 // device; src/ops/cpu/ holds the CPU kernels (a CUDA backend adds src/ops/cuda/ behind the same
 // calls). Pointers are device pointers of the context's device. Shapes are row-major.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,13 +16,33 @@
 namespace medenc::ops {
 
 enum class Device { CPU };
-enum class ComputeType { F32, BF16 };
+enum class ComputeType { F32, BF16, INT8 };  // INT8: int8 linear layers (ops/cpu/int8.h), bf16 attention
+
+// The devices this build and machine can run ops on (CPU first). Device-parameterised tests run
+// every op on each of them against double-precision references, so a new backend is tested op by
+// op as soon as it appears here.
+std::vector<Device> available_devices();
+const char* device_name(Device device);  // "cpu"
+
+// Memory of one device. Every buffer an op reads or writes comes from the allocator of the op's
+// context, so a CUDA backend's buffers live in device memory without the callers changing.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // At least `bytes` bytes aligned to 64; throws Error(ResourceExhausted) when out of memory.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p) noexcept = 0;
+};
+// The process-wide allocator of a device (CPU: 64-byte aligned host memory). Thread-safe.
+Allocator& default_allocator(Device device);
 
 struct Context {
   Device device = Device::CPU;
   ComputeType compute = ComputeType::F32;  // GEMM input precision; accumulation is always fp32
   bool deterministic = false;              // bit-identical results whatever the threads and batch
+  Allocator* allocator = nullptr;          // where buffers for this context live; null: the device's default
 };
+Allocator& allocator(const Context& ctx);
 
 // Wall time spent in each op, summed while profiling is on (medenc bench --profile). Off, an op
 // pays one relaxed load. Ops are called from one host thread (they parallelise inside).
@@ -69,7 +92,11 @@ struct LinearWeights {
   int64_t in = 0;
   int64_t out = 0;
   mutable std::shared_ptr<void> cache;
-  void invalidate() const { cache.reset(); }
+  mutable std::shared_ptr<void> int8_cache;  // the int8 kernels' quantized copy (ComputeType::INT8)
+  void invalidate() const {
+    cache.reset();
+    int8_cache.reset();
+  }
 };
 
 // y[rows, out] = x[rows, in] . W^T + b.  With accumulate, the product is added to y (a fused
@@ -120,5 +147,116 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
 
 // Row-wise numerically stable softmax, in place.
 void softmax_rows(float* x, int64_t rows, int64_t cols);
+
+// ---------------------------------------------------------------------------------------------
+// Memory: buffers, transfers between host and device, and the data movement the models need.
+
+// n elements of T in the memory of a context's device (uninitialised), freed with the buffer.
+// Move-only.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Context& ctx, int64_t n) : alloc_(&allocator(ctx)), size_(n) {
+    if (n > 0) data_ = static_cast<T*>(alloc_->allocate((size_t)n * sizeof(T)));
+  }
+  ~Buffer() { release(); }
+  Buffer(Buffer&& o) noexcept : alloc_(o.alloc_), data_(o.data_), size_(o.size_) {
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      alloc_ = o.alloc_;
+      data_ = o.data_;
+      size_ = o.size_;
+      o.data_ = nullptr;
+      o.size_ = 0;
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  int64_t size() const { return size_; }
+
+ private:
+  void release() {
+    if (data_) alloc_->deallocate(data_);
+    data_ = nullptr;
+  }
+  Allocator* alloc_ = nullptr;
+  T* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+// One device allocation carved into the tensors of a size table (llm.c's ActivationTensors): each
+// slot names a pointer and its element count; layout() points every slot at its slice (64-byte
+// aligned), reallocating only when the total grows, so a session's activations cost one allocation
+// that is reused across calls. Previous contents are not kept when it reallocates.
+class Arena {
+ public:
+  struct Slot {
+    float** target;
+    int64_t numel;
+  };
+  void layout(const Context& ctx, std::span<const Slot> slots);
+  void layout(const Context& ctx, std::initializer_list<Slot> slots) {
+    layout(ctx, std::span<const Slot>(slots.begin(), slots.size()));
+  }
+  int64_t capacity() const { return block_.size(); }  // floats held
+
+ private:
+  Buffer<float> block_;
+};
+
+// Host <-> device transfers of `bytes` bytes (CPU: memcpy). Ranges must not overlap.
+void to_device(const Context& ctx, const void* host, void* device, size_t bytes);
+void to_host(const Context& ctx, const void* device, void* host, size_t bytes);
+
+// A device copy of host values, and a host copy of device values.
+template <class T>
+Buffer<T> upload(const Context& ctx, std::span<const T> host) {
+  Buffer<T> b(ctx, (int64_t)host.size());
+  to_device(ctx, host.data(), b.data(), host.size() * sizeof(T));
+  return b;
+}
+template <class T>
+std::vector<T> download(const Context& ctx, const T* device, int64_t n) {
+  std::vector<T> host((size_t)n);
+  to_host(ctx, device, host.data(), (size_t)n * sizeof(T));
+  return host;
+}
+template <class T>
+std::vector<T> download(const Context& ctx, const Buffer<T>& b) {
+  return download(ctx, b.data(), b.size());
+}
+
+// dst[i] = src[i] for i < n, device to device; the ranges must not overlap (dst == src is a no-op).
+void copy(const Context& ctx, const float* src, float* dst, int64_t n);
+// x[i] = value for i < n.
+void fill(const Context& ctx, float* x, int64_t n, float value);
+// y[i] = a[i] + b[i] for i < n; y may alias a or b (y == a is the in-place residual add).
+void add(const Context& ctx, const float* a, const float* b, float* y, int64_t n);
+// x[i] *= s for i < n.
+void scale(const Context& ctx, float* x, int64_t n, float s);
+
+// out[r] = src[index[r]] for r < n, rows of `dim` floats. Indices are validated by the caller.
+void gather_rows(const Context& ctx, const float* src, int64_t dim, const int64_t* index, int64_t n, float* out);
+// dst[index[r]] = src[r] (+= with accumulate) for r < n, rows of `dim` floats; other rows of dst are
+// left as they are. The indices must be distinct (rows are written in parallel).
+void scatter_rows(const Context& ctx, const float* src, int64_t dim, const int64_t* index, int64_t n, float* dst,
+                  bool accumulate = false);
+
+// Sequence pooling over packed rows: pooled[b] summarises rows [offsets[b], offsets[b + 1]) of
+// `rows` ([*, dim]); batch + 1 offsets, every sequence non-empty. Cls: its first row. Mean: the mean
+// of its rows, summed in row order in double and rounded once (independent of threads). Max: the
+// elementwise maximum (NaN propagates). pool_backward (ops_backward.h) is the backward of Cls and Mean.
+enum class Pool { Cls, Mean, Max };
+void pool(const Context& ctx, const float* rows, const int64_t* offsets, int64_t batch, int64_t dim, Pool kind,
+          float* pooled);
 
 }  // namespace medenc::ops

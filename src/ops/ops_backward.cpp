@@ -90,3 +90,60 @@ void pool_backward(const Context& ctx, const int64_t* offsets, int64_t batch, co
 }
 
 }  // namespace medenc::ops
+
+// ---- optimizer and losses ----
+
+namespace medenc::ops {
+
+void adamw_step(const Context& ctx, float* params, const float* grads, float* m, float* v,
+                std::span<const ParamRange> tensors, const AdamWStep& hp) {
+  const OpTimer timer("adamw");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::adamw_step(params, grads, m, v, tensors, hp);
+  }
+}
+
+double l2_norm(const Context& ctx, const float* x, int64_t n) {
+  const OpTimer timer("l2 norm");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::l2_norm(x, n);
+  }
+  return 0.0;
+}
+
+double clip_grad_norm(const Context& ctx, float* grads, int64_t n, double max_norm) {
+  const OpTimer timer("clip grad norm");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::clip_grad_norm(grads, n, max_norm);
+  }
+  return 0.0;
+}
+
+double cross_entropy_loss(const Context& ctx, const float* logits, int64_t rows, int64_t classes,
+                          const int32_t* labels, float* grad, float grad_scale, int32_t ignore_index) {
+  const OpTimer timer("cross-entropy loss");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::cross_entropy_loss(logits, rows, classes, labels, grad, grad_scale, ignore_index);
+  }
+  return 0.0;
+}
+
+double bce_with_logits_loss(const Context& ctx, const float* logits, const float* targets, int64_t n, float* grad,
+                            float grad_scale) {
+  const OpTimer timer("bce-with-logits loss");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::bce_with_logits_loss(logits, targets, n, grad, grad_scale);
+  }
+  return 0.0;
+}
+
+double mse_loss(const Context& ctx, const float* logits, const float* targets, int64_t n, float* grad,
+                float grad_scale) {
+  const OpTimer timer("mse loss");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::mse_loss(logits, targets, n, grad, grad_scale);
+  }
+  return 0.0;
+}
+
+}  // namespace medenc::ops

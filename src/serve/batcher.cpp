@@ -60,24 +60,6 @@ void InferenceRequest::fail(const ApiError& e) {
 
 namespace {
 
-// The request's task with preparation already done by a tokenizer worker: run_jobs must not
-// tokenize again on the inference thread.
-class PreparedTask : public Task {
- public:
-  explicit PreparedTask(const Task& task) : task_(task) {}
-  void prepare(Job&) const override {}
-  ForwardOptions forward_options(const Batch& batch, std::span<Window* const> windows) const override {
-    return task_.forward_options(batch, windows);
-  }
-  void collect(const ForwardOutput& out, const Batch& batch, std::span<Window* const> windows) const override {
-    task_.collect(out, batch, windows);
-  }
-  void finish(Job& job) const override { task_.finish(job); }
-
- private:
-  const Task& task_;
-};
-
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 ApiError input_error(const Error& e) {
@@ -134,6 +116,7 @@ void Batcher::tokenize(const std::shared_ptr<InferenceRequest>& request, size_t 
   Job& job = request->jobs[index];
   try {
     request->task->prepare(job);
+    job.prepared = true;  // run_jobs does not tokenize it again on the inference thread
     if (job.truncated && !request->truncate) {
       const Encoding full = job.doc.text_pair ? model_->tokenizer().encode_pair(job.doc.text, *job.doc.text_pair)
                                               : model_->tokenizer().encode(job.doc.text);
@@ -214,7 +197,7 @@ bool Batcher::next_batch(std::vector<Entry>& batch) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return false;
-    int64_t tokens = 0;
+    int64_t tokens = 0, budget = options_.max_batch_tokens;
     const std::string* key = nullptr;
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (it->request->exchange->cancelled()) {
@@ -227,8 +210,9 @@ bool Batcher::next_batch(std::vector<Entry>& batch) {
         continue;
       }
       if (key && ((options_.max_batch_requests > 0 && (int64_t)batch.size() >= options_.max_batch_requests) ||
-                  tokens + it->tokens > options_.max_batch_tokens))
+                  tokens + it->tokens > budget))
         break;
+      if (!key && it->request->max_batch_tokens > 0) budget = std::min(budget, it->request->max_batch_tokens);
       key = &it->request->batch_key;
       tokens += it->tokens;
       batch.push_back(std::move(*it));
@@ -264,6 +248,8 @@ void Batcher::run_batch(std::vector<Entry>& batch) {
 
   BatchOptions ro;
   ro.max_batch_tokens = options_.max_batch_tokens;
+  if (batch.front().request->max_batch_tokens > 0)
+    ro.max_batch_tokens = std::min(ro.max_batch_tokens, batch.front().request->max_batch_tokens);
   // Compute nobody will read is stopped between layers.
   ro.should_stop = [&] {
     if (stopping_) return true;
@@ -276,8 +262,7 @@ void Batcher::run_batch(std::vector<Entry>& batch) {
   std::optional<ApiError> failure;
   bool cancelled = false;
   try {
-    PreparedTask task(*batch.front().request->task);
-    session_.run_jobs(task, jobs, ro);
+    session_.run_jobs(*batch.front().request->task, jobs, ro);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Cancelled) cancelled = true;
     else failure = backend_error(e.what());
@@ -297,6 +282,14 @@ void Batcher::run_batch(std::vector<Entry>& batch) {
     } else if (!job.error.empty()) {
       metrics_.add("te_request_failure", "err=\"validation\"");
       r.fail(validation_error(fmt::format("Input validation error: input {}: {}", e.index, job.error)));
+    } else if (r.task != batch.front().request->task) {
+      // The batch's first task collected every window; each input is finished by its own request's
+      // task (its threshold, top_k, aggregation).
+      try {
+        r.task->finish(r.jobs[e.index]);
+      } catch (const std::exception& x) {
+        r.fail(backend_error(x.what()));
+      }
     }
     done(e.request);
   }

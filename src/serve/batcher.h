@@ -46,6 +46,9 @@ struct InferenceRequest {
   // Inputs whose keys are equal may share a forward batch (the same task kind, window options and
   // collected values); the key's task collects the batch.
   std::string batch_key;
+  // Real tokens per model batch when lower than --max-batch-tokens (the same for every request of
+  // a batch key; e.g. SPLADE keeps vocabulary-wide logits of every token): 0 = the server's.
+  int64_t max_batch_tokens = 0;
   std::vector<Job> jobs;
   bool truncate = true;        // false: an input longer than max_input_length is a 422 (TEI)
   int64_t max_input_length = 0;

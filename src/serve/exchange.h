@@ -25,6 +25,8 @@ struct Reply {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   int64_t inputs = 0, tokens = 0;  // for the access log
+  // Mean per input, in ms, for the access log (< 0: not an inference request).
+  double tokenization_ms = -1, queue_ms = -1, inference_ms = -1;
 };
 
 // A failure answered with TEI's error body {"error": message, "error_type": type}.

@@ -175,6 +175,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     nlohmann::ordered_json fields = {{"request_id", request_id_}, {"method", method_}, {"path", path_},
                                      {"status", r.status},        {"bytes_in", bytes_in_}, {"bytes_out", res->body().size()}};
     if (r.inputs) fields["inputs"] = r.inputs, fields["tokens"] = r.tokens;
+    auto ms3 = [](double ms) { return std::llround(ms * 1000) / 1000.0; };
+    if (r.inference_ms >= 0) {
+      fields["tokenization_ms"] = ms3(r.tokenization_ms);
+      fields["queue_ms"] = ms3(r.queue_ms);
+      fields["inference_ms"] = ms3(r.inference_ms);
+    }
     fields["ms"] = std::llround(std::chrono::duration<double, std::milli>(Clock::now() - started_).count() * 1000) / 1000.0;
     if (path_ != "/health" || r.status != 200) server_.log.write("info", "request", fields);
     stream_.expires_after(kWriteTimeout);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 
@@ -15,6 +17,7 @@
 #include "medenc/embed.h"
 #include "medenc/error.h"
 #include "medenc/fill_mask.h"
+#include "medenc/hub.h"
 #include "medenc/ner.h"
 #include "serve/openapi.h"
 #include "medenc/result_json.h"
@@ -49,11 +52,15 @@ struct Service::Served {
   std::string name;
   std::shared_ptr<const Model> model;
   std::unique_ptr<Batcher> batcher;
+  std::map<std::string, std::string> prompts;  // config_sentence_transformers.json's "prompts"
+  std::string default_prompt;                  // --default-prompt, or the prompt --default-prompt-name names
 };
 
 namespace {
 
 constexpr int kDeferred = 0;  // Reply::status of a reply that comes later through the exchange
+// Tokens per /embed_sparse model batch: 1,024 tokens of a 50k vocabulary's logits are 200 MB.
+constexpr int64_t kSparseBatchTokens = 1024;
 
 std::string dump(const ordered_json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -200,17 +207,12 @@ void check_batch_size(size_t n, int64_t max) {
   if ((int64_t)n > max) throw validation_error(fmt::format("batch size {} > maximum allowed batch size {}", n, max));
 }
 
-void check_direction(const json& j) {
+// TEI's truncation_direction: which end of an over-long input truncation cuts.
+TruncationSide truncation_side(const json& j) {
   const std::optional<std::string> d = opt_string(j, "truncation_direction");
-  if (d && *d != "Right" && *d != "right") {
-    if (*d == "Left" || *d == "left")
-      throw validation_error("truncation_direction `Left` is not supported by medenc (inputs are cut on the right)");
-    throw validation_error("`truncation_direction` must be \"Right\" or \"Left\"");
-  }
-}
-
-void check_prompt(const json& j) {
-  if (field(j, "prompt_name")) throw validation_error("`prompt_name` is not supported: medenc models have no prompts");
+  if (!d || *d == "Right" || *d == "right") return TruncationSide::Right;
+  if (*d == "Left" || *d == "left") return TruncationSide::Left;
+  throw validation_error("`truncation_direction` must be \"Right\" or \"Left\"");
 }
 
 ApiError library_error(const Error& e) {
@@ -225,8 +227,9 @@ ApiError library_error(const Error& e) {
 
 int64_t ms(double seconds) { return (int64_t)std::llround(seconds * 1000.0); }
 
-// The embed task's result: the mean over windows, not normalized (that follows the Matryoshka cut).
-std::vector<float> embedding_of(const Job& job) { return std::get<std::vector<float>>(job.result); }
+// The embed task's result: the mean over windows, not normalized (that follows the Matryoshka cut);
+// with Tokens pooling every token's row, with Splade the vocabulary-sized vector.
+const std::vector<float>& embedding_of(const Job& job) { return std::get<std::vector<float>>(job.result); }
 
 ordered_json float_array(const std::vector<float>& v) {
   ordered_json a = ordered_json::array();
@@ -234,11 +237,8 @@ ordered_json float_array(const std::vector<float>& v) {
   return a;
 }
 
-std::vector<float> window_logits(const Job& job) {
-  std::vector<std::span<const float>> rows;
-  for (const Window& w : job.windows) rows.emplace_back(w.values);
-  return aggregate_window_logits(rows, WindowAggregation::Mean);
-}
+// The head's logits, averaged over the input's windows (TEI's scores are computed from them).
+const std::vector<float>& logits_of(const Job& job) { return std::get<ClassificationResult>(job.result).logits; }
 
 // TEI's /predict scores: softmax over several labels, sigmoid of one, or the raw logits.
 std::vector<float> tei_scores(const std::vector<float>& logits, bool raw) {
@@ -270,33 +270,36 @@ std::string base64(const std::vector<float>& v) {
   return out;
 }
 
-// Per-token hidden states (TEI's /embed_all): the window's last_hidden_state rows, specials included.
-class TokenEmbeddingsTask : public Task {
- public:
-  TokenEmbeddingsTask(const Tokenizer& tokenizer, const WindowOptions& windows)
-      : tokenizer_(tokenizer), windows_(windows) {}
-  void prepare(Job& job) const override { prepare_windows(tokenizer_, job, windows_, false, true); }
-  ForwardOptions forward_options(const Batch&, std::span<Window* const>) const override {
-    ForwardOptions f;
-    f.want_logits = false;
-    return f;
-  }
-  void collect(const ForwardOutput& out, const Batch& batch, std::span<Window* const> windows) const override {
-    const int64_t H = out.hidden_size;
-    if ((int64_t)out.last_hidden_state.size() != batch.tokens() * H)
-      throw Error(ErrorKind::Internal, "embed_all: the model returned no hidden states");
-    for (int64_t b = 0; b < batch.size(); ++b)
-      windows[b]->values.assign(out.last_hidden_state.begin() + batch.offsets[b] * H,
-                                out.last_hidden_state.begin() + batch.offsets[b + 1] * H);
-  }
-  void finish(Job&) const override {}
-
- private:
-  const Tokenizer& tokenizer_;
-  const WindowOptions windows_;
-};
-
 bool is_classifier(const Model& m) { return m.info().head.kind == HeadKind::SequenceClassification; }
+
+// The "prompts" of a sentence-transformers checkpoint ({} when it has no config_sentence_transformers.json).
+std::map<std::string, std::string> read_prompts(const std::string& model_dir) {
+  const std::filesystem::path file = std::filesystem::path(resolve_model(model_dir)) / "config_sentence_transformers.json";
+  std::map<std::string, std::string> prompts;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return prompts;
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::InvalidModel, fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
+  }
+  const json* p = j.is_object() ? field(j, "prompts") : nullptr;
+  if (!p) return prompts;
+  if (!p->is_object()) throw Error(ErrorKind::InvalidModel, file.string() + ": \"prompts\" must be an object");
+  for (const auto& [name, text] : p->items()) {
+    if (!text.is_string())
+      throw Error(ErrorKind::InvalidModel, fmt::format("{}: prompts.{} must be a string", file.string(), name));
+    prompts[name] = text.get<std::string>();
+  }
+  return prompts;
+}
+
+// Routes whose texts take a prompt (TEI's embedding routes and /tokenize).
+bool takes_prompt(const std::string& path) {
+  return path == "/embed" || path == "/embed_all" || path == "/embed_sparse" || path == "/similarity" ||
+         path == "/v1/embeddings" || path == "/embeddings" || path == "/tokenize";
+}
 
 }  // namespace
 
@@ -317,14 +320,27 @@ void Service::load() {
   bo.max_batch_tokens = options_.max_batch_tokens;
   bo.max_batch_requests = options_.max_batch_requests;
   bo.threads = options_.threads;
+  if (!options_.default_prompt.empty() && !options_.default_prompt_name.empty())
+    throw Error(ErrorKind::InvalidInput, "--default-prompt and --default-prompt-name exclude each other");
+  bool prompt_found = options_.default_prompt_name.empty();
   for (const ModelSpec& spec : options_.models) {
     auto served = std::make_unique<Served>();
     served->name = spec.name;
+    served->prompts = read_prompts(spec.dir);
+    served->default_prompt = options_.default_prompt;
+    if (auto it = served->prompts.find(options_.default_prompt_name); it != served->prompts.end()) {
+      served->default_prompt = it->second;
+      prompt_found = true;
+    }
     served->model = Model::load(spec.dir, mo);
     // A window longer than --max-batch-tokens runs alone (run_jobs), so no clamp is needed.
     served->batcher = std::make_unique<Batcher>(served->model, bo, metrics_, tokenizers_);
     models_.push_back(std::move(served));
   }
+  if (!prompt_found)
+    throw Error(ErrorKind::InvalidInput, fmt::format("--default-prompt-name {}: no served model's "
+                                                     "config_sentence_transformers.json has this prompt",
+                                                     options_.default_prompt_name));
   healthy_ = true;
 }
 
@@ -345,6 +361,19 @@ Service::Served& Service::select(const std::string& name) {
 }
 
 namespace {
+
+// The prompt prepended to a request's texts: the one its prompt_name names (422 when the model has
+// no such prompt), else the server's default.
+std::string prompt_for(const Service::Served& m, const json& j) {
+  const std::optional<std::string> name = opt_string(j, "prompt_name");
+  if (!name) return m.default_prompt;
+  auto it = m.prompts.find(*name);
+  if (it != m.prompts.end()) return it->second;
+  std::string names;
+  for (const auto& [k, v] : m.prompts) names += (names.empty() ? "" : ", ") + k;
+  throw validation_error(fmt::format("prompt_name `{}` is not in the model's config_sentence_transformers.json prompts{}",
+                                     *name, names.empty() ? " (it has none)" : " (" + names + ")"));
+}
 
 // Constant-time comparison: the time taken does not depend on where the strings differ.
 bool same_secret(const std::string& a, const std::string& b) {
@@ -424,7 +453,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
   }
 
   static const char* known[] = {"/info",     "/embed",    "/embed_all",      "/predict",     "/rerank",
-                                "/similarity", "/tokenize", "/decode",       "/v1/embeddings", "/embeddings",
+                                "/similarity", "/tokenize", "/decode", "/embed_sparse",       "/v1/embeddings", "/embeddings",
                                 "/classify", "/ner",      "/fill-mask"};
   if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return path == k; }) == std::end(known))
     throw ApiError(404, "NotFound", fmt::format("no route {}", path));
@@ -437,7 +466,9 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     ordered_json j;
     j["model_id"] = m.model->path();
     j["model_sha"] = nullptr;
-    j["model_dtype"] = m.model->precision() == Precision::BF16 ? "bfloat16" : "float32";
+    j["model_dtype"] = m.model->precision() == Precision::BF16   ? "bfloat16"
+                     : m.model->precision() == Precision::INT8 ? "int8"
+                                                               : "float32";
     j["served_model_name"] = m.name;
     ordered_json labels = ordered_json::object(), ids = ordered_json::object();
     for (size_t i = 0; i < info.head.id2label.size(); ++i) {
@@ -493,7 +524,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     std::shared_ptr<const Model> keep = served.model;
     std::function<ordered_json()> work;
     if (path == "/tokenize") {
-      check_prompt(body);
+      const std::string prompt = prompt_for(served, body);
       const json* v = field(body, "inputs");
       std::vector<std::string> texts;
       if (v && v->is_string()) texts.push_back(v->get<std::string>());
@@ -503,6 +534,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
       else if (v && v->is_array() && v->empty()) throw empty_error("`inputs` cannot be empty");
       else throw validation_error("`inputs` must be a string or a list of strings");
       check_batch_size(texts.size(), options_.max_client_batch_size);
+      for (std::string& text : texts) text.insert(0, prompt);  // offsets index the prompted text (TEI)
       EncodeOptions eo;
       eo.add_special_tokens = opt_bool(body, "add_special_tokens").value_or(true);
       work = [keep, texts, eo] {
@@ -577,8 +609,15 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
   r->max_input_length = model.max_length();
   r->truncate = opt_bool(body, "truncate").value_or(options_.auto_truncate);
   const int64_t stride = opt_int(body, "stride", 0).value_or(options_.stride);
-  const WindowOptions windows = model.window_options(0, stride);
-  const std::string window_key = fmt::format("{}:{}", windows.max_length, windows.stride);
+  // /similarity takes its options in "parameters" (the HF Inference API's shape).
+  const json* parameters = path == "/similarity" ? field(body, "parameters") : nullptr;
+  if (parameters && !parameters->is_object()) throw validation_error("`parameters` must be an object");
+  const json& request_options = parameters ? *parameters : body;
+  WindowOptions windows = model.window_options(0, stride);
+  windows.side = truncation_side(request_options);
+  const std::string prompt = takes_prompt(path) ? prompt_for(served, request_options) : "";
+  const std::string window_key = fmt::format("{}:{}:{}", windows.max_length, windows.stride,
+                                             windows.side == TruncationSide::Left ? "left" : "right");
   std::vector<TextInput> inputs;
   // How the computed inputs become the reply body.
   std::function<ordered_json(InferenceRequest&)> render;
@@ -605,12 +644,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
         if (in.text.empty()) throw empty_error("Input validation error: `inputs` cannot be empty");
         r->characters += codepoints(in.text);
       }
-      if (const json* p = field(body, "parameters")) {
-        if (!p->is_object()) throw validation_error("`parameters` must be an object");
-        r->truncate = opt_bool(*p, "truncate").value_or(options_.auto_truncate);
-        check_direction(*p);
-        check_prompt(*p);
-      }
+      if (parameters) r->truncate = opt_bool(*parameters, "truncate").value_or(options_.auto_truncate);
       normalize = false;
     } else if (openai) {
       inputs = tei_inputs(field(body, "input"), tokenizer, "input", r->characters);
@@ -622,8 +656,6 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     } else {
       inputs = tei_inputs(field(body, "inputs"), tokenizer, "inputs", r->characters);
       normalize = opt_bool(body, "normalize").value_or(true);
-      check_direction(body);
-      check_prompt(body);
       if (const json* d = field(body, "dimensions")) {
         if (!d->is_number_integer()) throw validation_error("`dimensions` must be an integer");
         if (d->get<int64_t>() <= 0) throw validation_error("dimensions should be positive");
@@ -687,27 +719,49 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
   } else if (path == "/embed_all") {
     inputs = tei_inputs(field(body, "inputs"), tokenizer, "inputs", r->characters);
     check_batch_size(inputs.size(), options_.max_client_batch_size);
-    check_direction(body);
-    check_prompt(body);
     if (stride > 0) throw validation_error("`stride` is not supported by /embed_all (one vector per token of one window)");
-    r->task = std::make_shared<TokenEmbeddingsTask>(tokenizer, windows);
+    EmbedOptions eo;
+    eo.pooling = Pooling::Tokens;
+    r->task = make_embed_task(tokenizer, model.info(), windows, eo);
     r->batch_key = "embed_all:" + window_key;
     const int64_t H = model.info().hidden_size;
     render = [H](InferenceRequest& r) {
       ordered_json out = ordered_json::array();
       for (const Job& job : r.jobs) {
         ordered_json rows = ordered_json::array();
-        const std::vector<float>& v = job.windows.front().values;
+        const std::vector<float>& v = embedding_of(job);
         for (size_t t = 0; t * H < v.size(); ++t)
           rows.push_back(float_array(std::vector<float>(v.begin() + t * H, v.begin() + (t + 1) * H)));
         out.push_back(std::move(rows));
       }
       return out;
     };
+  } else if (path == "/embed_sparse") {
+    // SPLADE over the masked-LM head: TEI serves it for *ForMaskedLM models started with --pooling splade.
+    if (model.info().head.kind != HeadKind::MaskedLM)
+      throw backend_error("Model is not an embedding model with SPLADE pooling");
+    inputs = tei_inputs(field(body, "inputs"), tokenizer, "inputs", r->characters);
+    check_batch_size(inputs.size(), options_.max_client_batch_size);
+    EmbedOptions eo;
+    eo.pooling = Pooling::Splade;
+    r->task = make_embed_task(tokenizer, model.info(), windows, eo);
+    r->batch_key = "embed_sparse:" + window_key;
+    // Every token's vocabulary-wide logits are held for a batch: fewer tokens per batch.
+    r->max_batch_tokens = kSparseBatchTokens;
+    render = [](InferenceRequest& r) {
+      ordered_json out = ordered_json::array();
+      for (const Job& job : r.jobs) {
+        const std::vector<float>& v = embedding_of(job);
+        ordered_json entries = ordered_json::array();
+        for (size_t i = 0; i < v.size(); ++i)
+          if (v[i] != 0.0f) entries.push_back({{"index", i}, {"value", json_float(v[i])}});
+        out.push_back(std::move(entries));
+      }
+      return out;
+    };
   } else if (path == "/predict" || path == "/rerank") {
     if (!is_classifier(model)) throw backend_error("Model is not a classifier model");
     const bool raw = opt_bool(body, "raw_scores").value_or(false);
-    check_direction(body);
     const std::vector<std::string>& labels = model.info().head.id2label;
     if (path == "/predict") {
       // TEI's PredictInput: "a" | ["a"] | ["a", "b"] (one pair) | [["a"], ["b", "c"], ...] (a batch).
@@ -736,7 +790,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
       render = [batch, raw, labels](InferenceRequest& r) {
         ordered_json out = ordered_json::array();
         for (const Job& job : r.jobs) {
-          const std::vector<float> scores = tei_scores(window_logits(job), raw);
+          const std::vector<float> scores = tei_scores(logits_of(job), raw);
           std::vector<size_t> order(scores.size());
           for (size_t i = 0; i < order.size(); ++i) order[i] = i;
           std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
@@ -770,7 +824,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
       render = [raw, return_text, text_list](InferenceRequest& r) {
         std::vector<std::pair<float, size_t>> scored;
         for (size_t i = 0; i < r.jobs.size(); ++i) {
-          const std::vector<float> logits = window_logits(r.jobs[i]);
+          const std::vector<float>& logits = logits_of(r.jobs[i]);
           scored.emplace_back(raw ? logits[0] : (float)sigmoid(logits[0]), i);
         }
         std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -841,6 +895,8 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
     };
   }
 
+  if (!prompt.empty())
+    for (TextInput& in : inputs) in.text.insert(0, prompt);
   r->jobs.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     r->jobs[i].doc.line = (int64_t)i + 1;
@@ -898,6 +954,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
                      {"x-inference-time", std::to_string(ms(inf))}};
     reply.inputs = (int64_t)n;
     reply.tokens = tokens;
+    reply.tokenization_ms = 1000 * tok, reply.queue_ms = 1000 * queue, reply.inference_ms = 1000 * inf;
     return reply;
   };
   served.batcher->submit(r);

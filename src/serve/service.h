@@ -33,6 +33,9 @@ struct ServerOptions {
   int64_t stride = 0;  // default stride of requests that give none (0: truncate)
   std::string dtype = "f32";
   std::string pooling = "mean";  // /embed, /similarity, /v1/embeddings
+  // Prepended to the texts of the embedding routes and /tokenize when a request names no
+  // prompt_name: the text itself, or the name of a prompt in config_sentence_transformers.json.
+  std::string default_prompt, default_prompt_name;
   int threads = 0;               // per model session (0: all cores)
   int tokenization_workers = 1;
   double request_timeout = 0;    // seconds an input may wait for its reply (0: no limit)

@@ -32,8 +32,10 @@ class ClassifyTask : public Task {
   void finish(Job& job) const override {
     std::vector<std::span<const float>> rows;
     for (const Window& w : job.windows) rows.emplace_back(w.values);
-    const std::vector<float> logits = aggregate_window_logits(rows, options_.window_aggregation);
-    job.result = classify_logits(logits, head_, options_);
+    std::vector<float> logits = aggregate_window_logits(rows, options_.window_aggregation);
+    ClassificationResult result = classify_logits(logits, head_, options_);
+    result.logits = std::move(logits);
+    job.result = std::move(result);
   }
 
  private:

@@ -108,19 +108,24 @@ PaddedInputs parse_padded_inputs(const std::string& text, const std::string& pat
 
 PaddedInputs read_padded_inputs(const std::string& path) { return parse_padded_inputs(read_text_file(path), path); }
 
-std::vector<NamedTensor> run_padded_forward(Encoder& model, const PaddedInputs& in) {
-  const ModelInfo& info = model.info();
-  if (!in.token_type_ids.empty() && info.type_vocab_size == 0) {
-    for (int32_t t : in.token_type_ids)
-      if (t != 0) throw Error(fmt::format("{} models take no token_type_ids (got a non-zero one)", family_name(info.family)));
-  }
+std::vector<NamedTensor> run_padded_forward(const Encoder& model, const PaddedInputs& in) {
+  return run_padded_forward(model.info(), in,
+                            [&](const Batch& batch, const ForwardOptions& o) { return model.forward(batch, o); });
+}
+
+std::vector<NamedTensor> run_padded_forward(const ModelInfo& info, const PaddedInputs& in, const ForwardCall& forward) {
   Batch batch = in.to_batch();
-  if (info.type_vocab_size == 0) batch.type_ids.clear();
+  if (info.type_vocab_size == 0) {
+    // Only the real tokens' type ids count (padding may hold anything).
+    for (int32_t t : batch.type_ids)
+      if (t != 0) throw Error(fmt::format("{} models take no token_type_ids (got a non-zero one)", family_name(info.family)));
+    batch.type_ids.clear();
+  }
   ForwardOptions opts;
   const bool at_positions = !in.positions.empty() && info.head.kind == HeadKind::MaskedLM;
   if (at_positions)
     for (auto [b, t] : in.positions) opts.mlm_rows.push_back(batch.offsets[b] + t);
-  ForwardOutput out = model.forward(batch, opts);
+  ForwardOutput out = forward(batch, opts);
 
   const int64_t B = in.batch, T = in.seq_len, H = out.hidden_size;
   std::vector<NamedTensor> result;
@@ -132,15 +137,15 @@ std::vector<NamedTensor> run_padded_forward(Encoder& model, const PaddedInputs& 
     result.push_back(std::move(t));
   };
   scatter_tokens(out.last_hidden_state, H, "last_hidden_state");
-  if (!out.pooler_output.empty()) result.push_back({"pooler_output", {B, H}, out.pooler_output});
+  if (!out.pooler_output.empty()) result.push_back({"pooler_output", {B, H}, std::move(out.pooler_output)});
   if (!out.logits.empty()) {
     switch (info.head.kind) {
       case HeadKind::SequenceClassification:
-        result.push_back({"logits", {B, out.logits_cols}, out.logits});
+        result.push_back({"logits", {B, out.logits_cols}, std::move(out.logits)});
         break;
       case HeadKind::MaskedLM:
         if (at_positions) {
-          result.push_back({"logits", {out.logits_rows, out.logits_cols}, out.logits});
+          result.push_back({"logits", {out.logits_rows, out.logits_cols}, std::move(out.logits)});
           break;
         }
         [[fallthrough]];

@@ -57,12 +57,14 @@ void check_stop(const StopCheck& should_stop) {
 // Tokenizes the jobs in parallel (tokenizers are safe to share between threads). A medenc::Error
 // becomes the job's error; anything else stops the call.
 void prepare_jobs(const Task& task, std::span<Job* const> jobs) {
+  // Jobs prepared elsewhere (a server's tokenizer threads) need no parallel region here.
+  if (std::none_of(jobs.begin(), jobs.end(), [](const Job* j) { return j->error.empty() && !j->prepared; })) return;
   std::exception_ptr fatal;
   const int64_t n = (int64_t)jobs.size();
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t j = 0; j < n; ++j) {
     Job& job = *jobs[j];
-    if (!job.error.empty()) continue;
+    if (!job.error.empty() || job.prepared) continue;
     try {
       task.prepare(job);
     } catch (const Error& e) {
@@ -143,6 +145,7 @@ PipelineStats run_pipeline(const Encoder& encoder, EncoderWorkspace& workspace, 
       Job& job = jobs[count];
       job.windows.clear();
       job.truncated = false;
+      job.prepared = false;
       job.result = {};
       job.error_kind = ErrorKind::InvalidInput;
       if (!reader.next(job.doc)) break;

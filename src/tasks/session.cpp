@@ -15,13 +15,15 @@ namespace medenc {
 Precision parse_precision(const std::string& name) {
   if (name == "f32") return Precision::F32;
   if (name == "bf16") return Precision::BF16;
-  throw Error(fmt::format("unknown precision '{}' (f32, bf16)", name));
+  if (name == "int8") return Precision::INT8;
+  throw Error(fmt::format("unknown precision '{}' (f32, bf16, int8)", name));
 }
 
 const char* precision_name(Precision p) {
   switch (p) {
     case Precision::F32: return "f32";
     case Precision::BF16: return "bf16";
+    case Precision::INT8: return "int8";
   }
   return "f32";
 }
@@ -59,6 +61,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   try {
     LoadOptions lo;
     lo.bf16 = options.precision == Precision::BF16;
+    lo.int8 = options.precision == Precision::INT8;
     impl->encoder = load_encoder(path, lo);
     if (!has_tokenizer_files(tok_dir))
       throw Error(ErrorKind::InvalidModel,

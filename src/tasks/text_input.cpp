@@ -1,5 +1,6 @@
 // Document readers for the batch jobs: JSON Lines, plain text lines and CSV records.
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 
 #include <fmt/format.h>
 

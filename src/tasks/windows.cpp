@@ -35,6 +35,7 @@ std::vector<Encoding> encode_windows(const Tokenizer& tokenizer, std::string_vie
   EncodeOptions eo;
   eo.max_length = o.max_length;
   if (o.stride <= 0) {
+    eo.side = o.side;
     *truncated = true;
     Encoding cut = encode(eo);
     cut.overflowing.clear();
@@ -56,6 +57,7 @@ std::vector<Encoding> encode_windows(const Tokenizer& tokenizer, std::string_vie
       *truncated = true;
       EncodeOptions cut_options;
       cut_options.max_length = o.max_length;
+      cut_options.side = o.side;
       Encoding cut = encode(cut_options);
       cut.overflowing.clear();
       windows.push_back(std::move(cut));

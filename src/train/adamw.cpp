@@ -1,12 +1,10 @@
-// AdamW with torch.optim.AdamW's single-tensor arithmetic (torch 1.13): every elementwise step is a
-// float32 operation with the Python-double hyperparameters rounded to float, as torch's kernels do.
-#include <cmath>
-
+// AdamW with torch.optim.AdamW's single-tensor arithmetic (torch 1.13); the update itself is
+// ops::adamw_step.
 #include <fmt/format.h>
 
 #include "medenc/error.h"
 #include "medenc/train.h"
-#include "ops/cpu/backward_kernels.h"
+#include "ops/ops_backward.h"
 
 namespace medenc {
 
@@ -21,38 +19,20 @@ void AdamW::step(ParameterSet& params, std::span<const float> grads, double lr) 
   if (grads.size() != n || m_.size() != n || decays_.size() != params.specs().size())
     throw Error(fmt::format("AdamW: {} gradients for {} parameters", grads.size(), n));
   ++step_;
-  const double t = (double)step_;
-  ops::cpu::AdamWConstants k;
-  k.decay_factor = (float)(1.0 - lr * options_.weight_decay);
-  k.beta1 = (float)options_.beta1;
-  k.one_minus_beta1 = (float)(1.0 - options_.beta1);
-  k.beta2 = (float)options_.beta2;
-  k.one_minus_beta2 = (float)(1.0 - options_.beta2);
-  k.neg_step_size = (float)(-(lr / (1.0 - std::pow(options_.beta1, t))));
-  k.bias_correction2_sqrt = (float)std::sqrt(1.0 - std::pow(options_.beta2, t));
-  k.eps = (float)options_.eps;
-  // Work in fixed slices of the flat buffer, each inside one tensor, so large and small tensors spread
-  // evenly over the threads.
-  constexpr size_t kSlice = 1 << 16;
-  struct Slice {
-    size_t begin, end;
-    float decay_factor;
-  };
-  std::vector<Slice> slices;
+  std::vector<ops::ParamRange> tensors;
+  tensors.reserve(params.specs().size());
   for (size_t i = 0; i < params.specs().size(); ++i) {
     const ParamSpec& s = params.specs()[i];
-    const float f = decays_[i] ? k.decay_factor : 1.0f;
-    for (size_t b = s.offset; b < s.offset + s.numel; b += kSlice)
-      slices.push_back({b, std::min(s.offset + s.numel, b + kSlice), f});
+    tensors.push_back({(int64_t)s.offset, (int64_t)s.numel, decays_[i] != 0});
   }
-  float* p = params.data();
-  const float* g = grads.data();
-  #pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < slices.size(); ++i) {
-    const Slice& s = slices[i];
-    ops::cpu::adamw_update(p + s.begin, g + s.begin, m_.data() + s.begin, v_.data() + s.begin, s.end - s.begin, s.decay_factor,
-                 k);
-  }
+  ops::AdamWStep hp;
+  hp.lr = lr;
+  hp.beta1 = options_.beta1;
+  hp.beta2 = options_.beta2;
+  hp.eps = options_.eps;
+  hp.weight_decay = options_.weight_decay;
+  hp.step = step_;
+  ops::adamw_step(ops::Context{}, params.data(), grads.data(), m_.data(), v_.data(), tensors, hp);
 }
 
 }  // namespace medenc

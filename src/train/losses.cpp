@@ -1,12 +1,10 @@
-// Losses as torch computes them for Hugging Face heads (mean reductions), with their gradients.
-#include <algorithm>
-#include <cmath>
-#include <vector>
-
+// Losses as torch computes them for Hugging Face heads: the inputs are checked here, the arithmetic
+// is the ops' (ops_backward.h).
 #include <fmt/format.h>
 
 #include "medenc/error.h"
 #include "medenc/train.h"
+#include "ops/ops_backward.h"
 
 namespace medenc {
 
@@ -21,75 +19,28 @@ void check_sizes(std::span<const float> logits, std::span<const float> targets, 
 
 double mse_loss(std::span<const float> logits, std::span<const float> targets, float* grad, float grad_scale) {
   check_sizes(logits, targets, "MSE loss");
-  const size_t n = logits.size();
-  if (n == 0) return 0.0;
-  double sum = 0.0;
-  const float g_scale = 2.0f * grad_scale / (float)n;
-  for (size_t i = 0; i < n; ++i) {
-    const float d = logits[i] - targets[i];
-    sum += (double)d * d;
-    if (grad) grad[i] = g_scale * d;
-  }
-  return sum / (double)n;
+  return ops::mse_loss(ops::Context{}, logits.data(), targets.data(), (int64_t)logits.size(), grad, grad_scale);
 }
 
 double bce_with_logits_loss(std::span<const float> logits, std::span<const float> targets, float* grad,
                             float grad_scale) {
   check_sizes(logits, targets, "BCE-with-logits loss");
-  const size_t n = logits.size();
-  if (n == 0) return 0.0;
-  double sum = 0.0;
-  const float g_scale = grad_scale / (float)n;
-  for (size_t i = 0; i < n; ++i) {
-    const float x = logits[i], y = targets[i];
-    // (1 - y) x + log(1 + exp(-x)), written so that neither exp overflows.
-    const float max_val = std::max(-x, 0.0f);
-    sum += (double)((1.0f - y) * x + max_val + std::log(std::exp(-max_val) + std::exp(-x - max_val)));
-    if (grad) grad[i] = g_scale * (1.0f / (1.0f + std::exp(-x)) - y);
-  }
-  return sum / (double)n;
+  return ops::bce_with_logits_loss(ops::Context{}, logits.data(), targets.data(), (int64_t)logits.size(), grad,
+                                   grad_scale);
 }
 
 double cross_entropy_loss(const float* logits, int64_t rows, int64_t classes, std::span<const int32_t> labels,
                           float* grad, float grad_scale, int32_t ignore_index) {
   if ((int64_t)labels.size() != rows)
     throw Error(fmt::format("cross-entropy loss: {} labels for {} rows of logits", labels.size(), rows));
-  int64_t counted = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    const int32_t y = labels[r];
-    if (y == ignore_index) continue;
-    if (y < 0 || y >= classes)
+    const int32_t y = labels[(size_t)r];
+    if (y != ignore_index && (y < 0 || y >= classes))
       throw Error(fmt::format("label {} of row {} is outside [0, {}) (use {} to ignore a row)", y, r, classes,
                               ignore_index));
-    ++counted;
   }
-  const float g_scale = counted ? grad_scale / (float)counted : 0.0f;
-  // Rows in parallel (MLM rows span the whole vocabulary); their losses are summed in row order
-  // afterwards, so the result does not depend on the thread count.
-  std::vector<double> row_loss((size_t)rows, 0.0);
-  #pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = logits + r * classes;
-    float* g = grad ? grad + r * classes : nullptr;
-    const int32_t y = labels[r];
-    if (y == ignore_index) {
-      if (g) std::fill(g, g + classes, 0.0f);
-      continue;
-    }
-    float m = -INFINITY;
-    for (int64_t c = 0; c < classes; ++c) m = std::max(m, x[c]);
-    double s = 0.0;
-    for (int64_t c = 0; c < classes; ++c) s += std::exp((double)(x[c] - m));
-    const double log_z = (double)m + std::log(s);
-    row_loss[(size_t)r] = log_z - (double)x[y];
-    if (g) {
-      for (int64_t c = 0; c < classes; ++c) g[c] = g_scale * (float)std::exp((double)x[c] - log_z);
-      g[y] -= g_scale;
-    }
-  }
-  double sum = 0.0;
-  for (double l : row_loss) sum += l;
-  return counted ? sum / (double)counted : 0.0;
+  return ops::cross_entropy_loss(ops::Context{}, logits, rows, classes, labels.data(), grad, grad_scale,
+                                 ignore_index);
 }
 
 }  // namespace medenc

@@ -34,8 +34,7 @@ std::vector<int64_t> labelled_rows(const std::vector<int32_t>& classes) {
 
 std::vector<float> gather_rows(const float* rows, const std::vector<int64_t>& index, int64_t dim) {
   std::vector<float> out(index.size() * (size_t)dim);
-  for (size_t r = 0; r < index.size(); ++r)
-    std::copy(rows + index[r] * dim, rows + (index[r] + 1) * dim, out.begin() + (ptrdiff_t)r * dim);
+  ops::gather_rows(ops::Context{}, rows, dim, index.data(), (int64_t)index.size(), out.data());
   return out;
 }
 
@@ -46,8 +45,9 @@ std::vector<int32_t> gather_labels(const std::vector<int32_t>& classes, const st
 }
 
 void scatter_rows(const float* grad, const std::vector<int64_t>& index, int64_t dim, float* rows, int64_t total) {
-  std::fill(rows, rows + total * dim, 0.0f);
-  for (size_t r = 0; r < index.size(); ++r) std::copy(grad + r * dim, grad + (r + 1) * dim, rows + index[r] * dim);
+  const ops::Context ctx;
+  ops::fill(ctx, rows, total * dim, 0.0f);
+  ops::scatter_rows(ctx, grad, dim, index.data(), (int64_t)index.size(), rows);
 }
 
 static double loss_by_problem_type(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
@@ -88,7 +88,7 @@ TrainOutput head_loss(const HeadConfig& head, const Batch& batch, const TrainLab
 
 std::vector<float> scaled(const std::vector<float>& dlogits, float loss_scale) {
   std::vector<float> out(dlogits);
-  for (float& v : out) v *= loss_scale;
+  ops::scale(ops::Context{}, out.data(), (int64_t)out.size(), loss_scale);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "medenc/error.h"
 #include "medenc/ner.h"
 #include "medenc/text_input.h"
+#include "tasks/csv_parser.h"
 #include "util/bom.h"
 
 namespace medenc {

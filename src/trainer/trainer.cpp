@@ -93,6 +93,16 @@ class Trainer {
  private:
   void open_output();
   void load_data_and_model();
+  void load_tokenizer();
+  std::vector<std::string> load_training_data();
+  void resolve_labels(const std::vector<std::string>& listed);
+  void build_model();
+  int64_t make_example_encoder();
+  void load_eval_data();
+  std::vector<int64_t> epoch_pool();
+  void make_schedule_and_optimizer();
+  void choose_best_metric();
+  void restore_state();
   MicroBatch micro_batch(const std::vector<const EncodedExample*>& examples, int64_t step, int64_t micro);
   void train_step(int64_t step);
   void maybe_log(bool force);
@@ -114,7 +124,7 @@ class Trainer {
   TaskModel tm_;
   std::unique_ptr<ExampleEncoder> encoder_;
   std::unique_ptr<Sampler> sampler_;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<TrainingSession> session_;  // activations, gradients, optimizer state
   LrSchedule schedule_;
   std::unique_ptr<TrainProgress> progress_;
   std::string last_checkpoint_;
@@ -167,13 +177,34 @@ void Trainer::open_output() {
 }
 
 void Trainer::load_data_and_model() {
-  // Tokenizer: the checkpoint's copy on resume, else --tokenizer or the model folder.
+  load_tokenizer();
+  const std::vector<std::string> listed = load_training_data();
+  resolve_labels(listed);
+  build_model();
+  const int64_t max_length = make_example_encoder();
+  load_eval_data();
+  sampler_ = std::make_unique<Sampler>(*train_, epoch_pool(), *encoder_, a_.per_device_train_batch_size,
+                                       a_.group_by_length, a_.seed);
+  make_schedule_and_optimizer();
+  choose_best_metric();
+  if (!resume_dir_.empty()) restore_state();
+  message(fmt::format("training: {} examples, {} batches of {} per epoch, {} optimizer steps per epoch "
+                      "(accumulation {}), {} steps in all, warmup {}, max length {}",
+                      sampler_->examples(), sampler_->batches_per_epoch(), a_.per_device_train_batch_size,
+                      steps_per_epoch_, a_.gradient_accumulation_steps, total_steps_, schedule_.warmup_steps,
+                      max_length));
+}
+
+// The checkpoint's copy on resume, else --tokenizer or the model folder.
+void Trainer::load_tokenizer() {
   tokenizer_dir_ = !resume_dir_.empty() ? resume_dir_ : (a_.tokenizer_dir.empty() ? a_.model_dir : a_.tokenizer_dir);
   if (!file_exists(join_path(tokenizer_dir_, "tokenizer.json")) && !file_exists(join_path(tokenizer_dir_, "vocab.txt")))
     throw Error(fmt::format("{}: no tokenizer.json or vocab.txt (give --tokenizer DIR)", tokenizer_dir_));
   tokenizer_ = Tokenizer::from_dir(tokenizer_dir_);
+}
 
-  // Training data and the label set.
+// The training rows; returns the --label-list names (empty: none given).
+std::vector<std::string> Trainer::load_training_data() {
   std::optional<LabelSpace> fixed;
   std::vector<std::string> listed;
   if (!a_.label_list_file.empty()) {
@@ -183,7 +214,11 @@ void Trainer::load_data_and_model() {
   train_ = Dataset::scan(a_.train_file, a_.task, a_.data, fixed ? &*fixed : nullptr);
   message(train_->report().summary());
   if (train_->size() == 0) throw Error(a_.train_file + ": no usable training rows");
+  return listed;
+}
 
+// The label set: from the data (or the list), or the base checkpoint's when they cover the data's.
+void Trainer::resolve_labels(const std::vector<std::string>& listed) {
   switch (a_.task) {
     case TaskKind::Regression: labels_ = {"LABEL_0"}; break;
     case TaskKind::Mlm: labels_ = {}; break;
@@ -199,8 +234,10 @@ void Trainer::load_data_and_model() {
       break;
     }
   }
+}
 
-  // The model: the checkpoint being resumed, or the task head on the base model.
+// The checkpoint being resumed, or the task head on the base model.
+void Trainer::build_model() {
   LoadOptions lo;
   if (!resume_dir_.empty()) {
     tm_.model = load_trainable(resume_dir_, lo);
@@ -218,6 +255,10 @@ void Trainer::load_data_and_model() {
     if (!a_.from_scratch && !tm_.unused.empty()) msg += "; unused stored tensors: " + short_list(tm_.unused);
     message(msg);
   }
+}
+
+// Examples as the model takes them; returns the maximum length in tokens.
+int64_t Trainer::make_example_encoder() {
   const ModelInfo& info = tm_.model->info();
   int64_t max_length = a_.max_length;
   if (max_length == 0) max_length = std::min<int64_t>(512, info.max_positions);
@@ -233,17 +274,21 @@ void Trainer::load_data_and_model() {
     if (!mask) throw Error(tokenizer_dir_ + ": the tokenizer has no mask token");
     mask_id_ = *mask;
   }
+  return max_length;
+}
 
-  if (!a_.eval_file.empty()) {
-    // Evaluation rows with labels the model cannot predict are reported (NER types are kept: missed).
-    std::optional<LabelSpace> eval_labels;
-    if (a_.task == TaskKind::SingleLabel || a_.task == TaskKind::MultiLabel) eval_labels.emplace(labels_);
-    eval_ = Dataset::scan(a_.eval_file, a_.task, a_.data, eval_labels ? &*eval_labels : nullptr);
-    message(eval_->report().summary());
-    if (eval_->size() == 0) throw Error(a_.eval_file + ": no usable evaluation rows");
-  }
+// Evaluation rows with labels the model cannot predict are reported (NER types are kept: missed).
+void Trainer::load_eval_data() {
+  if (a_.eval_file.empty()) return;
+  std::optional<LabelSpace> eval_labels;
+  if (a_.task == TaskKind::SingleLabel || a_.task == TaskKind::MultiLabel) eval_labels.emplace(labels_);
+  eval_ = Dataset::scan(a_.eval_file, a_.task, a_.data, eval_labels ? &*eval_labels : nullptr);
+  message(eval_->report().summary());
+  if (eval_->size() == 0) throw Error(a_.eval_file + ": no usable evaluation rows");
+}
 
-  // Which examples an epoch covers: all, or a balanced subset around the score threshold.
+// Which examples an epoch covers: all, or a balanced subset around the score threshold.
+std::vector<int64_t> Trainer::epoch_pool() {
   std::vector<int64_t> pool;
   if (a_.balance_threshold) {
     std::vector<int64_t> low, high;
@@ -266,10 +311,11 @@ void Trainer::load_data_and_model() {
     pool.resize((size_t)train_->size());
     for (size_t i = 0; i < pool.size(); ++i) pool[i] = (int64_t)i;
   }
-  sampler_ = std::make_unique<Sampler>(*train_, std::move(pool), *encoder_, a_.per_device_train_batch_size,
-                                       a_.group_by_length, a_.seed);
+  return pool;
+}
 
-  // Steps, schedule, optimizer.
+// Steps, schedule, optimizer.
+void Trainer::make_schedule_and_optimizer() {
   const int64_t batches = sampler_->batches_per_epoch();
   steps_per_epoch_ = (batches + a_.gradient_accumulation_steps - 1) / a_.gradient_accumulation_steps;
   total_steps_ = a_.max_steps > 0 ? a_.max_steps : (int64_t)std::ceil(a_.num_train_epochs * (double)steps_per_epoch_);
@@ -283,39 +329,40 @@ void Trainer::load_data_and_model() {
   ao.eps = a_.adam_epsilon;
   ao.weight_decay = a_.weight_decay;
   ao.decay_all = a_.decay_all;
-  optimizer_ = std::make_unique<AdamW>(tm_.model->parameters(), ao);
+  session_ = std::make_unique<TrainingSession>(*tm_.model, ao);
+}
 
+// The metric that picks the best checkpoint and its direction.
+void Trainer::choose_best_metric() {
   best_metric_name_ = a_.metric_for_best_model.empty() ? "loss" : a_.metric_for_best_model;
   if (best_metric_name_.rfind("eval_", 0) == 0) best_metric_name_ = best_metric_name_.substr(5);
   // Default: lower is better for losses and errors, higher for everything else.
   const bool error_metric = best_metric_name_.ends_with("loss") || best_metric_name_ == "mse" ||
                             best_metric_name_ == "rmse" || best_metric_name_ == "mae";
   greater_is_better_ = a_.greater_is_better.value_or(!error_metric);
+}
 
-  if (!resume_dir_.empty()) {
-    load_optimizer_state(resume_dir_, *optimizer_, tm_.model->parameters().total());
-    const ordered_json& s = resume_state_;
-    global_step_ = s.at("global_step").get<int64_t>();
-    if (optimizer_->steps() != global_step_)
-      throw Error(fmt::format("{}: optimizer step {} does not match global step {}", resume_dir_, optimizer_->steps(),
-                              global_step_));
-    log_history_ = s.at("log_history");
-    if (!s.at("best_metric").is_null()) best_metric_ = s.at("best_metric").get<double>();
-    if (!s.at("best_model_checkpoint").is_null()) best_checkpoint_ = s.at("best_model_checkpoint").get<std::string>();
-    const ordered_json& m = s.at("medenc");
-    patience_counter_ = m.at("early_stopping_patience_counter").get<int64_t>();
-    loss_total_ = m.at("loss_total").get<double>();
-    window_loss_ = m.at("log_window").at("loss").get<double>();
-    window_steps_ = m.at("log_window").at("steps").get<int64_t>();
-    tokens_seen_ = s.at("num_input_tokens_seen").get<int64_t>();
-    flos_ = s.at("total_flos").get<double>();
-    stop_ = m.at("stopped_early").get<bool>();
-    message(fmt::format("resuming from {} (step {} of {})", resume_dir_, global_step_, total_steps_));
-  }
-  message(fmt::format("training: {} examples, {} batches of {} per epoch, {} optimizer steps per epoch "
-                      "(accumulation {}), {} steps in all, warmup {}, max length {}",
-                      sampler_->examples(), batches, a_.per_device_train_batch_size, steps_per_epoch_,
-                      a_.gradient_accumulation_steps, total_steps_, schedule_.warmup_steps, max_length));
+// Optimizer state, step, history and totals of the checkpoint being resumed.
+void Trainer::restore_state() {
+  load_optimizer_state(resume_dir_, session_->optimizer(), tm_.model->parameters().total());
+  const ordered_json& s = resume_state_;
+  global_step_ = s.at("global_step").get<int64_t>();
+  if (session_->optimizer().steps() != global_step_)
+    throw Error(fmt::format("{}: optimizer step {} does not match global step {}", resume_dir_,
+                            session_->optimizer().steps(),
+                            global_step_));
+  log_history_ = s.at("log_history");
+  if (!s.at("best_metric").is_null()) best_metric_ = s.at("best_metric").get<double>();
+  if (!s.at("best_model_checkpoint").is_null()) best_checkpoint_ = s.at("best_model_checkpoint").get<std::string>();
+  const ordered_json& m = s.at("medenc");
+  patience_counter_ = m.at("early_stopping_patience_counter").get<int64_t>();
+  loss_total_ = m.at("loss_total").get<double>();
+  window_loss_ = m.at("log_window").at("loss").get<double>();
+  window_steps_ = m.at("log_window").at("steps").get<int64_t>();
+  tokens_seen_ = s.at("num_input_tokens_seen").get<int64_t>();
+  flos_ = s.at("total_flos").get<double>();
+  stop_ = m.at("stopped_early").get<bool>();
+  message(fmt::format("resuming from {} (step {} of {})", resume_dir_, global_step_, total_steps_));
 }
 
 double Trainer::mlm_probability(int64_t step) const {
@@ -371,23 +418,23 @@ void Trainer::train_step(int64_t step) {
   }
   // The step's loss is the mean over all its items (examples, or labelled tokens), as the Trainer
   // computes it with num_items_in_batch: each micro-batch's mean loss weighs items_i / items.
-  model.zero_grad();
+  TrainingSession& session = *session_;
+  session.zero_grad();
   double loss = 0;
   for (size_t m = 0; m < micro.size(); ++m) {
     if (micro[m].items == 0) continue;
     TrainOptions to;
     to.dropout = true;
     to.seed = mix_seed(a_.seed, 0x64726f70ull, (uint64_t)step, (uint64_t)m);
-    const TrainOutput out = model.forward_train(micro[m].batch, micro[m].labels, to);
+    const TrainOutput out = session.forward_train(micro[m].batch, micro[m].labels, to);
     const double w = (double)micro[m].items / (double)items;
-    model.backward((float)w);
+    session.backward((float)w);
     loss += out.loss * w;
     flos_ += model.train_step_flops(micro[m].batch);
   }
-  last_grad_norm_ = clip_grad_norm(model.gradients(), a_.max_grad_norm);
+  last_grad_norm_ = clip_grad_norm(session.gradients(), a_.max_grad_norm);
   last_lr_ = schedule_.lr(step);
-  optimizer_->step(model.parameters(), model.gradients(), last_lr_);
-  model.parameters_changed();
+  session.step(last_lr_);  // AdamW, then the model's derived weights
   last_loss_ = loss;
   window_loss_ += loss;
   ++window_steps_;
@@ -495,7 +542,7 @@ ordered_json Trainer::state_json() const {
 
 void Trainer::save(int64_t global_step) {
   const std::string path = write_checkpoint(a_.output_dir, global_step, tm_.model->parameters(), tm_.config_json,
-                                            tokenizer_dir_, *optimizer_, state_json(), a_.to_json());
+                                            tokenizer_dir_, session_->optimizer(), state_json(), a_.to_json());
   rotate_checkpoints(a_.output_dir, a_.save_total_limit, a_.load_best_model_at_end ? best_checkpoint_ : "");
   last_checkpoint_ = path;
   progress_->line(fmt::format("saved {}", path));
@@ -596,6 +643,19 @@ TrainSummary train(const TrainingArguments& args) {
   const ops::ThreadScope threads(args.threads);
   Trainer t(args);
   return t.run();
+}
+
+nlohmann::ordered_json summary_json(const std::string& output_dir, const TrainSummary& s) {
+  nlohmann::ordered_json j;
+  j["output_dir"] = output_dir;
+  j["global_step"] = s.global_step;
+  j["train_loss"] = s.train_loss;
+  j["train_runtime"] = s.seconds;
+  j["resumed"] = s.resumed;
+  j["stopped"] = s.stopped;
+  if (!s.last_checkpoint.empty()) j["last_checkpoint"] = s.last_checkpoint;
+  if (!s.best_model_checkpoint.empty()) j["best_model_checkpoint"] = s.best_model_checkpoint;
+  return j;
 }
 
 }  // namespace medenc

@@ -1,4 +1,4 @@
-#include "medenc/parameters.h"
+#include "weights/load_parameters.h"
 
 #include <set>
 
@@ -47,23 +47,39 @@ static std::vector<std::string> candidate_names(const std::string& name, const N
   return out;
 }
 
+// The stored tensor for a declared name: the first candidate the checkpoint has (null: none). With
+// `unique`, two candidates present at once are an error.
+static const Checkpoint::Entry* find_stored(const Checkpoint& ckpt, const std::string& name, const NameRules& rules,
+                                            bool unique, std::string& found_name) {
+  const Checkpoint::Entry* found = nullptr;
+  for (const std::string& cand : candidate_names(name, rules)) {
+    if (const Checkpoint::Entry* e = ckpt.find(cand)) {
+      if (found)
+        throw Error(fmt::format("{}: tensors '{}' and '{}' both provide '{}'", ckpt.description(), found_name, cand,
+                                name));
+      found = e;
+      found_name = cand;
+      if (!unique) break;
+    }
+  }
+  return found;
+}
+
+static void check_float_dtype(const Checkpoint::Entry& e, const std::string& name) {
+  const DType d = e.info->dtype;
+  if (d != DType::F32 && d != DType::F16 && d != DType::BF16 && d != DType::F64)
+    throw Error(fmt::format("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", e.file->path(), name,
+                            dtype_name(d)));
+}
+
 void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRules& rules,
                      const std::string& architecture) {
   if (params.values().size() != params.total()) params.allocate();
   std::set<std::string> used;
   for (size_t i = 0; i < params.specs().size(); ++i) {
     const ParamSpec& spec = params.specs()[i];
-    const Checkpoint::Entry* found = nullptr;
     std::string found_name;
-    for (const std::string& cand : candidate_names(spec.name, rules)) {
-      if (const Checkpoint::Entry* e = ckpt.find(cand)) {
-        if (found)
-          throw Error(fmt::format("{}: tensors '{}' and '{}' both provide '{}'", ckpt.description(), found_name,
-                                  cand, spec.name));
-        found = e;
-        found_name = cand;
-      }
-    }
+    const Checkpoint::Entry* found = find_stored(ckpt, spec.name, rules, /*unique=*/true, found_name);
     if (!found)
       throw Error(fmt::format("{}: missing tensor '{}' {} required by {}", ckpt.description(), spec.name,
                               shape_string(spec.shape), architecture));
@@ -71,9 +87,7 @@ void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRul
     if (info.shape != spec.shape)
       throw Error(fmt::format("{}: tensor '{}' has shape {}, expected {} for {}", found->file->path(), found_name,
                               shape_string(info.shape), shape_string(spec.shape), architecture));
-    if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 && info.dtype != DType::F64)
-      throw Error(fmt::format("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", found->file->path(),
-                              found_name, dtype_name(info.dtype)));
+    check_float_dtype(*found, found_name);
     found->file->read_f32(info, params.at(i));
     used.insert(found_name);
   }
@@ -87,6 +101,37 @@ void load_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRul
     throw Error(fmt::format("{}: unexpected tensor{} for {}: {}", ckpt.description(),
                             unexpected.size() > 1 ? "s" : "", architecture, list));
   }
+}
+
+PartialLoad load_matching_parameters(const Checkpoint& ckpt, ParameterSet& params, const NameRules& rules,
+                                     const std::function<const char*(const std::string&)>& skip) {
+  PartialLoad out;
+  std::set<std::string> used;
+  for (size_t i = 0; i < params.specs().size(); ++i) {
+    const ParamSpec& spec = params.specs()[i];
+    if (const char* why = skip ? skip(spec.name) : nullptr) {
+      out.initialised.push_back(fmt::format("{} ({})", spec.name, why));
+      continue;
+    }
+    std::string found_name;
+    const Checkpoint::Entry* found = find_stored(ckpt, spec.name, rules, /*unique=*/false, found_name);
+    if (!found) {
+      out.initialised.push_back(spec.name);
+      continue;
+    }
+    used.insert(found_name);
+    const TensorInfo& info = *found->info;
+    if (info.shape != spec.shape) {
+      out.initialised.push_back(fmt::format("{} (stored {}, needed {})", spec.name, shape_string(info.shape),
+                                            shape_string(spec.shape)));
+      continue;
+    }
+    check_float_dtype(*found, found_name);
+    found->file->read_f32(info, params.at(i));
+  }
+  for (const std::string& n : ckpt.names())
+    if (!used.count(n) && !(rules.not_a_parameter && rules.not_a_parameter(n))) out.unused.push_back(n);
+  return out;
 }
 
 void round_matrices_to_bf16(ParameterSet& params) {

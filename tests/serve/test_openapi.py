@@ -3,6 +3,7 @@ the schema it documents (a small structural validator, written here)."""
 import json
 
 ROUTES = {("get", "/health"), ("get", "/info"), ("get", "/metrics"), ("post", "/embed"), ("post", "/embed_all"),
+          ("post", "/embed_sparse"),
           ("post", "/predict"), ("post", "/rerank"), ("post", "/similarity"), ("post", "/tokenize"),
           ("post", "/decode"), ("post", "/v1/embeddings"), ("post", "/classify"), ("post", "/ner"),
           ("post", "/fill-mask")}

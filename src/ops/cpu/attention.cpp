@@ -16,10 +16,11 @@
 // created once and reused. Every shape depends only on the sequence's own length, so a document's
 // attention output never depends on its batch neighbours or on the thread count.
 //
-// ComputeType::BF16: V and the probabilities P enter O += P V as bf16 (fp32 accumulation), natively
-// where the CPU multiplies bf16, else as bf16-rounded fp32 values. Q K^T stays fp32: a score's
-// absolute error becomes a relative error of its weight after exp, and bf16 Q and K moved the
-// fixtures' peaked attention past the 2e-2 budget, while P and V enter the output linearly.
+// ComputeType::BF16: Q, K, V and the probabilities P enter both products as bf16 (fp32
+// accumulation), natively where the CPU multiplies bf16, else as bf16-rounded fp32 values. The
+// scale, the max-subtraction, exp and the row sums stay fp32: a score's absolute error becomes a
+// relative error of its weight after exp, so what is rounded is only the inputs of the dot products
+// (relative error 2^-9 each), never the scores themselves.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -121,7 +122,7 @@ inline int64_t sequence_of(const int64_t* cu_seqlens, int64_t batch, int64_t row
 // misses cost more than the local layers' arithmetic; one sequential pass over qkv writes them here.
 // A sequence's panels have `front[b]` zero rows (the half-window w when its local layer runs per-block
 // bands, so that query block i0's band starts at panel row i0; else none), its own rows, and zero
-// rows up to `rows[b]`. Q and K stay fp32; V has the element type of the P V product.
+// rows up to `rows[b]`. Q, K and V have the element type of the products (P V's and Q K^T's).
 template <typename Elem>
 struct Panels {
   int64_t d = 0;
@@ -129,8 +130,8 @@ struct Panels {
   std::vector<int64_t> rows;   // per sequence
   std::vector<int64_t> front;  // per sequence
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
-  std::vector<float> q, k, o;  // o: the attention output, merged back into rows at the end
-  std::vector<Elem> v;
+  std::vector<Elem> q, k, v;
+  std::vector<float> o;  // the attention output, merged back into rows at the end
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
 
@@ -177,11 +178,11 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
       const int64_t at = p.panel(b, h);
       const size_t head_rows = (size_t)(front * d), tail_rows = (size_t)((p.rows[b] - front - len) * d);
       const int64_t tail = at + (front + len) * d;
-      std::memset(p.q.data() + at, 0, sizeof(float) * head_rows);
-      std::memset(p.k.data() + at, 0, sizeof(float) * head_rows);
+      std::memset(p.q.data() + at, 0, sizeof(Elem) * head_rows);
+      std::memset(p.k.data() + at, 0, sizeof(Elem) * head_rows);
       std::memset(p.v.data() + at, 0, sizeof(Elem) * head_rows);
-      std::memset(p.q.data() + tail, 0, sizeof(float) * tail_rows);
-      std::memset(p.k.data() + tail, 0, sizeof(float) * tail_rows);
+      std::memset(p.q.data() + tail, 0, sizeof(Elem) * tail_rows);
+      std::memset(p.k.data() + tail, 0, sizeof(Elem) * tail_rows);
       std::memset(p.v.data() + tail, 0, sizeof(Elem) * tail_rows);
     }
   }
@@ -189,21 +190,33 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   #pragma omp parallel
   {
     std::vector<float> cos_v(rotary ? (size_t)half : 0), sin_v(rotary ? (size_t)half : 0);
+    std::vector<float> rotated((size_t)d);
     #pragma omp for schedule(static)
     for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
       const int64_t b = sequence_of(cu_seqlens, batch, b_row);
       const int64_t i = b_row - cu_seqlens[b];
       const float* row = qkv + b_row * stride;
       if (rotary) rope_angles(rotary->positions[b_row], rotary->inv_freq, half, cos_v.data(), sin_v.data());
+      // One head's Q or K row (RoPE here instead of a pass over the qkv rows beforehand) as Elem.
+      auto put_qk = [&](const float* src, Elem* dst) {
+        if constexpr (std::is_same_v<Elem, float>) {
+          if (!round) {  // fp32: copied or rotated straight into the panel
+            if (rotary) rope_rotate(src, dst, half, cos_v.data(), sin_v.data());
+            else std::memcpy(dst, src, sizeof(float) * (size_t)d);
+            return;
+          }
+        }
+        if (rotary) {
+          rope_rotate(src, rotated.data(), half, cos_v.data(), sin_v.data());
+          src = rotated.data();
+        }
+        #pragma omp simd
+        for (int64_t t = 0; t < d; ++t) dst[t] = convert<Elem>(src[t], round);
+      };
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t at = p.panel(b, h) + (p.front[b] + i) * d;
-        if (rotary) {  // RoPE here instead of a pass over the qkv rows beforehand
-          rope_rotate(row + h * d, p.q.data() + at, half, cos_v.data(), sin_v.data());
-          rope_rotate(row + hidden + h * d, p.k.data() + at, half, cos_v.data(), sin_v.data());
-        } else {
-          std::memcpy(p.q.data() + at, row + h * d, sizeof(float) * (size_t)d);
-          std::memcpy(p.k.data() + at, row + hidden + h * d, sizeof(float) * (size_t)d);
-        }
+        put_qk(row + h * d, p.q.data() + at);
+        put_qk(row + hidden + h * d, p.k.data() + at);
         const float* v = row + 2 * hidden + h * d;
         Elem* out = p.v.data() + at;
         #pragma omp simd
@@ -274,8 +287,8 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   const bool bf16 = std::is_same_v<Elem, uint16_t>;
   const bool local = window >= 0;
   const int64_t d = p.d, w = local ? window : 0, front = p.front[b];
-  const float* q_panel = p.q.data() + p.panel(b, h);
-  const float* k_panel = p.k.data() + p.panel(b, h);
+  const Elem* q_panel = p.q.data() + p.panel(b, h);
+  const Elem* k_panel = p.k.data() + p.panel(b, h);
   const Elem* v_panel = p.v.data() + p.panel(b, h);
   float* o_panel = p.o.data() + p.panel(b, h);
   const int64_t query_block = query_block_of(len, window);
@@ -290,7 +303,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
 
   for (int64_t i0 = 0; i0 < len; i0 += query_block) {
     const int64_t rows = std::min(len, i0 + query_block) - i0;
-    const float* q_block = q_panel + (front + i0) * d;  // padding rows past len are zero
+    const Elem* q_block = q_panel + (front + i0) * d;  // padding rows past len are zero
     std::fill(s.o_block.begin(), s.o_block.end(), 0.0f);
     std::fill(s.row_max.begin(), s.row_max.end(), -INFINITY);
     std::fill(s.row_sum.begin(), s.row_sum.end(), 0.0f);
@@ -298,7 +311,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
     for (int64_t c0 = 0; c0 < keys_per_block; c0 += kKeyChunk) {
       const int64_t nk = std::min(keys_per_block - c0, kKeyChunk);
       const int64_t k0 = p_begin + c0;  // first panel row of the chunk
-      const AttentionGemm& qk = attention_gemm({true, query_block, nk, d, false, scale});
+      const AttentionGemm& qk = attention_gemm({true, query_block, nk, d, bf16, scale});
       run_gemm(qk, q_block, k_panel + k0 * d, s.scores.data(), s.dnnl_scratchpad);
       for (int64_t r = 0; r < query_block; ++r) {
         float* sc = s.scores.data() + r * nk;
@@ -326,9 +339,12 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
           for (int64_t t = 0; t < d; ++t) o[t] *= alpha;
         }
         s.row_max[r] = new_max;
-        s.row_sum[r] += vec::exp_shifted_sum(sc + lo, sc + lo, hi - lo, new_max);
-        if (bf16 || round) {
-          for (int64_t j = lo; j < hi; ++j) pr[j] = convert<Elem>(sc[j], round);
+        if constexpr (bf16) {
+          s.row_sum[r] += vec::exp_shifted_sum_bf16(sc + lo, pr + lo, hi - lo, new_max);
+        } else {
+          s.row_sum[r] += vec::exp_shifted_sum(sc + lo, sc + lo, hi - lo, new_max);
+          if (round)
+            for (int64_t j = lo; j < hi; ++j) pr[j] = convert<Elem>(sc[j], round);
         }
         std::memset(pr, 0, sizeof(Elem) * (size_t)lo);
         std::memset(pr + hi, 0, sizeof(Elem) * (size_t)(nk - hi));

@@ -26,22 +26,22 @@ void attention_backward(const float* qkv, const float* out, const float* dout, c
                         float scale, const Dropout& dropout);
 void pool_backward(const int64_t* offsets, int64_t batch, const float* dpooled, float* drows, int64_t dim, bool mean);
 
-// One AdamW step's float constants (see train/adamw.cpp), and the update of n elements of one tensor.
+// Optimizer and losses (optimizer.cpp, losses.cpp).
+void adamw_step(float* params, const float* grads, float* m, float* v, std::span<const ParamRange> tensors,
+                const AdamWStep& hp);
+double l2_norm(const float* x, int64_t n);
+double clip_grad_norm(float* grads, int64_t n, double max_norm);
+double cross_entropy_loss(const float* logits, int64_t rows, int64_t classes, const int32_t* labels, float* grad,
+                          float grad_scale, int32_t ignore_index);
+double bce_with_logits_loss(const float* logits, const float* targets, int64_t n, float* grad, float grad_scale);
+double mse_loss(const float* logits, const float* targets, int64_t n, float* grad, float grad_scale);
+
+// One AdamW step's float constants (see optimizer.cpp), and the update of n elements of one tensor.
 struct AdamWConstants {
   float decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
 };
 void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float decay_factor, const AdamWConstants& k);
 
-// The dropout mask bit of element `index` of stream `seed` (splitmix64 finaliser of the pair).
-inline bool dropout_keep(uint64_t seed, uint64_t index, uint64_t threshold) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (z >> 32) >= threshold;
-}
-// Elements whose 32-bit hash is below this are dropped.
-inline uint64_t dropout_threshold(float p) { return (uint64_t)((double)p * 4294967296.0); }
 
 // out[c] += sum over rows r of the row vectors that add_row(r, acc) adds into acc[cols]. Rows are summed
 // in fixed chunks and the chunks in order, so the result does not depend on the thread count.

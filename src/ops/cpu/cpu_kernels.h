@@ -24,6 +24,16 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
 void bf16_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, uint16_t* out);
 void bf16_rounded_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, float* out);
 
+// Memory and data movement (memory.cpp).
+Allocator& host_allocator();
+void copy(const float* src, float* dst, int64_t n);
+void fill(float* x, int64_t n, float value);
+void add(const float* a, const float* b, float* y, int64_t n);
+void scale(float* x, int64_t n, float s);
+void gather_rows(const float* src, int64_t dim, const int64_t* index, int64_t n, float* out);
+void scatter_rows(const float* src, int64_t dim, const int64_t* index, int64_t n, float* dst, bool accumulate);
+void pool(const float* rows, const int64_t* offsets, int64_t batch, int64_t dim, Pool kind, float* pooled);
+
 // Rotate-half RoPE, shared by rope_qkv and attention's fused split so that both give the same
 // numbers. rope_angles: cos and sin of position * inv_freq[j], j < half (one fp32 multiply, as
 // Hugging Face does, then cos/sin in double). rope_rotate: one head's [head_dim] vector from src

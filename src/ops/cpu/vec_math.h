@@ -5,6 +5,7 @@
 // minimax on [-4, 4]), which keeps every model output far inside the 5e-5 parity budget with
 // Hugging Face.
 // Compiled once per ISA level (isa.h sets MEDENC_AVX2 / MEDENC_AVX512), in that level's namespace.
+#include "util/bf16.h"  // before isa.h: library headers stay baseline code
 #include "ops/cpu/isa.h"
 
 namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS::vec {
@@ -134,6 +135,40 @@ inline float exp_shifted_sum(const float* x, float* out, int64_t n, float shift)
     out[i] = exp_scalar(x[i] - shift);
     sum += out[i];
   }
+  return sum;
+}
+
+// exp_shifted_sum with the exps stored as bf16 (bf16::bits of each fp32 exp) for a bf16 product;
+// the sum is of the fp32 exps, in the same order. x is scratch: it may be overwritten.
+inline float exp_shifted_sum_bf16(float* x, uint16_t* out, int64_t n, float shift) {
+  int64_t i = 0;
+  float sum = 0.0f;
+#if defined(MEDENC_AVX512)
+  // One pass instead of exp_shifted_sum's store and a second pass to convert.
+  __m512 acc = _mm512_setzero_ps();
+  const __m512 s = _mm512_set1_ps(shift), log2e = _mm512_set1_ps(1.44269504088896341f);
+  const __m512i round_bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 e = exp2_16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), s), log2e));
+    acc = _mm512_add_ps(acc, e);
+    // bf16::bits: round to nearest even (the exps are finite and >= 0: no NaN case).
+    const __m512i b = _mm512_castps_si512(e);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), one);
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, round_bias), lsb), 16);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(r));
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  for (int l = 0; l < 16; ++l) sum += lanes[l];
+  for (; i < n; ++i) {  // the tail as exp_shifted_sum's
+    const float e = exp_scalar(x[i] - shift);
+    sum += e;
+    out[i] = bf16::bits(e);
+  }
+#else
+  sum = exp_shifted_sum(x, x, n, shift);
+  for (; i < n; ++i) out[i] = bf16::bits(x[i]);
+#endif
   return sum;
 }
 

@@ -1,0 +1,119 @@
+#pragma once
+// Scaffolding every encoder family shares around its own layer math: the op context from the load
+// options, parameter look-ups resolved once (linear and norm weights), the dropout sites of a training
+// step, the rows a task head runs on (pooled sequences, every token, or masked-LM rows) in inference
+// and training with the way their gradient goes back to the token rows, and what every family's
+// training activations hold (an arena cut by a size table, the head rows, the gradient slices).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "medenc/config.h"
+#include "medenc/model.h"
+#include "medenc/parameters.h"
+#include "medenc/train.h"
+#include "ops/ops.h"
+#include "ops/ops_backward.h"
+
+namespace medenc {
+
+// Parameter index of a tensor the architecture does not have.
+inline constexpr size_t kNoParam = (size_t)-1;
+
+// The op context a model's passes run in.
+ops::Context context_from(const LoadOptions& options);
+// The task heads' context: under int8 they stay fp32 (under 1% of the FLOPs; quantizing them costs
+// accuracy for nothing).
+ops::Context head_context(const ops::Context& ctx);
+
+// Pointer to a declared tensor's values, or null for kNoParam.
+inline const float* param_or_null(const ParameterSet& ps, size_t i) { return i == kNoParam ? nullptr : ps.at(i); }
+
+// A linear layer's weights (index w, optional bias b) resolved to pointers.
+ops::LinearWeights linear_weights(const ParameterSet& ps, size_t w, size_t b, int64_t in, int64_t out);
+
+// A norm layer: parameter indices (for gradients) and its weights resolved once, like LinearWeights.
+struct NormWeights {
+  size_t w = kNoParam, b = kNoParam;
+  const float* weight = nullptr;
+  const float* bias = nullptr;  // null: the norm has no bias
+  void resolve(const ParameterSet& ps) {
+    weight = param_or_null(ps, w);
+    bias = param_or_null(ps, b);
+  }
+};
+
+// Dropout sites of one training step, each with its own mask: embeddings, classifier, then three per
+// layer (site layer_site(l, k), k = 0, 1, 2).
+enum DropoutSite : uint64_t { kEmbeddingDrop = 0, kClassifierDrop = 1, kLayerSites = 2 };
+inline uint64_t layer_site(int64_t layer, int k) { return kLayerSites + 3 * (uint64_t)layer + (uint64_t)k; }
+
+// llm.c's ActivationTensors: a training session's activations as named tensors cut from one float
+// buffer by a size table ({&tensor pointer, floats}). The buffer grows to the largest batch seen and is
+// reused; layout() re-points every tensor.
+class ActivationArena {
+ public:
+  void layout(const std::vector<std::pair<float**, size_t>>& table);
+  size_t bytes() const { return memory_.size() * sizeof(float); }
+
+ private:
+  std::vector<float> memory_;
+};
+
+// The rows a task head runs on.
+struct HeadRows {
+  int64_t count = 0;            // R
+  std::vector<float> in;        // [R, H]
+  std::vector<int64_t> index;   // masked LM: the packed token row of each head row
+  std::vector<int32_t> labels;  // token and masked-LM heads: one class per head row (training)
+};
+
+// Inference: pooled sequences (first token, or the mean with mean_pool) for sequence heads, the
+// requested packed rows for a masked-LM head given mlm_rows (an error names a row outside the batch),
+// every token otherwise.
+HeadRows inference_head_rows(HeadKind kind, const Batch& batch, const float* hidden, int64_t H, bool mean_pool,
+                             const std::vector<int64_t>& mlm_rows);
+// Training: pooled sequences, every token with its class, or (masked LM) the labelled tokens only.
+HeadRows training_head_rows(HeadKind kind, const Batch& batch, const float* hidden, int64_t H, bool mean_pool,
+                            const TrainLabels& labels);
+// What every family's training activations hold beside its own tensors: the batch and its dropout
+// stream, the arena, and the head's rows (they depend on the labels, so they stay vectors). A family's
+// Activations derive from it and add the tensors their size table cuts from the arena.
+struct EncoderActivations : TrainingActivations {
+  Batch batch;
+  std::vector<int32_t> positions;
+  uint64_t seed = 0;
+  bool dropout = false;
+  bool filled = false;  // a forward_train has run to its loss
+  ActivationArena arena;
+  HeadRows head;                                    // the rows through the head, [R, H]
+  std::vector<float> head_pre, head_act, head_out;  // [R, H] inside the head
+  std::vector<float> dlogits;                       // [R, C], d loss / d logits
+
+  // Starts a forward_train over `batch` (positions, dropout stream; filled once the loss is known).
+  void begin(const Batch& b, const TrainOptions& options);
+  // The head's rows and their buffers for R = head.count rows of width H.
+  void set_head(HeadRows rows, int64_t H);
+  // The loss of the head's R x C logits (train_common.h's head_loss); the activations are then filled.
+  TrainOutput finish(const HeadConfig& config, const TrainLabels& labels, std::vector<float>&& logits, int64_t C,
+                     bool keep_logits);
+  size_t bytes() const override;
+};
+
+// The parameter gradients backward() adds to: checks that `saved` holds a forward_train and that the
+// buffer matches the parameters; grad(i) is tensor i's slice (null for kNoParam).
+struct GradientSlices {
+  GradientSlices(const EncoderActivations& saved, std::span<float> gradients, const ParameterSet& ps);
+  float* operator()(size_t i) const { return i == kNoParam ? nullptr : base + ps.specs()[i].offset; }
+  float* base;
+  const ParameterSet& ps;
+};
+
+// Backward: d loss / d (head input rows) back onto the [tokens, H] rows in dhidden (the pooling's
+// backward, a scatter of the masked-LM rows, or the rows themselves for a token head).
+void route_head_gradient(const ops::Context& ctx, HeadKind kind, const Batch& batch, const HeadRows& rows,
+                         const float* d_rows, float* dhidden, int64_t H, bool mean_pool);
+
+}  // namespace medenc
