@@ -15,7 +15,6 @@ struct TaskCliOptions {
   std::string input = "-", out;
   std::string format = "jsonl", field = "text", id_field = "id";
   std::string on_error = "line";
-  std::string dtype = "f32";  // compute type: f32 | bf16
   int64_t max_length = 0;  // 0: the model's maximum positions
   int64_t stride = 0;
   int64_t max_batch_tokens = 16384;
