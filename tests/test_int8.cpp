@@ -24,8 +24,8 @@ using namespace medenc;
 namespace {
 
 // Fixture bounds, as fractions of the largest |value| of the expected tensor (at least 1).
-constexpr double kLogitsBound = 0.1;
-constexpr double kHiddenBound = 0.1;
+constexpr double kLogitsBound = 0.05;  // measured: at most 0.01 of the range (tokcls9: 0.043 of 4.5)
+constexpr double kHiddenBound = 0.1;   // measured: at most 0.065 (Megatron, hidden states up to ~4)
 
 std::vector<float> random_floats(size_t n, uint64_t seed, double scale = 1.0) {
   Rng rng(seed);

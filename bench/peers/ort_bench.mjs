@@ -2,7 +2,7 @@
 // the peer side of bench/peers/peer_bench.py.
 //
 //   node bench/peers/ort_bench.mjs --model model.onnx --ids ids.jsonl [--threads 2] [--reps 3]
-//        [--batches 1,2,4,8,16,32] [--budgets 2048,4096,8192]
+//        [--batches 1,2,4,8,16,32] [--budgets 2048,4096,8192] [--opt all|extended|basic|disabled]
 //
 // ids.jsonl: one {"ids": [...]} per text (medenc tokenize's output). ONNX Runtime needs padded
 // batches, so the texts are sorted by length and cut into batches of similar lengths, each padded to
@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import ort from 'onnxruntime-node';
 
 function args() {
-  const a = { threads: 2, reps: 3, batches: [1, 2, 4, 8, 16, 32], budgets: [2048, 4096, 8192, 16384] };
+  const a = { threads: 2, reps: 3, batches: [1, 2, 4, 8, 16, 32], budgets: [2048, 4096, 8192, 16384], opt: 'all' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, ''), value = argv[i + 1];
@@ -63,7 +63,7 @@ async function main() {
   const tokens = lengths.reduce((s, n) => s + n, 0);
   const session = await ort.InferenceSession.create(a.model, {
     executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: a.opt,
     executionMode: 'sequential',
     intraOpNumThreads: a.threads,
     interOpNumThreads: 1,
@@ -97,6 +97,7 @@ async function main() {
   }
   const best = results.reduce((x, y) => (y.tokens_per_s > x.tokens_per_s ? y : x));
   console.log(JSON.stringify({ texts: texts.length, tokens, threads: a.threads, ort_version: ort.env.versions,
+                               graph_optimization: a.opt,
                                arrangements: results, best, logits }));
 }
 
