@@ -95,6 +95,31 @@ std::vector<double> logged_losses(const std::string& out) {
   return losses;
 }
 
+// A regression checkpoint with a named output (models/medical-relevance's is "medical_relevance")
+// warm-starts with its regressor, as Hugging Face loads any head of the same shape: at a negligible rate
+// the trained folder's regressor is the checkpoint's, and the name is kept. (It used to be replaced
+// by a fresh one named LABEL_0.)
+TEST(Trainer, RegressionWarmStartKeepsANamedRegressor) {
+  const std::string reg = test::make_model("ModernBertForSequenceClassification", "modernbert-base", 1, "regression");
+  test::set_labels(reg, {"medical_relevance"});
+  const std::string data = test::temp_dir("reg_data") + "/train.jsonl";
+  test::write_file(data, "{\"text\": \"Chest radiograph shows no effusion.\", \"score\": 5}\n"
+                         "{\"text\": \"The committee met on Tuesday.\", \"score\": 1}\n");
+  TrainingArguments a = tiny_args(reg, TaskKind::Regression, data);
+  a.learning_rate = 1e-30;  // far under a float ulp of these weights: the step leaves them as they are
+  a.max_steps = 1;
+  a.save_strategy = "no";
+  a.data.score_min = 1;
+  a.data.score_max = 5;
+  train(a);
+  const json config = json::parse(test::read_file(a.output_dir + "/config.json"));
+  EXPECT_EQ(config["id2label"]["0"], "medical_relevance");
+  EXPECT_EQ(tensor(a.output_dir, "classifier.weight"), tensor(reg, "classifier.weight"));
+  const std::vector<float> bias = tensor(a.output_dir, "classifier.bias"), stored = tensor(reg, "classifier.bias");
+  ASSERT_EQ(bias.size(), 1u);
+  EXPECT_NEAR(bias[0], stored[0], 1e-20);  // a zero bias moves by about the rate itself
+}
+
 TEST(Trainer, MultiLabelEndToEndSavedModelReproducesTheInMemoryModel) {
   const std::string base = test::make_model("ModernBertForMaskedLM", "modernbert-base");
   const std::string data = test::data_path("trainer/roco_ccby_80.jsonl");

@@ -220,7 +220,14 @@ std::vector<std::string> Trainer::load_training_data() {
 // The label set: from the data (or the list), or the base checkpoint's when they cover the data's.
 void Trainer::resolve_labels(const std::vector<std::string>& listed) {
   switch (a_.task) {
-    case TaskKind::Regression: labels_ = {"LABEL_0"}; break;
+    case TaskKind::Regression: {
+      // A regression checkpoint keeps its one output's name, and with it its regressor (Hugging Face
+      // loads a head whose shape matches whatever it is called).
+      labels_ = {"LABEL_0"};
+      if (!a_.from_scratch)
+        if (auto base = checkpoint_labels(a_.model_dir, a_.task); base && base->size() == 1) labels_ = *base;
+      break;
+    }
     case TaskKind::Mlm: labels_ = {}; break;
     case TaskKind::SingleLabel:
     case TaskKind::MultiLabel:
