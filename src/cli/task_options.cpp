@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "cli/status_line.h"
 #include "medenc/error.h"
+#include "medenc/hub.h"
 #include "medenc/result_json.h"
 
 namespace medenc::cli {
@@ -51,7 +52,17 @@ LoadedTask load_task(const TaskCliOptions& o) {
   ModelOptions mo;
   mo.tokenizer = o.tokenizer;
   mo.precision = parse_precision(o.dtype);
-  t.model = Model::load(o.model, mo);
+  try {
+    t.model = Model::load(o.model, mo);
+  } catch (const Error& e) {
+    // The library says a tokenizer can be given apart; the command line says how.
+    const std::string dir = o.tokenizer.empty() && e.kind() == ErrorKind::InvalidModel ? resolve_model(o.model) : "";
+    namespace fs = std::filesystem;
+    if (!dir.empty() && fs::is_directory(dir) && !fs::exists(fs::path(dir) / "tokenizer.json") &&
+        !fs::exists(fs::path(dir) / "vocab.txt"))
+      throw Error(ErrorKind::InvalidModel, dir + ": no tokenizer.json or vocab.txt (give --tokenizer DIR)");
+    throw;
+  }
   SessionOptions so;
   so.threads = o.threads;
   t.session = std::make_unique<Session>(t.model, so);
