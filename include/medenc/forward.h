@@ -1,5 +1,7 @@
 #pragma once
-// `medenc forward`: right-padded inputs in the Hugging Face layout in, padded output tensors out.
+// The padded forward as Hugging Face transformers takes and gives it (right-padded input_ids and
+// attention_mask in, padded tensors out), for comparing with transformers: under `medenc forward` and
+// Python's Model.forward.
 #include <cstdint>
 #include <functional>
 #include <string>

@@ -330,10 +330,14 @@ json check_targets(const json& report) {
 void print_int8_gate(const json& gate) {
   std::fprintf(stderr, "int8 accuracy gate (int8 against fp32, both run now):\n");
   for (const auto& [name, f] : gate["fixtures"].items()) {
-    auto num = [&](const char* key) { return f.contains(key) ? (double)f[key] : NAN; };
-    std::fprintf(stderr, "  fixture %-36s logits max |int8 - fp32| %.4f (vs HF fp32 %.4f; logits up to %.2f)  hidden %.4f\n",
-                 name.c_str(), num("logits_vs_fp32"), num("logits_vs_hf_fp32"), num("logits_max_abs"),
-                 num("hidden_vs_fp32"));
+    // A number, or "-" where the fixture has none (a base model has no logits; some fixtures no HF logits).
+    auto num = [&](const char* key, const char* format) {
+      if (!f.contains(key) || !f[key].is_number() || std::isnan((double)f[key])) return std::string("-");
+      return fmt::format(fmt::runtime(format), (double)f[key]);
+    };
+    std::fprintf(stderr, "  fixture %-36s logits max |int8 - fp32| %s (vs HF fp32 %s; logits up to %s)  hidden %s\n",
+                 name.c_str(), num("logits_vs_fp32", "{:.4f}").c_str(), num("logits_vs_hf_fp32", "{:.4f}").c_str(),
+                 num("logits_max_abs", "{:.2f}").c_str(), num("hidden_vs_fp32", "{:.4f}").c_str());
   }
   const json& r = gate["relevance"];
   if (r.contains("skipped")) {
