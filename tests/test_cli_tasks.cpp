@@ -11,19 +11,8 @@ namespace medenc {
 namespace {
 
 using nlohmann::json;
-
-std::vector<json> parse_lines(const std::string& s) {
-  std::vector<json> out;
-  std::istringstream in(s);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(json::parse(line));
-  return out;
-}
-
-std::string regression_args() {
-  return "--model " + test::fixture_dir("modernbert_seqcls_regression_mean") + " --tokenizer " +
-         test::data_path("tokenizers/modernbert-base");
-}
+using test::parse_lines;
+using test::regression_args;
 
 // The model's raw score for one text, run alone.
 double reference_score(const std::string& text) {

@@ -141,4 +141,19 @@ inline std::string cp_slice(const std::string& s, int64_t start, int64_t end) {
   return s.substr(cp[start], cp[end] - cp[start]);
 }
 
+// One JSON value per line of a command's output.
+inline std::vector<nlohmann::json> parse_lines(const std::string& s) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(s);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// --model/--tokenizer of the ModernBERT regression fixture (mean pooling).
+inline std::string regression_args() {
+  return "--model " + fixture_dir("modernbert_seqcls_regression_mean") + " --tokenizer " +
+         data_path("tokenizers/modernbert-base");
+}
+
 }  // namespace medenc::test

@@ -117,18 +117,8 @@ const TileKernel& tile_kernel(const TileKey& key) {
 // emulates it: the inputs are rounded to bf16 values and multiplied by the fp32 kernels, which gives
 // the same products and sums exactly in fp32.
 bool native_bf16_matmul() {
-  static const bool available = [] {
-    try {
-      using dt = dnnl::memory::data_type;
-      dnnl::memory::desc a({kTileRows, 64}, dt::bf16, dnnl::memory::format_tag::ab);
-      dnnl::memory::desc w({64, 64}, dt::bf16, dnnl::memory::format_tag::ba);
-      dnnl::memory::desc c({kTileRows, 64}, dt::f32, dnnl::memory::format_tag::ab);
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, w, c), cpu_engine());
-      return std::string(pd.impl_info_str()).find("ref") == std::string::npos;
-    } catch (const dnnl::error&) {
-      return false;
-    }
-  }();
+  using dt = dnnl::memory::data_type;
+  static const bool available = native_matmul(dt::bf16, dt::bf16, dt::f32, dnnl::memory::format_tag::ba, kTileRows);
   return available;
 }
 
