@@ -1,13 +1,15 @@
 // `medenc eval` values, not just its keys: the metrics are recomputed here from the predictions that
 // `medenc classify` writes for the same data, with the definitions written out (scikit-learn's, with
 // zero_division = 0), and compared with what eval reports. Regression at the default threshold (2)
-// and another, and multi-label at 0.5 and another threshold.
+// and another, multi-label at 0.5 and another threshold, and NER (seqeval's entity matching, default
+// and strict IOB2, written out here) from the per-token predictions of `medenc ner --aggregation none`.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -219,6 +221,145 @@ TEST(CliEvalValues, MultiLabelMetricsFromClassifyScores) {
     EXPECT_GT(predicted_on, 0);  // some labels are on and some off: the counts are not trivial
     EXPECT_LT(predicted_on, cells);
   }
+}
+
+
+// Entities of one sentence's tags as (type, first word, end word). Default mode reads tags as
+// conlleval does: B-X starts an entity, so does an I-X that does not continue one of type X. Strict
+// IOB2: only B-X starts one, continued by I-X; other I- tags belong to no entity.
+using Entity = std::tuple<std::string, size_t, size_t>;
+std::set<Entity> entities(const std::vector<std::string>& tags, bool strict) {
+  std::set<Entity> out;
+  std::string open;  // type of the entity being read, "" when none
+  size_t begin = 0;
+  for (size_t i = 0; i <= tags.size(); ++i) {
+    const std::string tag = i < tags.size() ? tags[i] : "O";
+    const char prefix = tag[0];
+    const std::string type = tag == "O" ? "" : tag.substr(2);
+    const bool continues = prefix == 'I' && !open.empty() && type == open;
+    if (continues) continue;
+    if (!open.empty()) out.insert({open, begin, i});
+    open.clear();
+    if (prefix == 'B' || (prefix == 'I' && !strict)) open = type, begin = i;
+  }
+  return out;
+}
+
+TEST(CliEvalValues, NerEntityScoresFromTokenPredictions) {
+  const std::vector<std::string> labels{"O", "B-DIS", "I-DIS", "B-DRUG", "I-DRUG"};
+  const std::string model = test::make_model("BertForTokenClassification", "bert-base-uncased", 5, "", 11);
+  test::set_labels(model, labels);
+  // Sentences of whitespace-separated words (CoNLL joins a sentence's words with single spaces).
+  std::vector<std::vector<std::string>> words;
+  for (const std::string& s : test::clinical_sentences()) {
+    std::istringstream in(s);
+    std::vector<std::string> w;
+    for (std::string x; in >> x;) w.push_back(x);
+    if (!w.empty()) words.push_back(w);
+  }
+  std::vector<std::string> texts;
+  for (const auto& w : words) {
+    std::string t;
+    for (const std::string& x : w) t += (t.empty() ? "" : " ") + x;
+    texts.push_back(t);
+  }
+  const std::string dir = test::temp_dir("eval_ner");
+  test::write_file(dir + "/texts.jsonl", test::to_jsonl(texts));
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("ner --model " + model + " --aggregation none --threads 1 " + dir + "/texts.jsonl", &out, &err),
+            0)
+      << err;
+  const std::vector<json> lines = json_lines(out);
+  ASSERT_EQ(lines.size(), texts.size());
+
+  // A word's predicted tag is its first token's label ("O" when that token is not listed: O is left
+  // out by default). Words start where the previous one ended plus one space (in code points).
+  std::vector<std::vector<std::string>> predicted;
+  for (size_t s = 0; s < words.size(); ++s) {
+    std::map<int64_t, std::string> by_start;  // first token starting at a position wins
+    for (const json& e : lines[s].at("entities")) by_start.emplace(e.at("start").get<int64_t>(), e.at("label"));
+    predicted.emplace_back();
+    int64_t start = 0;
+    for (const std::string& w : words[s]) {
+      auto it = by_start.find(start);
+      predicted.back().push_back(it == by_start.end() ? "O" : it->second);
+      int64_t cps = 0;
+      for (unsigned char c : w) cps += (c & 0xC0) != 0x80;
+      start += cps + 1;
+    }
+  }
+
+  // Gold tags (valid IOB2): sentence 0 mod 3 takes the predicted entities as they are, 1 mod 3 the
+  // predicted entities with the other type, 2 mod 3 a fixed pattern of its own.
+  std::vector<std::vector<std::string>> gold;
+  for (size_t s = 0; s < words.size(); ++s) {
+    std::vector<std::string> g(words[s].size(), "O");
+    if (s % 3 == 2) {
+      for (size_t i = 0; i < g.size(); ++i) g[i] = i % 4 == 1 ? "B-DIS" : i % 4 == 2 ? "I-DIS" : i % 7 == 0 ? "B-DRUG" : "O";
+    } else {
+      for (const auto& [type, b, e] : entities(predicted[s], false)) {
+        const std::string t = s % 3 == 0 ? type : type == "DIS" ? "DRUG" : "DIS";
+        for (size_t i = b; i < e; ++i) g[i] = (i == b ? "B-" : "I-") + t;
+      }
+    }
+    gold.push_back(g);
+  }
+  std::string conll;
+  for (size_t s = 0; s < words.size(); ++s) {
+    for (size_t i = 0; i < words[s].size(); ++i) conll += words[s][i] + " " + gold[s][i] + "\n";
+    conll += "\n";
+  }
+  test::write_file(dir + "/gold.conll", conll);
+  ASSERT_EQ(test::run_cli("eval --model " + model + " --data " + dir + "/gold.conll --threads 1", &out, &err), 0) << err;
+  const json m = json::parse(out)["metrics"];
+
+  for (const bool strict : {false, true}) {
+    SCOPED_TRACE(strict ? "strict IOB2" : "default");
+    std::map<std::string, std::array<double, 3>> per;  // type -> gold, predicted, correct
+    for (size_t s = 0; s < words.size(); ++s) {
+      const std::set<Entity> g = entities(gold[s], strict), p = entities(predicted[s], strict);
+      for (const Entity& e : g) per[std::get<0>(e)][0] += 1;
+      for (const Entity& e : p) per[std::get<0>(e)][1] += 1, per[std::get<0>(e)][2] += g.count(e);
+    }
+    auto div = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+    auto f1 = [&](double p, double r) { return div(2 * p * r, p + r); };
+    double G = 0, P = 0, C = 0, f1_macro = 0;
+    for (const auto& [type, c] : per) {
+      G += c[0], P += c[1], C += c[2];
+      f1_macro += f1(div(c[2], c[1]), div(c[2], c[0])) / (double)per.size();
+    }
+    const std::string pre = strict ? "strict_" : "";
+    expect_close(m, pre + "precision", div(C, P));
+    expect_close(m, pre + "recall", div(C, G));
+    expect_close(m, pre + "f1", f1(div(C, P), div(C, G)));
+    expect_close(m, pre + "f1_macro", f1_macro);
+    const json& types = m.at(strict ? "per_type_strict" : "per_type");
+    EXPECT_EQ(types.size(), per.size()) << types.dump();
+    for (const auto& [type, c] : per) {
+      SCOPED_TRACE(type);
+      ASSERT_TRUE(types.contains(type)) << types.dump();
+      expect_close(types[type], "precision", div(c[2], c[1]));
+      expect_close(types[type], "recall", div(c[2], c[0]));
+      expect_close(types[type], "f1", f1(div(c[2], c[1]), div(c[2], c[0])));
+      expect_close(types[type], "support", c[0]);
+      expect_close(types[type], "predicted", c[1]);
+    }
+    if (!strict) {
+      expect_close(m, "gold_entities", G);
+      expect_close(m, "predicted_entities", P);
+      expect_close(m, "correct_entities", C);
+      // Not trivial: some predicted entities are right, some wrong, some gold ones missed.
+      EXPECT_GT(C, 0);
+      EXPECT_LT(C, P);
+      EXPECT_LT(C, G);
+    }
+  }
+  // Word level: accuracy over every word.
+  double right = 0, n = 0;
+  for (size_t s = 0; s < words.size(); ++s)
+    for (size_t i = 0; i < words[s].size(); ++i) right += gold[s][i] == predicted[s][i], n += 1;
+  expect_close(m, "words", n);
+  expect_close(m, "accuracy", right / n);
 }
 
 }  // namespace

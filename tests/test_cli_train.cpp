@@ -2,6 +2,7 @@
 // one command each, bad-row reports, usage errors, and thresholds tuned by eval that classify reads.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,8 +42,14 @@ std::string scored_notes(int n, uint64_t seed) {
   return out;
 }
 
-// Spawns `medenc ARGS` (stdout/stderr to /dev/null) and returns its pid.
-pid_t spawn(const std::vector<std::string>& args) {
+// Spawns `medenc ARGS` (stdout/stderr to /dev/null) and returns its pid. With sigint_pending the
+// child starts with SIGINT blocked and already sent: it stays pending until medenc installs its
+// handler (which unblocks it), so the signal reaches the running job whatever the timing.
+pid_t spawn(const std::vector<std::string>& args, bool sigint_pending = false) {
+  sigset_t block, saved;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  if (sigint_pending) pthread_sigmask(SIG_BLOCK, &block, &saved);  // inherited by the child at fork
   const pid_t pid = fork();
   if (pid == 0) {
     std::vector<char*> argv;
@@ -55,6 +62,10 @@ pid_t spawn(const std::vector<std::string>& args) {
     freopen("/dev/null", "w", stderr);
     execv(exe.c_str(), argv.data());
     _exit(127);
+  }
+  if (sigint_pending) {
+    kill(pid, SIGINT);
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   }
   return pid;
 }
@@ -80,9 +91,9 @@ TEST(CliTrain, KilledRunResumesToTheSameWeights) {
 
   // Kill a second run with SIGKILL once it has written its second checkpoint.
   const pid_t pid = spawn(split(args + " --out " + dir + "/part"));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
   while (!fs::exists(dir + "/part/checkpoint-20") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -106,22 +117,20 @@ TEST(CliTrain, KilledRunResumesToTheSameWeights) {
   }
   EXPECT_EQ(a["log_history"].back()["train_loss"], b["log_history"].back()["train_loss"]);
 
-  // Ctrl-C (SIGINT) stops a third run at its next optimizer step with a checkpoint there (not
-  // necessarily a save step), exit code 130 and no final model; the same command resumes from it to
-  // the same weights as the uninterrupted run.
-  const pid_t pid2 = spawn(split(args + " --out " + dir + "/stopped"));
-  const auto deadline2 = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(dir + "/stopped/checkpoint-10") && std::chrono::steady_clock::now() < deadline2)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // somewhere between save steps
-  kill(pid2, SIGINT);
+  // Ctrl-C (SIGINT) stops a third run at its next optimizer step with a checkpoint there (not a save
+  // step), exit code 130 and no final model; the same command resumes from it to the same weights as
+  // the uninterrupted run. The signal is sent before the run starts and held pending until medenc's
+  // handler is in place, so the run stops at its first step, every time.
+  const pid_t pid2 = spawn(split(args + " --out " + dir + "/stopped"), true);
   int status2 = 0;
   waitpid(pid2, &status2, 0);
   ASSERT_TRUE(WIFEXITED(status2)) << "SIGINT killed the run instead of stopping it";
-  ASSERT_EQ(WEXITSTATUS(status2), 130) << "the run finished before it could be interrupted";
+  ASSERT_EQ(WEXITSTATUS(status2), 130);
+  EXPECT_TRUE(fs::exists(dir + "/stopped/checkpoint-1/model.safetensors"));
   ASSERT_FALSE(fs::exists(dir + "/stopped/model.safetensors"));
   ASSERT_EQ(test::run_cli(args + " --out " + dir + "/stopped", &out, &err), 0) << err;
   EXPECT_NE(err.find("resuming from"), std::string::npos) << err;
+  EXPECT_NE(err.find("checkpoint-1 (step 1 of"), std::string::npos) << err;
   EXPECT_EQ(test::read_file(dir + "/full/model.safetensors"), test::read_file(dir + "/stopped/model.safetensors"));
 
   // Resuming with another learning rate is refused.

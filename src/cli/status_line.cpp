@@ -1,5 +1,6 @@
 #include "cli/status_line.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,6 +47,7 @@ namespace {
 
 std::atomic<bool> interrupted{false};
 struct sigaction previous_int, previous_term;
+sigset_t previous_mask;
 
 void on_signal(int sig) {
   if (interrupted.exchange(true)) {  // second signal: the default action
@@ -62,9 +64,17 @@ InterruptFlag::InterruptFlag() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &previous_int);
   sigaction(SIGTERM, &sa, &previous_term);
+  // A launcher may start us with these signals blocked; unblocked here, one sent before this point
+  // (still pending) raises the flag now instead of being lost or killing the process.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, &previous_mask);
 }
 
 InterruptFlag::~InterruptFlag() {
+  pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
   sigaction(SIGINT, &previous_int, nullptr);
   sigaction(SIGTERM, &previous_term, nullptr);
 }
