@@ -81,18 +81,19 @@ std::vector<std::string> split(const std::string& s) {
 TEST(CliTrain, KilledRunResumesToTheSameWeights) {
   const std::string base = test::make_model("ModernBertForMaskedLM", "modernbert-base");
   const std::string dir = test::temp_dir("resume");
-  test::write_file(dir + "/train.jsonl", scored_notes(600, 5));
+  // 32 steps of 4 x 2 examples cross three epoch boundaries of the 80 notes (the sampler's state).
+  test::write_file(dir + "/train.jsonl", scored_notes(80, 5));
   const std::string args = "train --model " + base + " --task regression --train " + dir +
-                           "/train.jsonl --learning-rate 1e-3 --max-steps 80 --per-device-train-batch-size 8 "
-                           "--gradient-accumulation-steps 2 --save-steps 10 --logging-steps 5 --threads 1 "
+                           "/train.jsonl --learning-rate 1e-3 --max-steps 32 --per-device-train-batch-size 4 "
+                           "--gradient-accumulation-steps 2 --save-steps 8 --logging-steps 2 --threads 1 "
                            "--group-by-length --warmup-ratio 0.1 --weight-decay 0.01 --lr-scheduler-type cosine";
   std::string out, err;
   ASSERT_EQ(test::run_cli(args + " --out " + dir + "/full", &out, &err), 0) << err;
 
-  // Kill a second run with SIGKILL once it has written its second checkpoint.
+  // Kill a second run with SIGKILL once it has written its second checkpoint (16 of its 32 steps).
   const pid_t pid = spawn(split(args + " --out " + dir + "/part"));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (!fs::exists(dir + "/part/checkpoint-20") && std::chrono::steady_clock::now() < deadline)
+  while (!fs::exists(dir + "/part/checkpoint-16") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   kill(pid, SIGKILL);
   int status = 0;
