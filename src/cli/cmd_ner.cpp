@@ -32,8 +32,11 @@ medenc::cli::Registrar reg(
       app.add_option("--aggregation", o->aggregation,
                      "none | simple (default) | first | average | max, as in Hugging Face's pipeline")
           ->check(CLI::IsMember({"none", "simple", "first", "average", "max"}));
+      // One comma-separated list per occurrence, so that `--ignore-labels O,DIS notes.jsonl` leaves
+      // the input file to the input argument.
       app.add_option("--ignore-labels", o->ignore_labels, "Labels (entity groups) left out (default: O)")
-          ->delimiter(',');
+          ->delimiter(',')
+          ->allow_extra_args(false);
       return [o] { return run(*o); };
     });
 
