@@ -465,6 +465,20 @@ def finetune_rows(a, train, rng):
     return rows
 
 
+def stage2_rows(a, train, rng):
+    """The second stage's mix (fine-tuning the first model): authored text of both classes
+    (relevance_synthetic.py: titles and sentences of 38 non-medical fields and 19 medical specialties
+    from one set of shared templates; dosing lines, notes, result lines and their non-medical
+    counterparts) plus a replay of the first stage's mix (fresh windows of the same sources and
+    masked abstracts), so that the held-out sources keep their scores."""
+    import relevance_synthetic
+    replay = scratch_rows(argparse.Namespace(shared=a.shared, train_per_class=a.replay_per_class), train, rng)
+    authored = relevance_synthetic.rows(a.train_per_class, random.Random(a.synthetic_seed))
+    rows = replay + [{"source": r["source"], "text": r["text"], "score": r["score"]} for r in authored]
+    rng.shuffle(rows)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shared", default=DEFAULT_SHARED, help="the shared data folder (default: %(default)s)")
@@ -472,8 +486,13 @@ def main():
     p.add_argument("--train-per-class", type=int, default=8000)
     p.add_argument("--eval-per-source", type=int, default=400)
     p.add_argument("--seed", type=int, default=19)
-    p.add_argument("--recipe", choices=("scratch", "finetune"), default="scratch",
-                   help="scratch: the first training's mix; finetune: the second stage's mix (see finetune_rows)")
+    p.add_argument("--recipe", choices=("scratch", "finetune", "stage2"), default="scratch",
+                   help="scratch: the first training's mix; stage2: the shipped second stage's mix (see stage2_rows); "
+                        "finetune: an earlier second-stage mix, not shipped (see finetune_rows)")
+    p.add_argument("--replay-per-class", type=int, default=1500,
+                   help="stage2: texts per class of the first stage's mix (default: %(default)s)")
+    p.add_argument("--synthetic-seed", type=int, default=23,
+                   help="stage2: seed of the authored texts (relevance_synthetic.py; default: %(default)s)")
     a = p.parse_args()
     if not os.path.isdir(a.shared):
         p.error(f"{a.shared}: no shared data folder (give --shared DIR or set MEDENC_SHARED_DATA)")
@@ -492,6 +511,8 @@ def main():
 
     if a.recipe == "scratch":
         rows = scratch_rows(a, train, rng)
+    elif a.recipe == "stage2":
+        rows = stage2_rows(a, train, rng)
     else:
         rows = finetune_rows(a, train, rng)
     os.makedirs(a.out, exist_ok=True)
