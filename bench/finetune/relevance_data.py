@@ -417,12 +417,14 @@ def write_jsonl(path, rows):
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def scratch_rows(a, train, rng):
-    """The first stage's mix (from scratch): the four sources and the masked abstracts."""
+def scratch_rows(a, train, rng, drop_doses=False):
+    """The first stage's mix (from scratch): the four sources and the masked abstracts (drop_doses: without
+    their sentences that keep a dose, as the second stage replays it)."""
     groups = semantic_groups(a.shared)
     other_train = train["other"]["wikitext"] + train["other"]["sotu"]
     fillers = plain_spans(other_train, rng, 20000)
-    train["other"]["masked_abstracts"] = masked_abstracts(train["medical"]["medmentions"], groups, fillers, rng)
+    train["other"]["masked_abstracts"] = masked_abstracts(train["medical"]["medmentions"], groups, fillers, rng,
+                                                         drop_doses)
     print(f"counterfactuals: {len(train['other']['masked_abstracts'])} masked abstracts, {len(fillers)} filler spans")
     weights = {"medmentions": 0.6, "roco": 0.4, "wikitext": 0.425, "sotu": 0.425, "masked_abstracts": 0.15}
     rows = [dict(r, score=5.0) for r in sample(train["medical"], weights, a.train_per_class, rng, True)]
@@ -472,7 +474,10 @@ def stage2_rows(a, train, rng):
     counterparts) plus a replay of the first stage's mix (fresh windows of the same sources and
     masked abstracts), so that the held-out sources keep their scores."""
     import relevance_synthetic
-    replay = scratch_rows(argparse.Namespace(shared=a.shared, train_per_class=a.replay_per_class), train, rng)
+    # The first stage's masked abstracts kept sentences with doses ("500 mg" with the drug masked) as
+    # negatives, which taught it that dosing lines are not medical: replayed without them.
+    replay = scratch_rows(argparse.Namespace(shared=a.shared, train_per_class=a.replay_per_class), train, rng,
+                          drop_doses=True)
     authored = relevance_synthetic.rows(a.train_per_class, random.Random(a.synthetic_seed))
     rows = replay + [{"source": r["source"], "text": r["text"], "score": r["score"]} for r in authored]
     rng.shuffle(rows)

@@ -54,6 +54,10 @@ TITLES = [
     "Uncertainty in {quantity} estimates for {topic}", "{Quantity} in {setting} during {year}",
     "Is {method} worth it for {topic}?", "What drives {topic}?", "Rethinking {topic}",
     "{Topic} under {method}", "Improving {quantity} in {setting} with {method}", "{Method} in practice",
+    "Management of {topic} in {setting}", "Assessment of {topic} with {method}", "Diagnosis of {topic} in {setting}",
+    "Detecting {topic} early with {method}", "Monitoring {quantity} in {setting}", "{Topic}: current evidence and open questions",
+    "Efficacy of {method} for {topic}", "Patterns of {topic} among {actor}", "{Quantity} and {topic} in {setting}",
+    "An analysis of {topic}", "How {actor} use {method}", "The economics of {method}", "{Method} and {method2} compared",
 ]
 
 SENTENCES = [
@@ -81,6 +85,14 @@ SENTENCES = [
     "Here we show that {method} changes {quantity} in {setting}.",
     "{Topic} remains poorly understood despite decades of work.",
     "Sensitivity analyses gave similar estimates of {quantity}.",
+    "We derive an expression for the {quantity} of {topic} and test it against {method}.",
+    "We report measurements of {quantity} in {setting} using {method}.",
+    "Using {method}, we show that {topic} depends strongly on {quantity}.",
+    "Here we describe {topic} in {setting} and discuss what it means for {method}.",
+    "Our analysis of {n} records shows that {quantity} varies widely across {setting}.",
+    "{Method} was introduced in {setting} in {year} to address {topic}.",
+    "The {quantity} was {num} {unit} with {method} and {num2} {unit} with {method2}.",
+    "We describe the case of {setting} where {method} failed to prevent {topic}.",
 ]
 
 STUDYWORD = ["study", "trial", "experiment", "analysis", "survey", "cohort", "evaluation", "pilot"]
@@ -356,11 +368,11 @@ def one(rng, medical):
     name = rng.choice(list(fields))
     field = fields[name]
     u = rng.random()
-    if u < 0.32:
+    if u < 0.30:
         kind, text = "title", fill(rng.choice(TITLES), field, rng)
-    elif u < 0.58:
+    elif u < 0.52:
         kind, text = "sentence", fill(rng.choice(SENTENCES), field, rng)
-    elif u < 0.70:
+    elif u < 0.64:
         kind, text = "field_sentence", fill(rng.choice(field["sentence"]), field, rng)
     elif u < 0.80:
         kind, text = "instruction", med_instruction(rng) if medical else other_instruction(rng)
