@@ -494,7 +494,7 @@ def main():
     p.add_argument("--recipe", choices=("scratch", "finetune", "stage2"), default="scratch",
                    help="scratch: the first training's mix; stage2: the shipped second stage's mix (see stage2_rows); "
                         "finetune: an earlier second-stage mix, not shipped (see finetune_rows)")
-    p.add_argument("--replay-per-class", type=int, default=1500,
+    p.add_argument("--replay-per-class", type=int, default=3000,
                    help="stage2: texts per class of the first stage's mix (default: %(default)s)")
     p.add_argument("--synthetic-seed", type=int, default=23,
                    help="stage2: seed of the authored texts (relevance_synthetic.py; default: %(default)s)")

@@ -2,7 +2,7 @@
 # (c') Stage 2 of the shipped medical relevance model alone, then its evaluation: stage 1's weights
 # fine-tuned on the second mix (relevance_data.py --recipe stage2: text written for medenc in both
 # classes, see relevance_synthetic.py, plus a replay of the first mix), as models/medical-relevance/train.sh
-# does after stage 1. Cheap (~3 min on 2 idle cores), so that the second mix can be changed and rerun.
+# does after stage 1. Cheap (~4 min on 2 shared cores), so that the second mix can be changed and rerun.
 #   STAGE1  the folder with stage 1's BF16 weights (default: $WORK/relevance/stage1, which
 #           run_relevance.sh leaves; trained from scratch first, ~22 min, when it is not there)
 # Writes the model to $WORK/relevance_stage2/model and evaluates it on the held-out documents and both

@@ -6,8 +6,8 @@
 #   stage 1  a small ModernBERT trained from scratch on the first mix (--recipe scratch), 1,000 steps at up
 #            to 1,024 tokens (~22 min on 2 idle cores); its F32 weights rounded to BF16 (sha256 $STAGE1_SHA256)
 #   stage 2  stage 1 fine-tuned on the second mix (--recipe stage2: authored titles, sentences, dosing lines,
-#            notes and result lines of both classes, and a replay of the first mix), 563 steps at up to 256
-#            tokens (~3 min); rounded to BF16 again: the shipped weights
+#            notes and result lines of both classes, and as many texts of the first mix), 750 steps at up to 256
+#            tokens (~4 min); rounded to BF16 again: the shipped weights
 # Variables:
 #   SHARED  the folder holding data/ (default: ../shared next to the repository)
 #   WORK    scratch folder for the data and the models (default: /tmp/medenc-relevance)
@@ -68,7 +68,7 @@ fi
 rm -rf "$WORK/stage1_base" && cp -r "$STAGE1" "$WORK/stage1_base"
 name_label "$WORK/stage1_base" LABEL_0
 /usr/bin/python3 "$ROOT/bench/finetune/relevance_data.py" --shared "$SHARED/data" --out "$WORK/data2" --recipe stage2 \
-  --seed 20 --train-per-class 3000 --replay-per-class 1500 --synthetic-seed 23
+  --seed 20 --train-per-class 3000 --replay-per-class 3000 --synthetic-seed 23
 rm -rf "$WORK/f32_2"
 "$MEDENC" train --model "$WORK/stage1_base" "${TRAIN_COMMON[@]}" --train "$WORK/data2/train.jsonl" \
   --learning-rate 1.5e-4 --warmup-ratio 0.1 --max-length 256 --logging-steps 50 --out "$WORK/f32_2" $EXTRA
