@@ -341,6 +341,76 @@ def other_log(rng):
     return t
 
 
+# Second-person advice: patient-facing health text (leaflets, websites, discharge advice) and advice of
+# the same shape from travel, money, software, home, cooking and car care, so that person and mood are no cue.
+HEALTH_CONDITIONS = ["chest pain", "a high temperature", "shortness of breath", "a rash that does not fade", "diarrhoea",
+                     "a headache", "back pain", "a urine infection", "hay fever", "heartburn", "an asthma attack",
+                     "a cough", "earache", "a sprained ankle", "cold sores", "a migraine", "high blood pressure",
+                     "diabetes", "a burn", "morning sickness", "insomnia", "a nosebleed", "conjunctivitis",
+                     "tonsillitis", "gout", "anxiety", "head lice", "a chest infection", "sunburn", "constipation"]
+HEALTH_ACTIONS = ["call 999", "call 911", "call your GP surgery", "go to A&E", "ring NHS 111", "see a pharmacist",
+                  "speak to your midwife", "contact your diabetes nurse", "book an appointment with your doctor",
+                  "ask your pharmacist for advice", "get an urgent appointment", "go to an urgent care centre"]
+HEALTH_WARNINGS = ["the pain spreads to your arm, jaw or back", "you are coughing up blood", "your lips turn blue",
+                   "you feel faint or confused", "the symptoms last more than a week", "you are pregnant",
+                   "your child is under 3 months old", "you have a stiff neck and a rash", "you cannot keep fluids down",
+                   "the swelling gets worse", "you see blood in your urine", "you lose weight without trying",
+                   "your blood sugar stays above 15", "you notice a new lump", "your vision suddenly changes"]
+HEALTH_ADVICE = ["Drink plenty of fluids and rest.", "Take paracetamol or ibuprofen to ease the pain.",
+                 "Wash your hands often and do not share towels.", "Stay off school or work until 48 hours after the last episode.",
+                 "Use a saline spray to clear your nose.", "Keep the wound clean and dry.",
+                 "Raise the injured leg on a pillow and use an ice pack.", "Avoid spicy food, alcohol and large meals late at night.",
+                 "Check your feet every day for cuts or blisters.", "Do not stop taking your inhaler without talking to your doctor.",
+                 "Breastfeeding can continue while you take this antibiotic.", "Get vaccinated against flu every autumn.",
+                 "You may feel tired for a day or two after the vaccine.", "Try to eat five portions of fruit and vegetables a day.",
+                 "Measure your blood pressure at the same time each morning.", "Most coughs clear up within three weeks.",
+                 "Your stitches will dissolve on their own in about ten days.", "Bring a list of your medicines to the appointment.",
+                 "Tell the nurse if you are allergic to penicillin.", "Do not drive for 24 hours after the sedation."]
+OTHER_PROBLEMS = ["a cancelled flight", "a lost passport", "a late payment", "a declined card", "a frozen laptop", "a blocked drain",
+                  "a flat battery", "a burst pipe", "a forgotten password", "a noisy boiler", "a missed parcel", "a warning light on the dashboard",
+                  "a dripping tap", "a cracked screen", "an overdrawn account", "a lost luggage claim", "a power cut", "a parking fine",
+                  "a slow internet connection", "a collapsed cake", "a jammed printer", "a tax return", "a leaking roof", "a dead houseplant"]
+OTHER_ACTIONS = ["call your bank", "contact the airline", "ring the helpline", "call a plumber", "ask at the front desk",
+                 "contact your insurer", "call roadside assistance", "email customer support", "visit the branch",
+                 "call the emergency gas line", "ask your landlord", "contact the embassy", "book a service at the garage"]
+OTHER_WARNINGS = ["you smell gas", "the water is brown", "you see smoke from the engine", "the app asks for your PIN",
+                  "the delay is more than three hours", "your card has been used abroad", "the fuse keeps tripping",
+                  "the screen stays black", "the dough has not risen after two hours", "you have not heard back within a week",
+                  "the tyre looks flat", "the ceiling is wet", "the update fails twice"]
+OTHER_ADVICE = ["Keep your receipts and boarding pass.", "Turn it off and on again before you call.",
+                "Back up your files before you update.", "Pack a spare charger and a copy of your passport.",
+                "Pay off the card with the highest interest first.", "Let the pan heat up before you add the oil.",
+                "Water the plant only when the top of the soil is dry.", "Keep a blanket and water in the car in winter.",
+                "Check the weather forecast before you set off.", "Use a password manager and turn on two-step login.",
+                "Read the terms before you sign the contract.", "Leave the meat to rest for ten minutes before carving.",
+                "Bleed the radiators once a year.", "Set up a direct debit so you never miss a payment.",
+                "Arrive at the airport two hours before departure.", "Rinse the brushes in warm soapy water after painting.",
+                "Save at least three months of expenses for emergencies.", "Clear the browser cache and try again.",
+                "Keep the lid on while the rice steams.", "Bring photo ID to the polling station."]
+
+
+def advice(rng, medical):
+    cond, act, warn, adv = ((HEALTH_CONDITIONS, HEALTH_ACTIONS, HEALTH_WARNINGS, HEALTH_ADVICE) if medical else
+                            (OTHER_PROBLEMS, OTHER_ACTIONS, OTHER_WARNINGS, OTHER_ADVICE))
+    k = rng.randint(0, 6)
+    have = "have" if medical else "have"
+    if k == 0:
+        t = f"If you {have} {rng.choice(cond)}, {rng.choice(act)}."
+    elif k == 1:
+        t = f"{cap(rng.choice(act))} straight away if {rng.choice(warn)}."
+    elif k == 2:
+        t = f"{rng.choice(adv)} {rng.choice(adv)}"
+    elif k == 3:
+        t = f"What to do about {rng.choice(cond)}: {rng.choice(adv).lower()} {cap(rng.choice(act))} if {rng.choice(warn)}."
+    elif k == 4:
+        t = f"You should {rng.choice(act)} if {rng.choice(warn)} or if {rng.choice(warn)}."
+    elif k == 5:
+        t = f"Dealing with {rng.choice(cond)}? {rng.choice(adv)}"
+    else:
+        t = f"{rng.choice(adv)} If {rng.choice(warn)}, {rng.choice(act)}."
+    return t
+
+
 # ---------------------------------------------------------------------------------------------------
 
 PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
@@ -374,9 +444,11 @@ def one(rng, medical):
         kind, text = "sentence", fill(rng.choice(SENTENCES), field, rng)
     elif u < 0.64:
         kind, text = "field_sentence", fill(rng.choice(field["sentence"]), field, rng)
-    elif u < 0.80:
+    elif u < 0.74:
         kind, text = "instruction", med_instruction(rng) if medical else other_instruction(rng)
-    elif u < 0.92:
+    elif u < 0.84:
+        kind, text = "advice", advice(rng, medical)
+    elif u < 0.93:
         kind, text = "note", clinical_note(rng) if medical else other_log(rng)
     else:
         kind, text = "results", result_line(rng, LAB_TESTS if medical else OTHER_TESTS, medical)
