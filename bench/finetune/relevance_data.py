@@ -17,17 +17,20 @@ The model must learn medicine from content, not the sources' layout, so:
   - Case and punctuation vary on both sides with the same probabilities (lowercased, stripped of
     punctuation, both, upper case, title case for short texts; some sentences joined by line breaks).
 
-Two recipes (--recipe), one per training stage of the shipped model: "scratch" (the mix above, for
-the first training from scratch; writes train.jsonl and eval.jsonl) and "finetune" (a second mix for
-fine-tuning the first model, see finetune_rows(): technical WikiText weighted up, masked abstracts
-filled with technical words, dose sentences and inserted clinical mentions as positives; writes
-train.jsonl only: both stages share the held-out split and the scratch recipe's eval.jsonl).
+Recipes (--recipe), one per training stage of the shipped model: "scratch" (the mix above, for the
+first training from scratch; writes train.jsonl and eval.jsonl) and "stage2" (fine-tuning the first
+model, see stage2_rows(): text written for medenc in both classes, relevance_synthetic.py, plus as many
+texts of the scratch mix); "finetune" is an earlier second mix, not shipped (see finetune_rows():
+technical WikiText weighted up, masked abstracts filled with technical words, dose sentences and
+inserted clinical mentions as positives). The second-stage recipes write train.jsonl only: all stages
+share the held-out split and the scratch recipe's eval.jsonl.
 
 Held-out evaluation (eval.jsonl, never trained on): the held-out 20% of the four training sources at
 their natural case, plus IU X-ray reports and MTSamples notes (medical sources never trained on; read
 from ../shared only, so their text stays out of the repository).
 
-Usage: relevance_data.py [--shared DIR] --out DIR [--recipe scratch|finetune] [--train-per-class N] [--eval-per-source N]
+Usage: relevance_data.py [--shared DIR] --out DIR [--recipe scratch|stage2|finetune] [--train-per-class N]
+                         [--replay-per-class N] [--synthetic-seed S] [--seed S] [--eval-per-source N]
 DIR defaults to $MEDENC_SHARED_DATA, else ../shared/data next to the repository. Deterministic: the
 same shared data gives the same files, byte for byte. Standard library only.
 """
@@ -488,7 +491,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shared", default=DEFAULT_SHARED, help="the shared data folder (default: %(default)s)")
     p.add_argument("--out", required=True)
-    p.add_argument("--train-per-class", type=int, default=8000)
+    p.add_argument("--train-per-class", type=int, default=8000,
+                   help="texts per class (stage2: authored texts per class; default: %(default)s)")
     p.add_argument("--eval-per-source", type=int, default=400)
     p.add_argument("--seed", type=int, default=19)
     p.add_argument("--recipe", choices=("scratch", "finetune", "stage2"), default="scratch",

@@ -11,10 +11,11 @@ lines. This generator writes short texts (3-60 words) of both classes from hand-
     either side's terms, so "A randomised trial of X in Y", "Measurement of X using Y" or "Results: X
     improved by 12%" appear with medical and non-medical words alike and the shape is no class cue;
   - field sentences written per field (relevance_terms.py "sentence");
-  - registers in pairs: medication instructions vs recipes, garden, DIY and lab instructions; nursing and
-    progress notes vs maintenance, IT incident and field logs; lab result lines vs water, soil, material
-    and server test lines; triage notes vs help-desk and roadside tickets. Numbers with units,
-    abbreviations and imperative mood appear on both sides.
+  - registers in pairs: medication instructions vs recipes, garden, DIY and lab instructions; patient-facing
+    health advice in the second person vs travel, money, home and software advice of the same shapes;
+    nursing and progress notes vs maintenance, IT incident and field logs; lab result lines vs water,
+    soil, material and server test lines; triage notes vs help-desk and roadside tickets. Numbers with
+    units, abbreviations, the second person and the imperative mood appear on both sides.
 
 Usage: relevance_synthetic.py --out FILE [--per-class N] [--seed S]   (or import rows())
 Deterministic: one random.Random(seed), lists only (no set or dict-order dependence beyond insertion
@@ -393,9 +394,8 @@ def advice(rng, medical):
     cond, act, warn, adv = ((HEALTH_CONDITIONS, HEALTH_ACTIONS, HEALTH_WARNINGS, HEALTH_ADVICE) if medical else
                             (OTHER_PROBLEMS, OTHER_ACTIONS, OTHER_WARNINGS, OTHER_ADVICE))
     k = rng.randint(0, 6)
-    have = "have" if medical else "have"
     if k == 0:
-        t = f"If you {have} {rng.choice(cond)}, {rng.choice(act)}."
+        t = f"If you have {rng.choice(cond)}, {rng.choice(act)}."
     elif k == 1:
         t = f"{cap(rng.choice(act))} straight away if {rng.choice(warn)}."
     elif k == 2:
