@@ -12,8 +12,8 @@
 #   SHARED  the folder holding data/ (default: ../shared next to the repository)
 #   WORK    scratch folder for the data and the models (default: /tmp/medenc-relevance)
 #   OUT     where the model folder goes (default: this folder; the sha256 is printed to compare with README.md)
-#   STAGE1  a folder with stage 1's BF16 weights to start stage 2 from (default: $WORK/stage1, trained
-#           first unless it is there with the recorded sha256)
+#   STAGE1  a folder with stage 1's BF16 weights to start stage 2 from, skipping stage 1 (default: none:
+#           stage 1 is trained into $WORK/stage1)
 #   EXTRA   extra `medenc train` arguments for the last stage (e.g. "--max-steps 20" for a quick try; the weights then differ)
 # The thread count is part of the recipe: 2 threads (the sums' order depends on it).
 set -euo pipefail
@@ -22,7 +22,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared}
 WORK=${WORK:-/tmp/medenc-relevance}
 OUT=${OUT:-$HERE}
-STAGE1=${STAGE1:-$WORK/stage1}
+STAGE1=${STAGE1:-}
 EXTRA=${EXTRA:-}
 MEDENC=${MEDENC:-$ROOT/build/medenc}
 STAGE1_SHA256=e842a98fc98889be71be0b9f0cfcc266654dd2bb62176782b75c8313c1dcdbd5
@@ -49,8 +49,9 @@ EOF
 
 sha_of() { sha256sum "$1/model.safetensors" 2>/dev/null | cut -d' ' -f1; }
 
-# Stage 1 (skipped when $STAGE1 already holds its weights).
-if [ "$(sha_of "$STAGE1")" != "$STAGE1_SHA256" ]; then
+# Stage 1 (skipped when STAGE1 names its weights).
+if [ -z "$STAGE1" ]; then
+  STAGE1=$WORK/stage1
   /usr/bin/python3 "$ROOT/bench/finetune/relevance_data.py" --shared "$SHARED/data" --out "$WORK/data" --recipe scratch
   rm -rf "$WORK/base" "$WORK/f32_1" "$STAGE1"
   "$MEDENC" init --arch ModernBertForSequenceClassification --config "$ROOT/bench/finetune/relevance_model.json" \
@@ -59,10 +60,11 @@ if [ "$(sha_of "$STAGE1")" != "$STAGE1_SHA256" ]; then
   "$MEDENC" train --model "$WORK/base" --from-scratch "${TRAIN_COMMON[@]}" --train "$WORK/data/train.jsonl" \
     --learning-rate 5e-4 --warmup-ratio 0.06 --max-length 1024 --logging-steps 100 --out "$WORK/f32_1"
   /usr/bin/python3 "$ROOT/bench/finetune/to_bf16.py" "$WORK/f32_1" "$STAGE1"
-  sha1=$(sha_of "$STAGE1")
-  echo "stage 1: $sha1" >&2
-  [ "$sha1" = "$STAGE1_SHA256" ] || echo "warning: stage 1 weights $sha1, not the recorded $STAGE1_SHA256" >&2
 fi
+sha1=$(sha_of "$STAGE1")
+[ -n "$sha1" ] || { echo "no stage 1 weights in $STAGE1" >&2; exit 1; }
+echo "stage 1: $sha1  $STAGE1/model.safetensors" >&2
+[ "$sha1" = "$STAGE1_SHA256" ] || echo "note: stage 1 weights differ from the recorded $STAGE1_SHA256" >&2
 
 # Stage 2.
 rm -rf "$WORK/stage1_base" && cp -r "$STAGE1" "$WORK/stage1_base"
