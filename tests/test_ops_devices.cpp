@@ -1,6 +1,6 @@
 // The memory, data-movement, optimizer and loss ops, on every available device (device_test.h),
 // against references written here in double from each op's definition: buffers and transfers, copy,
-// fill, add, scale, row gather/scatter, sequence pooling (cls/mean/max), AdamW's step, the global
+// fill, add, scale, row gather/scatter, sequence pooling (cls/mean/fp32 mean/max), AdamW's step, the global
 // gradient norm and clipping, and the three losses with their gradients. Reductions must give the
 // same bits whatever the thread count.
 #include <gtest/gtest.h>
@@ -168,6 +168,37 @@ TEST_P(DeviceOps, PoolClsMeanMaxOverRaggedSequences) {
     const std::vector<float> got = get(pooled);
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], (float)want[i]) << i;
   }
+}
+
+TEST_P(DeviceOps, PoolMeanF32SumsEachSequenceInRowOrderInFloat) {
+  // The task heads' mean: by its definition, a float running sum over the rows in order, divided by the
+  // length in float; within float rounding of the double mean, and bit for bit that running sum.
+  const std::vector<int64_t> offsets = {0, 1, 4, 4 + 300, 4 + 300 + 2};  // lengths 1, 3, 300, 2
+  const int64_t batch = 4, dim = 7, total = offsets.back();
+  const std::vector<float> rows = random_floats(total * dim, 7, 5.0);
+  const auto rowsd = put(rows);
+  const auto offd = put(offsets);
+  auto pooled = filled<float>(batch * dim, NAN);
+  ops::pool(ctx(), rowsd.data(), offd.data(), batch, dim, ops::Pool::MeanF32, pooled.data());
+  const std::vector<float> got = get(pooled);
+  std::vector<double> want_double((size_t)(batch * dim));
+  int64_t differs_from_double_mean = 0;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < dim; ++i) {
+      float running = 0.0f;
+      double sum = 0.0;
+      for (int64_t t = offsets[b]; t < offsets[b + 1]; ++t) {
+        running += rows[t * dim + i];
+        sum += rows[t * dim + i];
+      }
+      const float want = running / (float)(offsets[b + 1] - offsets[b]);
+      ASSERT_EQ(got[b * dim + i], want) << b << "," << i;
+      want_double[b * dim + i] = sum / (double)(offsets[b + 1] - offsets[b]);
+      differs_from_double_mean += want != (float)want_double[b * dim + i];
+    }
+  expect_near(got, want_double, 1e-4, "mean");
+  // The 300-row sums round differently from the double mean somewhere: the two kinds are distinct.
+  EXPECT_GT(differs_from_double_mean, 0);
 }
 
 TEST_P(DeviceOps, AdamWStepMatchesTorchFormulaInDouble) {

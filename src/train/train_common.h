@@ -21,12 +21,8 @@ void check_token_labels(HeadKind kind, const TrainLabels& labels, int64_t tokens
 // Packed rows whose label is not -100 (the rows a masked-LM head computes logits for).
 std::vector<int64_t> labelled_rows(const std::vector<int32_t>& classes);
 
-// out[r] = rows[index[r]] for rows of `dim` floats (the hidden rows a masked-LM head trains on), and
-// the labels of those rows.
-std::vector<float> gather_rows(const float* rows, const std::vector<int64_t>& index, int64_t dim);
+// The labels of the rows a masked-LM head trains on.
 std::vector<int32_t> gather_labels(const std::vector<int32_t>& classes, const std::vector<int64_t>& index);
-// rows[index[r]] = grad[r]; every other row of rows[0, total) is set to 0.
-void scatter_rows(const float* grad, const std::vector<int64_t>& index, int64_t dim, float* rows, int64_t total);
 
 // The loss of R x C logits, chosen as Hugging Face does (cross-entropy over row_labels for token and
 // masked-LM heads; for sequence heads by problem type: unset means regression for one label, else
