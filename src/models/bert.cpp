@@ -693,7 +693,7 @@ static SizeTable activation_table(const BertConfig& c, Activations& s, int64_t N
                      {&s.x_out, n * H},      {&s.hidden, n * H},           {&s.dx, n * H},
                      {&s.t, n * H},          {&s.dt, n * H},               {&s.dqkv, n * 3 * H},
                      {&s.dattn, n * H},      {&s.act, n * I},              {&s.dact, n * I}};
-  s.add_head_slots(table, H);
+  s.add_head_slots(table, H, c.head.kind == HeadKind::MaskedLM ? c.vocab_size : c.head.num_labels);
   return table;
 }
 
@@ -759,12 +759,11 @@ TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labe
   s.head_in = head_input(ctx, kind, batch, s.head, s.hidden, H, /*mean_pool=*/false, s.head_rows);
   const int64_t R = s.head.count;
   const int64_t C = kind == HeadKind::MaskedLM ? m.decoder.out : m.classifier.out;
-  std::vector<float> logits((size_t)(R * C));
   const ops::Dropout head_drop =
       kind == HeadKind::MaskedLM ? ops::Dropout{} : classifier_dropout(c, options.dropout, options.seed);
-  head_forward(c, m, s.head_in, R, s.head_pre, s.head_act, s.head_out, logits.data(), head_drop);
+  head_forward(c, m, s.head_in, R, s.head_pre, s.head_act, s.head_out, s.logits, head_drop);
 
-  return s.finish(c.head, labels, std::move(logits), C, options.keep_logits);
+  return s.finish(c.head, labels, C, options.keep_logits);
 }
 
 void BertModel::backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const {
@@ -784,24 +783,25 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
   const bool post_norm = !c.pre_norm();
 
   // Heads, back to d loss / d (head input rows), then onto the token rows: d loss / d hidden (in s.dt).
-  const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
+  const float* dlogits = s.start_backward(ctx, kind == HeadKind::MaskedLM ? m.decoder.out : m.classifier.out,
+                                          loss_scale);
   float* dhidden = s.dt;
   float *d_out = s.d_head_out, *d_pre = s.d_head_pre;
   const float* d_in = dhidden;
   if (kind == HeadKind::TokenClassification) {
-    ops::linear_backward(ctx, m.classifier, s.head_out, dlogits.data(), R, dhidden, grad(m.classifier_w),
+    ops::linear_backward(ctx, m.classifier, s.head_out, dlogits, R, dhidden, grad(m.classifier_w),
                          grad(m.classifier_b));
     ops::dropout(ctx, dhidden, R * H, classifier_dropout(c, s.dropout, s.seed));
   } else {
     if (kind == HeadKind::SequenceClassification) {
-      ops::linear_backward(ctx, m.classifier, s.head_out, dlogits.data(), R, d_pre, grad(m.classifier_w),
+      ops::linear_backward(ctx, m.classifier, s.head_out, dlogits, R, d_pre, grad(m.classifier_w),
                            grad(m.classifier_b));
       ops::dropout(ctx, d_pre, R * H, classifier_dropout(c, s.dropout, s.seed));
       ops::activation_backward(ctx, s.head_pre, d_pre, d_pre, R * H, Activation::Tanh);
       ops::linear_backward(ctx, m.pooler, s.head_in, d_pre, R, d_out, grad(m.pooler_w), grad(m.pooler_b));
     } else {
       const size_t decoder_w = m.mlm_decoder_w != Impl::npos ? m.mlm_decoder_w : m.word_emb;
-      ops::linear_backward(ctx, m.decoder, s.head_out, dlogits.data(), R, d_out, grad(decoder_w), grad(m.mlm_bias));
+      ops::linear_backward(ctx, m.decoder, s.head_out, dlogits, R, d_out, grad(decoder_w), grad(m.mlm_bias));
       ops::layernorm_backward(ctx, s.head_act, m.mlm_norm.weight, d_out, d_pre, grad(m.mlm_norm.w),
                               grad(m.mlm_norm.b), R, H, eps);
       ops::activation_backward(ctx, s.head_pre, d_pre, d_pre, R * H, m.hidden_act);

@@ -45,19 +45,26 @@ void EncoderActivations::begin(const Batch& b, const TrainOptions& options, Head
   head = std::move(rows);
 }
 
-void EncoderActivations::add_head_slots(SizeTable& table, int64_t H) {
-  const int64_t n = head.count * H;
-  for (float** t : {&head_rows, &head_pre, &head_act, &head_out, &d_head_out, &d_head_pre}) table.push_back({t, n});
+void EncoderActivations::add_head_slots(SizeTable& table, int64_t H, int64_t C) {
+  for (float** t : {&head_rows, &head_pre, &head_act, &head_out, &d_head_out, &d_head_pre})
+    table.push_back({t, head.count * H});
+  for (float** t : {&logits, &dlogits, &scaled_dlogits}) table.push_back({t, head.count * C});
 }
 
-TrainOutput EncoderActivations::finish(const HeadConfig& config, const TrainLabels& labels,
-                                       std::vector<float>&& logits, int64_t C, bool keep_logits) {
-  TrainOutput out = head_loss(config, batch, labels, head.labels, std::move(logits), head.count, C, keep_logits, dlogits);
+TrainOutput EncoderActivations::finish(const HeadConfig& config, const TrainLabels& labels, int64_t C,
+                                       bool keep_logits) {
+  TrainOutput out = head_loss(config, batch, labels, head.labels, logits, head.count, C, keep_logits, dlogits);
   filled = true;
   return out;
 }
 
-size_t EncoderActivations::bytes() const { return (size_t)arena.capacity() * sizeof(float) + dlogits.size() * sizeof(float); }
+const float* EncoderActivations::start_backward(const ops::Context& ctx, int64_t C, float loss_scale) {
+  ops::copy(ctx, dlogits, scaled_dlogits, head.count * C);
+  ops::scale(ctx, scaled_dlogits, head.count * C, loss_scale);
+  return scaled_dlogits;
+}
+
+size_t EncoderActivations::bytes() const { return (size_t)arena.capacity() * sizeof(float); }
 
 GradientSlices::GradientSlices(const EncoderActivations& saved, std::span<float> gradients, const ParameterSet& ps)
     : base(gradients.data()), ps(ps) {

@@ -96,16 +96,18 @@ struct EncoderActivations : TrainingActivations {
   const float* head_in = nullptr;  // [R, H] the head's input (head_rows, or the hidden states themselves)
   float *head_rows = nullptr, *head_pre = nullptr, *head_act = nullptr, *head_out = nullptr;  // [R, H]
   float *d_head_out = nullptr, *d_head_pre = nullptr;  // [R, H] backward scratch inside the head
-  std::vector<float> dlogits;                          // [R, C], d loss / d logits
+  float *logits = nullptr, *dlogits = nullptr;         // [R, C] and d loss / d logits
+  float* scaled_dlogits = nullptr;                     // [R, C] dlogits * backward's loss scale
 
   // Starts a forward_train over `batch` (positions, dropout stream, the head's rows; filled once the
   // loss is known).
   void begin(const Batch& b, const TrainOptions& options, HeadRows rows);
-  // The head's slots of the size table, for R = head.count rows of width H.
-  void add_head_slots(SizeTable& table, int64_t H);
+  // The head's slots of the size table, for R = head.count rows of width H and C logits each.
+  void add_head_slots(SizeTable& table, int64_t H, int64_t C);
   // The loss of the head's R x C logits (train_common.h's head_loss); the activations are then filled.
-  TrainOutput finish(const HeadConfig& config, const TrainLabels& labels, std::vector<float>&& logits, int64_t C,
-                     bool keep_logits);
+  TrainOutput finish(const HeadConfig& config, const TrainLabels& labels, int64_t C, bool keep_logits);
+  // d loss / d logits times loss_scale (in scaled_dlogits), where backward() starts.
+  const float* start_backward(const ops::Context& ctx, int64_t C, float loss_scale);
   size_t bytes() const override;
 };
 

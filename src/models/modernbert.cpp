@@ -608,7 +608,7 @@ static SizeTable activation_table(const ModernBertConfig& c, Activations& s, int
                      {&s.normed, n * H},    {&s.dnormed, n * H},   {&s.g, n * I},
                      {&s.dx, n * H},        {&s.dqkv, n * 3 * H},  {&s.dattn, n * H},
                      {&s.dz, n * 2 * I},    {&s.dg, n * I}};
-  s.add_head_slots(table, H);
+  s.add_head_slots(table, H, c.head.kind == HeadKind::MaskedLM ? c.vocab_size : c.head.num_labels);
   return table;
 }
 
@@ -669,13 +669,12 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   const int64_t R = s.head.count;
   const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
   const int64_t C = final_layer.out;
-  std::vector<float> logits((size_t)(R * C));
   const ops::Dropout head_drop =
       kind == HeadKind::MaskedLM ? ops::Dropout{}
                                  : dropout_site(c.classifier_dropout, options.dropout, options.seed, kClassifierDrop);
-  head_forward(c, m, ps, s.head_in, R, s.head_pre, s.head_act, s.head_out, logits.data(), head_drop);
+  head_forward(c, m, ps, s.head_in, R, s.head_pre, s.head_act, s.head_out, s.logits, head_drop);
 
-  return s.finish(c.head, labels, std::move(logits), C, options.keep_logits);
+  return s.finish(c.head, labels, C, options.keep_logits);
 }
 
 void ModernBertModel::backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const {
@@ -699,9 +698,9 @@ void ModernBertModel::backward(TrainingActivations& saved, std::span<float> grad
   const ops::LinearWeights& final_layer = mlm ? m.decoder : m.classifier;
   const size_t final_w = mlm ? (m.decoder_w != Impl::npos ? m.decoder_w : m.tok_emb) : m.classifier_w;
   const size_t final_b = mlm ? m.decoder_b : m.classifier_b;
-  const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
+  const float* dlogits = s.start_backward(ctx, final_layer.out, loss_scale);
   float *d_out = s.d_head_out, *d_pre = s.d_head_pre;
-  ops::linear_backward(ctx, final_layer, s.head_out, dlogits.data(), R, d_out, grad(final_w), grad(final_b));
+  ops::linear_backward(ctx, final_layer, s.head_out, dlogits, R, d_out, grad(final_w), grad(final_b));
   if (!mlm) ops::dropout(ctx, d_out, R * H, dropout_site(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
   ops::layernorm_backward(ctx, s.head_act, m.head_norm.weight, d_out, d_pre, grad(m.head_norm.w),
                           grad(m.head_norm.b), R, H, eps);

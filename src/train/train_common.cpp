@@ -63,20 +63,13 @@ static double loss_by_problem_type(const HeadConfig& head, const Batch& batch, c
 }
 
 TrainOutput head_loss(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
-                      const std::vector<int32_t>& row_labels, std::vector<float>&& logits, int64_t R, int64_t C,
-                      bool keep_logits, std::vector<float>& dlogits) {
-  dlogits.resize((size_t)(R * C));
+                      const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C,
+                      bool keep_logits, float* dlogits) {
   TrainOutput out;
-  out.loss = loss_by_problem_type(head, batch, labels, row_labels, logits.data(), R, C, dlogits.data());
+  out.loss = loss_by_problem_type(head, batch, labels, row_labels, logits, R, C, dlogits);
   out.logits_rows = R;
   out.logits_cols = C;
-  if (keep_logits) out.logits = std::move(logits);
-  return out;
-}
-
-std::vector<float> scaled(const std::vector<float>& dlogits, float loss_scale) {
-  std::vector<float> out(dlogits);
-  ops::scale(ops::Context{}, out.data(), (int64_t)out.size(), loss_scale);
+  if (keep_logits) out.logits.assign(logits, logits + R * C);
   return out;
 }
 
