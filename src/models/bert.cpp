@@ -221,8 +221,7 @@ struct State {
 };
 
 // A training session's activations: what forward_train saves and backward's scratch, as tensors cut
-// from one arena by the size table below (llm.c's ActivationTensors). Head rows depend on the labels
-// and stay vectors.
+// from one arena by the size table below (llm.c's ActivationTensors), the head's tensors included.
 struct Activations : EncoderActivations {
   std::vector<int32_t> type_ids;
   float* emb = nullptr;  // [N, H] summed embeddings

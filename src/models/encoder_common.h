@@ -83,8 +83,9 @@ using SizeTable = std::vector<ops::Arena::Slot>;
 int64_t table_floats(const SizeTable& table);
 
 // What every family's training activations hold beside its own tensors: the batch and its dropout
-// stream, the arena, and the head's rows (they depend on the labels, so they stay vectors). A family's
-// Activations derive from it and add the tensors their size table cuts from the arena.
+// stream, the one arena of the training session, and the head's tensors (their row count follows from
+// the labels, known before the forward pass). A family's Activations derive from it; its size table
+// lists its own tensors and then add_head_slots(), and one arena.layout() points them all.
 struct EncoderActivations : TrainingActivations {
   Batch batch;
   std::vector<int32_t> positions;

@@ -251,8 +251,7 @@ struct State {
 };
 
 // A training session's activations: what forward_train saves and backward's scratch, as tensors cut
-// from one arena by the size table below (llm.c's ActivationTensors). Head rows depend on the labels
-// and stay vectors.
+// from one arena by the size table below (llm.c's ActivationTensors), the head's tensors included.
 struct Activations : EncoderActivations {
   float* emb = nullptr;                                        // [N, H] embedding rows (input of the embedding norm)
   float *x_in = nullptr, *x_mid = nullptr, *qkv = nullptr;     // per layer, [L, N, H | H | 3H]
