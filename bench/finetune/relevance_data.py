@@ -17,17 +17,20 @@ The model must learn medicine from content, not the sources' layout, so:
   - Case and punctuation vary on both sides with the same probabilities (lowercased, stripped of
     punctuation, both, upper case, title case for short texts; some sentences joined by line breaks).
 
-Two recipes (--recipe), one per training stage of the shipped model: "scratch" (the mix above, for
-the first training from scratch; writes train.jsonl and eval.jsonl) and "finetune" (a second mix for
-fine-tuning the first model, see finetune_rows(): technical WikiText weighted up, masked abstracts
-filled with technical words, dose sentences and inserted clinical mentions as positives; writes
-train.jsonl only: both stages share the held-out split and the scratch recipe's eval.jsonl).
+Recipes (--recipe), one per training stage of the shipped model: "scratch" (the mix above, for the
+first training from scratch; writes train.jsonl and eval.jsonl) and "stage2" (fine-tuning the first
+model, see stage2_rows(): text written for medenc in both classes, relevance_synthetic.py, plus as many
+texts of the scratch mix); "finetune" is an earlier second mix, not shipped (see finetune_rows():
+technical WikiText weighted up, masked abstracts filled with technical words, dose sentences and
+inserted clinical mentions as positives). The second-stage recipes write train.jsonl only: all stages
+share the held-out split and the scratch recipe's eval.jsonl.
 
 Held-out evaluation (eval.jsonl, never trained on): the held-out 20% of the four training sources at
 their natural case, plus IU X-ray reports and MTSamples notes (medical sources never trained on; read
 from ../shared only, so their text stays out of the repository).
 
-Usage: relevance_data.py [--shared DIR] --out DIR [--recipe scratch|finetune] [--train-per-class N] [--eval-per-source N]
+Usage: relevance_data.py [--shared DIR] --out DIR [--recipe scratch|stage2|finetune] [--train-per-class N]
+                         [--replay-per-class N] [--synthetic-seed S] [--seed S] [--eval-per-source N]
 DIR defaults to $MEDENC_SHARED_DATA, else ../shared/data next to the repository. Deterministic: the
 same shared data gives the same files, byte for byte. Standard library only.
 """
@@ -417,12 +420,14 @@ def write_jsonl(path, rows):
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def scratch_rows(a, train, rng):
-    """The first stage's mix (from scratch): the four sources and the masked abstracts."""
+def scratch_rows(a, train, rng, drop_doses=False):
+    """The first stage's mix (from scratch): the four sources and the masked abstracts (drop_doses: without
+    their sentences that keep a dose, as the second stage replays it)."""
     groups = semantic_groups(a.shared)
     other_train = train["other"]["wikitext"] + train["other"]["sotu"]
     fillers = plain_spans(other_train, rng, 20000)
-    train["other"]["masked_abstracts"] = masked_abstracts(train["medical"]["medmentions"], groups, fillers, rng)
+    train["other"]["masked_abstracts"] = masked_abstracts(train["medical"]["medmentions"], groups, fillers, rng,
+                                                         drop_doses)
     print(f"counterfactuals: {len(train['other']['masked_abstracts'])} masked abstracts, {len(fillers)} filler spans")
     weights = {"medmentions": 0.6, "roco": 0.4, "wikitext": 0.425, "sotu": 0.425, "masked_abstracts": 0.15}
     rows = [dict(r, score=5.0) for r in sample(train["medical"], weights, a.train_per_class, rng, True)]
@@ -465,15 +470,38 @@ def finetune_rows(a, train, rng):
     return rows
 
 
+def stage2_rows(a, train, rng):
+    """The second stage's mix (fine-tuning the first model): authored text of both classes
+    (relevance_synthetic.py: titles and sentences of 38 non-medical fields and 19 medical specialties
+    from one set of shared templates; dosing lines, notes, result lines and their non-medical
+    counterparts) plus a replay of the first stage's mix (fresh windows of the same sources and
+    masked abstracts), so that the held-out sources keep their scores."""
+    import relevance_synthetic
+    # The first stage's masked abstracts kept sentences with doses ("500 mg" with the drug masked) as
+    # negatives, which taught it that dosing lines are not medical: replayed without them.
+    replay = scratch_rows(argparse.Namespace(shared=a.shared, train_per_class=a.replay_per_class), train, rng,
+                          drop_doses=True)
+    authored = relevance_synthetic.rows(a.train_per_class, random.Random(a.synthetic_seed))
+    rows = replay + [{"source": r["source"], "text": r["text"], "score": r["score"]} for r in authored]
+    rng.shuffle(rows)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shared", default=DEFAULT_SHARED, help="the shared data folder (default: %(default)s)")
     p.add_argument("--out", required=True)
-    p.add_argument("--train-per-class", type=int, default=8000)
+    p.add_argument("--train-per-class", type=int, default=8000,
+                   help="texts per class (stage2: authored texts per class; default: %(default)s)")
     p.add_argument("--eval-per-source", type=int, default=400)
     p.add_argument("--seed", type=int, default=19)
-    p.add_argument("--recipe", choices=("scratch", "finetune"), default="scratch",
-                   help="scratch: the first training's mix; finetune: the second stage's mix (see finetune_rows)")
+    p.add_argument("--recipe", choices=("scratch", "finetune", "stage2"), default="scratch",
+                   help="scratch: the first training's mix; stage2: the shipped second stage's mix (see stage2_rows); "
+                        "finetune: an earlier second-stage mix, not shipped (see finetune_rows)")
+    p.add_argument("--replay-per-class", type=int, default=3000,
+                   help="stage2: texts per class of the first stage's mix (default: %(default)s)")
+    p.add_argument("--synthetic-seed", type=int, default=23,
+                   help="stage2: seed of the authored texts (relevance_synthetic.py; default: %(default)s)")
     a = p.parse_args()
     if not os.path.isdir(a.shared):
         p.error(f"{a.shared}: no shared data folder (give --shared DIR or set MEDENC_SHARED_DATA)")
@@ -492,6 +520,8 @@ def main():
 
     if a.recipe == "scratch":
         rows = scratch_rows(a, train, rng)
+    elif a.recipe == "stage2":
+        rows = stage2_rows(a, train, rng)
     else:
         rows = finetune_rows(a, train, rng)
     os.makedirs(a.out, exist_ok=True)

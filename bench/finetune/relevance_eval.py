@@ -9,7 +9,8 @@ For each labelled JSON Lines file (fields text, score 5 = medical / 1 = not, sou
 With --variants, the same texts lowercased and stripped of punctuation are scored too: their ROC-AUC,
 accuracy, and how many verdicts agree with the original text's.
 
-Usage: relevance_eval.py --model DIR [--medenc BIN] [--threads N] [--max-length N] [--variants] [--out report.json] FILE...
+Usage: relevance_eval.py --model DIR [--medenc BIN] [--threads N] [--max-length N] [--variants] [--no-texts]
+                         [--overall-only] [--out report.json] FILE...
 Standard library only; prints a Markdown report.
 """
 import argparse
@@ -113,6 +114,9 @@ def main():
     p.add_argument("--max-length", type=int, default=8192, help="tokens per text, the rest cut (default: %(default)s)")
     p.add_argument("--variants", action="store_true", help="also score the texts lowercased without punctuation")
     p.add_argument("--out", help="write the full report as JSON")
+    p.add_argument("--no-texts", action="store_true", help="do not list the texts with wrong verdicts")
+    p.add_argument("--overall-only", action="store_true",
+                   help="only the overall figures and the length table (for a judge set whose texts and groups stay unseen)")
     p.add_argument("files", nargs="+")
     a = p.parse_args()
     report = {}
@@ -131,10 +135,11 @@ def main():
             print(f"ROC-AUC **{fmt(rep['roc_auc'])}**, accuracy at score > 3 **{fmt(rep['accuracy'])}** "
                   f"(medenc eval: ROC-AUC {fmt(metrics.get('roc_auc'))}, accuracy {fmt(metrics.get('accuracy'))}, "
                   f"MSE {fmt(metrics.get('mse'))})\n")
-            print("| source | class | texts | ROC-AUC | accuracy | mean score |\n|---|---|---|---|---|---|")
-            for b in rep["by_source"]:
-                print(f"| {b['group']} | {b['class']} | {b['n']} | {fmt(b['roc_auc'])} | {fmt(b['accuracy'])} | "
-                      f"{b['mean_score']:.2f} |")
+            if not a.overall_only:  # the groups of a judge set stay unseen with --overall-only
+                print("| source | class | texts | ROC-AUC | accuracy | mean score |\n|---|---|---|---|---|---|")
+                for b in rep["by_source"]:
+                    print(f"| {b['group']} | {b['class']} | {b['n']} | {fmt(b['roc_auc'])} | {fmt(b['accuracy'])} | "
+                          f"{b['mean_score']:.2f} |")
             print("\n| tokens | medical | non-medical | ROC-AUC | accuracy |\n|---|---|---|---|---|")
             for b in rep["by_length"]:
                 print(f"| {b['tokens']} | {b['n_medical']} | {b['n_other']} | {fmt(b['roc_auc'])} | {fmt(b['accuracy'])} |")
@@ -151,7 +156,7 @@ def main():
                       f"{fmt(rep['plain']['accuracy'])}; same verdict as the original text for {agree} of {len(rows)} "
                       f"({100.0 * agree / len(rows):.1f}%)")
             wrong = sorted((r for r in rows if (r["pred"] > 3) != (r["score"] > 3)), key=lambda r: r["group"])
-            if wrong and len(rows) <= 400:
+            if wrong and len(rows) <= 400 and not (a.no_texts or a.overall_only):
                 print("\nWrong verdicts:\n")
                 for r in wrong:
                     print(f"- {r['pred']:.2f} ({r['group']}, {'medical' if r['score'] > 3 else 'non-medical'}): "
