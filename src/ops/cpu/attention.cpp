@@ -11,6 +11,10 @@
 // O += P V is a second matmul. Keys outside |i - j| <= w and padding keys get exactly zero weight.
 // Rows are divided by their sums at the end.
 //
+// bf16 with head size 64 on a CPU with AVX-512-BF16 runs the fused kernel of attention_bf16.cpp
+// instead of the two oneDNN GEMMs per chunk (the same blocks and bands; K and V panels in the
+// layouts its dot products read, see attention_bf16.h).
+//
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
 // kKeyAlign keys; every local block has the same shape), so each shape is one matmul primitive
 // created once and reused. Every shape depends only on the sequence's own length, so a document's
@@ -31,6 +35,7 @@
 #include <vector>
 
 #include "medenc/error.h"
+#include "ops/cpu/attention_bf16.h"
 #include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
@@ -132,15 +137,20 @@ struct Panels {
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
   std::vector<Elem> q, k, v;
   std::vector<float> o;  // the attention output, merged back into rows at the end
+  bool fused = false;    // run by the fused kernel (attention_bf16.h)
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
 
 int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 
+// The fused kernel's global query block (a multiple of its 6-row strips: 16 strips).
+constexpr int64_t kFusedGlobalQueryBlock = 96;
+
 // Query rows per block for a sequence of `len` tokens on a layer with half-window `window` (< 0:
 // global).
-int64_t query_block_of(int64_t len, int64_t window) {
+int64_t query_block_of(int64_t len, int64_t window, bool fused = false) {
   if (window >= 0) return kLocalQueryBlock;
+  if (fused) return kFusedGlobalQueryBlock;
   return len >= kLongSequence ? kLongGlobalQueryBlock : kGlobalQueryBlock;
 }
 
@@ -150,10 +160,16 @@ bool uses_bands(int64_t len, int64_t window) {
   return window >= 0 && kLocalQueryBlock + 2 * window < round_up(len, kKeyAlign);
 }
 
+// Key rows one query block visits in the fused kernel: its band or all keys, a multiple of 64.
+int64_t fused_keys_per_block(int64_t len, int64_t window) {
+  return uses_bands(len, window) ? round_up(kLocalQueryBlock + 2 * window, 64) : round_up(len, 64);
+}
+
 template <typename Elem>
 void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
-                 bool round, const Rotary* rotary, Panels<Elem>& p) {
+                 bool round, const Rotary* rotary, bool fused, Panels<Elem>& p) {
   const int64_t hidden = heads * d, stride = 3 * hidden;
+  p.fused = fused;
   p.d = d;
   p.heads = heads;
   p.rows.resize((size_t)batch);
@@ -163,7 +179,10 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
     p.front[b] = uses_bands(len, window) ? window : 0;
-    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block_of(len, window), kKeyAlign));
+    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block_of(len, window, fused), kKeyAlign));
+    // Fused: a multiple of 64 rows, and 64 more zero rows, which a band's last chunk (rounded up to
+    // 64 keys) may read; every row it reads is then its own sequence's, and finite.
+    if (fused) p.rows[b] = round_up(p.rows[b], 64) + 64;
     p.start[b] = total;
     total += heads * p.rows[b];
   }
@@ -246,6 +265,7 @@ struct Scratch {
   std::vector<Elem> probs;  // bf16 P (fp32 P stays in `scores`)
   std::vector<float> scores, o_block, row_max, row_sum;
   std::vector<uint8_t> dnnl_scratchpad;
+  FusedScratch fused;
 };
 
 // Runs one attention GEMM. The memory objects and argument map are made once per thread and shape
@@ -285,6 +305,16 @@ template <typename Elem>
 void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, float scale, bool round,
             Scratch<Elem>& s) {
   const bool bf16 = std::is_same_v<Elem, uint16_t>;
+  if constexpr (bf16) {
+    if (p.fused) {
+      const int64_t at = p.panel(b, h);
+      attend_bf16_d64(p.q.data() + at, p.k.data() + at, p.v.data() + at, p.o.data() + at, p.rows[b], len, window,
+                      p.front[b],
+                      uses_bands(len, window), query_block_of(len, window, true), fused_keys_per_block(len, window),
+                      scale, s.fused);
+      return;
+    }
+  }
   const bool local = window >= 0;
   const int64_t d = p.d, w = local ? window : 0, front = p.front[b];
   const Elem* q_panel = p.q.data() + p.panel(b, h);
@@ -366,7 +396,10 @@ template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                     int64_t window, float scale, bool round, const Rotary* rotary) {
   static thread_local Panels<Elem> panels;  // reused across layers and calls
-  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, panels);
+  const bool fused = std::is_same_v<Elem, uint16_t> && head_dim == kFusedHeadDim && scale > 0.0f &&
+                     fused_bf16_attention_available();
+  if (fused) count_fused_bf16_attention_call();
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, fused, panels);
   Panels<Elem>& p = panels;
   const int64_t items = batch * heads;
   std::exception_ptr failure;

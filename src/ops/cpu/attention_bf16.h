@@ -1,0 +1,54 @@
+#pragma once
+// The fused bf16 attention kernel for head size 64 (attention_bf16.cpp), used by attention.cpp in
+// bf16 mode where the CPU has AVX-512-BF16. Compiled per ISA level (isa.h); only the avx512 (and a
+// native AVX-512) level has it, the others report it unavailable.
+//
+// It reads row-major bf16 panels (attention.cpp's) and first packs the K and V of its (sequence, head)
+// into the layouts its dot products read, in per-thread scratch:
+// - K in 16-key groups, each [32 value pairs][16 keys][2]: one 64-byte load is one value pair of 16
+//   keys, the operand of vdpbf16ps that gives 16 scores;
+// - V in key pairs, each [64 values][2 keys]: one 64-byte load is 16 values of two keys, the operand
+//   that adds two weighted keys to 16 outputs.
+// A pair of adjacent Q (or P) values is the 32-bit word the dot products broadcast.
+#include <cstdint>
+#include <vector>
+
+namespace medenc::ops::cpu {
+
+// For tests: forces attention's oneDNN bf16 path (true) or restores the fused kernel where available
+// (false); and the number of attention calls the fused kernel has run so far.
+void force_unfused_bf16_attention(bool on);
+bool unfused_bf16_attention_forced();
+int64_t fused_bf16_attention_calls();
+void count_fused_bf16_attention_call();
+
+}  // namespace medenc::ops::cpu
+
+#ifdef MEDENC_CPU_ISA_NS  // the kernel itself: only in the per-level compilations
+namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS {
+
+constexpr int64_t kFusedHeadDim = 64;
+
+// Whether this level and CPU run the fused kernel (AVX-512-BF16) and tests have not turned it off.
+bool fused_bf16_attention_available();
+
+// Per-thread buffers of the fused kernel.
+struct FusedScratch {
+  std::vector<float> scores, o_block, row_max, row_sum, alpha;
+  std::vector<uint16_t> probs, k_packed, v_packed;
+};
+
+// One (sequence, head) of attention on its row-major bf16 panels of `panel_rows` rows (a multiple of
+// 64) of 64 values: queries in blocks of `query_block` rows,
+// each block against `keys_per_block` panel rows (a multiple of 64) starting at panel row i0 (band)
+// or 0, in chunks; a query at token i sees the keys at tokens [max(0, i - window), min(len, i +
+// window + 1)) (window < 0: all), every other key gets exactly zero weight. Token i is panel row
+// front + i. Writes the output rows of tokens [0, len) to `out` (row-major [rows][64] fp32).
+// scale must be > 0.
+void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t panel_rows,
+                     int64_t len, int64_t window,
+                     int64_t front, bool band, int64_t query_block, int64_t keys_per_block, float scale,
+                     FusedScratch& s);
+
+}  // namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS
+#endif
