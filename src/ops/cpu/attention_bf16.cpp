@@ -52,30 +52,30 @@ inline __m512bh pair_broadcast(const uint16_t* p) {
   return (__m512bh)_mm512_set1_epi32(word);
 }
 
-// s[r][0, 64) = q_r . k_j for the 64 keys of four K groups, rows r < MR (q rows 64 apart).
-template <int MR>
+// s[r][0, 16 NG) = q_r . k_j for the keys of NG K groups, rows r < MR (q rows 64 apart).
+template <int MR, int NG>
 inline void scores_tile(const uint16_t* q, const uint16_t* k, float* s, int64_t lds) {
-  __m512 acc[MR][4];
+  __m512 acc[MR][NG];
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
     #pragma GCC unroll 4
-    for (int g = 0; g < 4; ++g) acc[r][g] = _mm512_setzero_ps();
+    for (int g = 0; g < NG; ++g) acc[r][g] = _mm512_setzero_ps();
   #pragma GCC unroll 2
   for (int tp = 0; tp < (int)kD / 2; ++tp) {
     __m512bh kv[4];
     #pragma GCC unroll 4
-    for (int g = 0; g < 4; ++g) kv[g] = (__m512bh)_mm512_loadu_si512(k + g * 16 * kD + tp * 32);
+    for (int g = 0; g < NG; ++g) kv[g] = (__m512bh)_mm512_loadu_si512(k + g * 16 * kD + tp * 32);
     #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512bh qb = pair_broadcast(q + r * kD + 2 * tp);
       #pragma GCC unroll 4
-      for (int g = 0; g < 4; ++g) acc[r][g] = _mm512_dpbf16_ps(acc[r][g], qb, kv[g]);
+      for (int g = 0; g < NG; ++g) acc[r][g] = _mm512_dpbf16_ps(acc[r][g], qb, kv[g]);
     }
   }
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
     #pragma GCC unroll 4
-    for (int g = 0; g < 4; ++g) _mm512_storeu_ps(s + r * lds + g * 16, acc[r][g]);
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(s + r * lds + g * 16, acc[r][g]);
 }
 
 // o_r = alpha_r o_r + sum_j p_r[j] v_j over nk keys (nk even), rows r < MR.
@@ -206,14 +206,33 @@ void pack_v(const uint16_t* v, int64_t rows, uint16_t* out) {
   }
 }
 
+// One strip of MR rows against a chunk of nk keys (a multiple of 64), row r seeing [lo[r], hi[r]).
 template <int MR>
 void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, FusedScratch& s, float* o,
            const int64_t* lo, const int64_t* hi, float c, float* m, float* l) {
-  for (int64_t j = 0; j < nk; j += 64) scores_tile<MR>(q, k + j * kD, s.scores.data() + j, kKeyChunk);
+  // Only the keys some row of the strip sees (a band is 2w + 6 keys of the 2w + 64 of its block; a
+  // sequence's last chunk ends at its length), widened to whole 16-key groups, an even number of them.
+  int64_t ks = nk, ke = 0;
   for (int r = 0; r < MR; ++r)
-    s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, nk, lo[r], hi[r], c,
-                               m[r], l + r * 16);
-  output_tile<MR>(s.probs.data(), kKeyChunk, v, nk, o, s.alpha.data());
+    if (hi[r] > lo[r]) {
+      ks = std::min(ks, lo[r]);
+      ke = std::max(ke, hi[r]);
+    }
+  if (ke <= ks) return;  // no row sees a key of this chunk: nothing changes
+  ks = ks / 16 * 16;
+  ke = std::min(nk, (ke + 15) / 16 * 16);
+  if ((ke - ks) % 32 != 0) {
+    if (ke + 16 <= nk) ke += 16;
+    else ks -= 16;
+  }
+  const int64_t n = ke - ks;
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) scores_tile<MR, 4>(q, k + (ks + j) * kD, s.scores.data() + j, kKeyChunk);
+  if (j < n) scores_tile<MR, 2>(q, k + (ks + j) * kD, s.scores.data() + j, kKeyChunk);  // n - j == 32
+  for (int r = 0; r < MR; ++r)
+    s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, n, lo[r] - ks,
+                               hi[r] - ks, c, m[r], l + r * 16);
+  output_tile<MR>(s.probs.data(), kKeyChunk, v + ks * kD, n, o, s.alpha.data());
 }
 
 }  // namespace
