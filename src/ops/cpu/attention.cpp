@@ -137,7 +137,8 @@ struct Panels {
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
   std::vector<Elem> q, k, v;
   std::vector<float> o;  // the attention output, merged back into rows at the end
-  bool fused = false;    // run by the fused kernel (attention_bf16.h)
+  bool fused = false;    // run by the fused kernel (attention_bf16.h), on these packed K and V
+  std::vector<uint16_t> k_packed, v_packed;
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
 
@@ -265,7 +266,6 @@ struct Scratch {
   std::vector<Elem> probs;  // bf16 P (fp32 P stays in `scores`)
   std::vector<float> scores, o_block, row_max, row_sum;
   std::vector<uint8_t> dnnl_scratchpad;
-  FusedScratch fused;
 };
 
 // Runs one attention GEMM. The memory objects and argument map are made once per thread and shape
@@ -305,16 +305,6 @@ template <typename Elem>
 void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, float scale, bool round,
             Scratch<Elem>& s) {
   const bool bf16 = std::is_same_v<Elem, uint16_t>;
-  if constexpr (bf16) {
-    if (p.fused) {
-      const int64_t at = p.panel(b, h);
-      attend_bf16_d64(p.q.data() + at, p.k.data() + at, p.v.data() + at, p.o.data() + at, p.rows[b], len, window,
-                      p.front[b],
-                      uses_bands(len, window), query_block_of(len, window, true), fused_keys_per_block(len, window),
-                      scale, s.fused);
-      return;
-    }
-  }
   const bool local = window >= 0;
   const int64_t d = p.d, w = local ? window : 0, front = p.front[b];
   const Elem* q_panel = p.q.data() + p.panel(b, h);
@@ -392,6 +382,56 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   }
 }
 
+// The fused kernel's path: K and V packed for it, then work items of at most kFusedItemQueries
+// queries of one (sequence, head): a long sequence's few heads would otherwise be too few items to
+// keep the threads busy to the end. An item's queries are whole query blocks, and every block's
+// arithmetic is the same whichever item runs it.
+constexpr int64_t kFusedItemQueries = 2048;
+
+void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t batch, int64_t window, float scale,
+                     float* out) {
+  const int64_t heads = p.heads;
+  p.k_packed.resize(p.k.size());
+  p.v_packed.resize(p.v.size());
+  #pragma omp parallel for schedule(static)
+  for (int64_t item = 0; item < batch * heads; ++item) {
+    const int64_t at = p.panel(item / heads, item % heads);
+    pack_kv_bf16_d64(p.k.data() + at, p.v.data() + at, p.rows[item / heads], p.k_packed.data() + at,
+                     p.v_packed.data() + at);
+  }
+  struct Item {
+    int64_t b, h, begin, end;
+  };
+  std::vector<Item> items;
+  std::exception_ptr failure;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+    const int64_t block = query_block_of(len, window, true);
+    const int64_t span = std::max<int64_t>(1, kFusedItemQueries / block) * block;
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i0 = 0; i0 < len; i0 += span) items.push_back({b, h, i0, std::min(len, i0 + span)});
+  }
+  #pragma omp parallel
+  {
+    static thread_local FusedScratch scratch;
+    #pragma omp for schedule(dynamic, 1)
+    for (size_t n = 0; n < items.size(); ++n) {
+      const Item& it = items[n];
+      const int64_t len = cu_seqlens[it.b + 1] - cu_seqlens[it.b], at = p.panel(it.b, it.h);
+      try {
+        attend_bf16_d64(p.q.data() + at, p.k_packed.data() + at, p.v_packed.data() + at, p.o.data() + at, len,
+                        it.begin, it.end, window, p.front[it.b], uses_bands(len, window),
+                        query_block_of(len, window, true), fused_keys_per_block(len, window), scale, scratch);
+      } catch (...) {  // its scratch's allocation
+        #pragma omp critical
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  merge_heads(p, cu_seqlens, batch, out);
+}
+
 template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                     int64_t window, float scale, bool round, const Rotary* rotary) {
@@ -401,6 +441,9 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
   if (fused) count_fused_bf16_attention_call();
   split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, fused, panels);
   Panels<Elem>& p = panels;
+  if constexpr (std::is_same_v<Elem, uint16_t>) {
+    if (fused) return attention_fused(p, cu_seqlens, batch, window, scale, out);
+  }
   const int64_t items = batch * heads;
   std::exception_ptr failure;
   #pragma omp parallel

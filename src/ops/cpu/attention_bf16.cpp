@@ -194,16 +194,19 @@ void pack_k(const uint16_t* k, int64_t rows, uint16_t* out) {
   }
 }
 
+// 16 bf16 values widened to 32-bit lanes (zero-masked forms here and below: GCC 12 warns inside the
+// unmasked ones).
+inline __m512i widened(const uint16_t* x) {
+  return _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+}
+
 void pack_v(const uint16_t* v, int64_t rows, uint16_t* out) {
-  for (int64_t r = 0; r < rows; r += 2) {
-    // Two rows' values interleaved: 16 of each widened to 32 bits, the odd row's in the high halves.
+  // Two rows' values interleaved: 16 of each widened, the odd row's moved to the high halves.
+  for (int64_t r = 0; r < rows; r += 2)
     for (int g = 0; g < 4; ++g) {
-      const __m512i even = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + r * kD + g * 16)));
-      const __m512i odd =
-          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + (r + 1) * kD + g * 16)));
-      _mm512_storeu_si512(out + r * kD + g * 32, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
+      const __m512i even = widened(v + r * kD + g * 16), odd = widened(v + (r + 1) * kD + g * 16);
+      _mm512_storeu_si512(out + r * kD + g * 32, _mm512_or_si512(even, _mm512_maskz_slli_epi32(0xffff, odd, 16)));
     }
-  }
 }
 
 // One strip of MR rows against a chunk of nk keys (a multiple of 64), row r seeing [lo[r], hi[r]).
@@ -242,15 +245,14 @@ bool fused_bf16_attention_available() {
   return cpu_has_it && !unfused_bf16_attention_forced();
 }
 
-void attend_bf16_d64(const uint16_t* q, const uint16_t* k_rows, const uint16_t* v_rows, float* out, int64_t panel_rows,
-                     int64_t len, int64_t window, int64_t front, bool band, int64_t query_block, int64_t keys_per_block,
-                     float scale, FusedScratch& s) {
-  s.k_packed.resize((size_t)(panel_rows * kD));
-  s.v_packed.resize((size_t)(panel_rows * kD));
-  pack_k(k_rows, panel_rows, s.k_packed.data());
-  pack_v(v_rows, panel_rows, s.v_packed.data());
-  const uint16_t* k = s.k_packed.data();
-  const uint16_t* v = s.v_packed.data();
+void pack_kv_bf16_d64(const uint16_t* k_rows, const uint16_t* v_rows, int64_t rows, uint16_t* k_out, uint16_t* v_out) {
+  pack_k(k_rows, rows, k_out);
+  pack_v(v_rows, rows, v_out);
+}
+
+void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t len,
+                     int64_t query_begin, int64_t query_end, int64_t window, int64_t front, bool band,
+                     int64_t query_block, int64_t keys_per_block, float scale, FusedScratch& s) {
   const bool local = window >= 0;
   const int64_t w = local ? window : 0;
   const float c = scale * 1.44269504088896341f;  // scores to log2 units
@@ -261,8 +263,8 @@ void attend_bf16_d64(const uint16_t* q, const uint16_t* k_rows, const uint16_t* 
   s.row_sum.resize((size_t)(query_block * 16));  // 16 lanes per row, added up at the end
   s.alpha.resize((size_t)kStripRows);
   int64_t lo[kStripRows], hi[kStripRows];
-  for (int64_t i0 = 0; i0 < len; i0 += query_block) {
-    const int64_t rows = std::min(len, i0 + query_block) - i0;
+  for (int64_t i0 = query_begin; i0 < query_end; i0 += query_block) {
+    const int64_t rows = std::min(query_end, i0 + query_block) - i0;
     std::fill(s.o_block.begin(), s.o_block.begin() + rows * kD, 0.0f);
     std::fill(s.row_max.begin(), s.row_max.end(), -INFINITY);
     std::fill(s.row_sum.begin(), s.row_sum.end(), 0.0f);
@@ -308,8 +310,10 @@ void attend_bf16_d64(const uint16_t* q, const uint16_t* k_rows, const uint16_t* 
 
 bool fused_bf16_attention_available() { return false; }
 
+void pack_kv_bf16_d64(const uint16_t*, const uint16_t*, int64_t, uint16_t*, uint16_t*) {}
+
 void attend_bf16_d64(const uint16_t*, const uint16_t*, const uint16_t*, float*, int64_t, int64_t, int64_t, int64_t,
-                     bool, int64_t, int64_t, float, FusedScratch&) {}
+                     int64_t, bool, int64_t, int64_t, float, FusedScratch&) {}
 
 #endif
 
