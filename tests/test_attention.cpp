@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <omp.h>
+#include <string>
 #include <vector>
 
 #include "ops/cpu/attention_bf16.h"
+#include "ops/cpu/isa_dispatch.h"
 #include "ops/ops.h"
 #include "device_test.h"
 #include "util/bf16.h"
@@ -241,7 +243,16 @@ class AttentionBf16Fused : public Attention {
  protected:
   void SetUp() override { ops::cpu::force_unfused_bf16_attention(false); }
   void TearDown() override { ops::cpu::force_unfused_bf16_attention(false); }
-  static bool fused_here() { return ops::native_bf16(ops::Context{}) && __builtin_cpu_supports("avx512bf16"); }
+  // Where the fused kernel runs: AVX-512-BF16, and the avx512 (or a native AVX-512) level of kernels.
+  static bool fused_here() {
+#if defined(__x86_64__)
+    const std::string level = ops::cpu::active_isa_level();
+    return ops::native_bf16(ops::Context{}) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bf16") && (level == "avx512" || level == "native");
+#else
+    return false;
+#endif
+  }
 };
 MEDENC_TEST_ON_ALL_DEVICES(AttentionBf16Fused);
 

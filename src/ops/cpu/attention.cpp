@@ -12,8 +12,9 @@
 // Rows are divided by their sums at the end.
 //
 // bf16 with head size 64 on a CPU with AVX-512-BF16 runs the fused kernel of attention_bf16.cpp
-// instead of the two oneDNN GEMMs per chunk (the same blocks and bands; K and V panels in the
-// layouts its dot products read, see attention_bf16.h).
+// instead of the two oneDNN GEMMs per chunk (the same bands; K and V packed once into the layouts its
+// dot products read, see attention_bf16.h; work items of at most ~2,048 queries; each output row
+// written straight into `out`, with no merge pass).
 //
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
 // kKeyAlign keys; every local block has the same shape), so each shape is one matmul primitive
@@ -136,7 +137,7 @@ struct Panels {
   std::vector<int64_t> front;  // per sequence
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
   std::vector<Elem> q, k, v;
-  std::vector<float> o;  // the attention output, merged back into rows at the end
+  std::vector<float> o;  // the attention output, merged back into rows at the end (not fused)
   bool fused = false;    // run by the fused kernel (attention_bf16.h), on these packed K and V
   std::vector<uint16_t> k_packed, v_packed;
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
@@ -190,7 +191,7 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   p.q.resize((size_t)(total * d));
   p.k.resize((size_t)(total * d));
   p.v.resize((size_t)(total * d));
-  p.o.resize((size_t)(total * d));
+  if (!fused) p.o.resize((size_t)(total * d));  // the fused kernel writes the output rows itself
   #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < batch; ++b) {  // zero rows: front and tail of every panel
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], front = p.front[b];
@@ -390,7 +391,7 @@ constexpr int64_t kFusedItemQueries = 2048;
 
 void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t batch, int64_t window, float scale,
                      float* out) {
-  const int64_t heads = p.heads;
+  const int64_t heads = p.heads, d = p.d, hidden = heads * d;
   p.k_packed.resize(p.k.size());
   p.v_packed.resize(p.v.size());
   #pragma omp parallel for schedule(static)
@@ -419,8 +420,9 @@ void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t bat
       const Item& it = items[n];
       const int64_t len = cu_seqlens[it.b + 1] - cu_seqlens[it.b], at = p.panel(it.b, it.h);
       try {
-        attend_bf16_d64(p.q.data() + at, p.k_packed.data() + at, p.v_packed.data() + at, p.o.data() + at, len,
-                        it.begin, it.end, window, p.front[it.b], uses_bands(len, window),
+        float* o = out + cu_seqlens[it.b] * hidden + it.h * d;  // no merge pass: rows written in place
+        attend_bf16_d64(p.q.data() + at, p.k_packed.data() + at, p.v_packed.data() + at, o, hidden, len, it.begin,
+                        it.end, window, p.front[it.b], uses_bands(len, window),
                         query_block_of(len, window, true), fused_keys_per_block(len, window), scale, scratch);
       } catch (...) {  // its scratch's allocation
         #pragma omp critical
@@ -429,7 +431,6 @@ void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t bat
     }
   }
   if (failure) std::rethrow_exception(failure);
-  merge_heads(p, cu_seqlens, batch, out);
 }
 
 template <typename Elem>

@@ -250,7 +250,7 @@ void pack_kv_bf16_d64(const uint16_t* k_rows, const uint16_t* v_rows, int64_t ro
   pack_v(v_rows, rows, v_out);
 }
 
-void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t len,
+void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t out_stride, int64_t len,
                      int64_t query_begin, int64_t query_end, int64_t window, int64_t front, bool band,
                      int64_t query_block, int64_t keys_per_block, float scale, FusedScratch& s) {
   const bool local = window >= 0;
@@ -300,7 +300,7 @@ void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, fl
     for (int64_t r = 0; r < rows; ++r) {
       const __m512 inv = _mm512_set1_ps(1.0f / lane_sum(_mm512_loadu_ps(s.row_sum.data() + r * 16)));
       const float* o = s.o_block.data() + r * kD;
-      float* dst = out + (front + i0 + r) * kD;
+      float* dst = out + (i0 + r) * out_stride;
       for (int g = 0; g < 4; ++g) _mm512_storeu_ps(dst + g * 16, _mm512_mul_ps(_mm512_loadu_ps(o + g * 16), inv));
     }
   }
@@ -313,7 +313,7 @@ bool fused_bf16_attention_available() { return false; }
 void pack_kv_bf16_d64(const uint16_t*, const uint16_t*, int64_t, uint16_t*, uint16_t*) {}
 
 void attend_bf16_d64(const uint16_t*, const uint16_t*, const uint16_t*, float*, int64_t, int64_t, int64_t, int64_t,
-                     int64_t, bool, int64_t, int64_t, float, FusedScratch&) {}
+                     int64_t, int64_t, bool, int64_t, int64_t, float, FusedScratch&) {}
 
 #endif
 

@@ -47,9 +47,9 @@ void pack_kv_bf16_d64(const uint16_t* k_rows, const uint16_t* v_rows, int64_t ro
 // queries in blocks of `query_block` rows, each block against `keys_per_block` panel rows (a
 // multiple of 64) starting at panel row i0 (band) or 0, in chunks; a query at token i sees the keys
 // at tokens [max(0, i - window), min(len, i + window + 1)) (window < 0: all), every other key gets
-// exactly zero weight. Token i is panel row front + i. Writes the output rows of those tokens to
-// `out` (row-major [rows][64] fp32). scale must be > 0.
-void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t len,
+// exactly zero weight. Token i is panel row front + i. Writes the output of token i (64 fp32 values)
+// at out + i * out_stride: straight into the attention's output rows. scale must be > 0.
+void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t out_stride, int64_t len,
                      int64_t query_begin, int64_t query_end, int64_t window, int64_t front, bool band,
                      int64_t query_block, int64_t keys_per_block, float scale, FusedScratch& s);
 
