@@ -47,7 +47,7 @@ foreach(_level ${MEDENC_CPU_ISA_LEVELS})
     target_compile_definitions(${_target} PRIVATE MEDENC_CPU_ISA_SHARED)
     set(_medenc_isa_first FALSE)
   endif()
-  target_compile_options(${_target} PRIVATE ${MEDENC_WARNINGS} $<$<CONFIG:Release>:${MEDENC_OPT_FLAGS}>)
+  target_compile_options(${_target} PRIVATE ${MEDENC_WARNINGS} ${MEDENC_FLOAT_FLAGS} $<$<CONFIG:Release>:${MEDENC_OPT_FLAGS}>)
   target_link_libraries(${_target} PRIVATE OpenMP::OpenMP_CXX DNNL::dnnl nlohmann_json::nlohmann_json fmt::fmt)
   target_sources(medenc_core PRIVATE $<TARGET_OBJECTS:${_target}>)
   set_property(SOURCE src/ops/cpu/isa_dispatch.cpp TARGET_DIRECTORY medenc_core APPEND PROPERTY

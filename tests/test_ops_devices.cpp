@@ -1,6 +1,6 @@
 // The memory, data-movement, optimizer and loss ops, on every available device (device_test.h),
 // against references written here in double from each op's definition: buffers and transfers, copy,
-// fill, add, scale, row gather/scatter, sequence pooling (cls/mean/max), AdamW's step, the global
+// fill, add, scale, row gather/scatter, sequence pooling (cls/mean/fp32 mean/max), AdamW's step, the global
 // gradient norm and clipping, and the three losses with their gradients. Reductions must give the
 // same bits whatever the thread count.
 #include <gtest/gtest.h>
@@ -143,31 +143,43 @@ TEST_P(DeviceOps, GatherAndScatterRows) {
 }
 
 TEST_P(DeviceOps, PoolClsMeanMaxOverRaggedSequences) {
-  const std::vector<int64_t> offsets = {0, 1, 4, 4 + 37, 4 + 37 + 2};  // lengths 1, 3, 37, 2
+  const std::vector<int64_t> offsets = {0, 1, 4, 4 + 300, 4 + 300 + 2};  // lengths 1, 3, 300, 2
   const int64_t batch = 4, dim = 6, total = offsets.back();
   const std::vector<float> rows = random_floats(total * dim, 6, 3.0);
   const auto rowsd = put(rows);
   const auto offd = put(offsets);
-  for (ops::Pool kind : {ops::Pool::Cls, ops::Pool::Mean, ops::Pool::Max}) {
+  std::vector<std::vector<float>> got_by_kind;
+  for (ops::Pool kind : {ops::Pool::Cls, ops::Pool::Mean, ops::Pool::MeanF32, ops::Pool::Max}) {
     SCOPED_TRACE((int)kind);
     std::vector<double> want((size_t)(batch * dim));
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t i = 0; i < dim; ++i) {
         double sum = 0.0, mx = -INFINITY;
+        float running = 0.0f;  // MeanF32 by its definition: an fp32 running sum in row order
         for (int64_t t = offsets[b]; t < offsets[b + 1]; ++t) {
           sum += rows[t * dim + i];
+          running += rows[t * dim + i];
           mx = std::max(mx, (double)rows[t * dim + i]);
         }
-        want[b * dim + i] = kind == ops::Pool::Cls    ? rows[offsets[b] * dim + i]
-                            : kind == ops::Pool::Mean ? sum / (double)(offsets[b + 1] - offsets[b])
-                                                      : mx;
+        const int64_t len = offsets[b + 1] - offsets[b];
+        want[b * dim + i] = kind == ops::Pool::Cls       ? rows[offsets[b] * dim + i]
+                            : kind == ops::Pool::Mean    ? sum / (double)len
+                            : kind == ops::Pool::MeanF32 ? running / (float)len
+                                                         : mx;
       }
     auto pooled = filled<float>(batch * dim, NAN);
     ops::pool(ctx(), rowsd.data(), offd.data(), batch, dim, kind, pooled.data());
-    // Cls and max pick an input; the mean is the double mean rounded once.
+    // Cls and max pick an input; the mean is the double mean rounded once; MeanF32 the fp32 sum
+    // divided in fp32.
     const std::vector<float> got = get(pooled);
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], (float)want[i]) << i;
+    got_by_kind.push_back(got);
   }
+  // The fp32 mean stays within float rounding of the double one, yet the 300-row sums round apart
+  // somewhere: the two kinds are distinct.
+  const std::vector<float>& mean = got_by_kind[1];
+  expect_near(got_by_kind[2], std::vector<double>(mean.begin(), mean.end()), 1e-4, "fp32 mean");
+  EXPECT_NE(got_by_kind[2], mean);
 }
 
 TEST_P(DeviceOps, AdamWStepMatchesTorchFormulaInDouble) {

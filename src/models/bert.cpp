@@ -221,8 +221,7 @@ struct State {
 };
 
 // A training session's activations: what forward_train saves and backward's scratch, as tensors cut
-// from one arena by the size table below (llm.c's ActivationTensors). Head rows depend on the labels
-// and stay vectors.
+// from one arena by the size table below (llm.c's ActivationTensors), the head's tensors included.
 struct Activations : EncoderActivations {
   std::vector<int32_t> type_ids;
   float* emb = nullptr;  // [N, H] summed embeddings
@@ -486,11 +485,11 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
   else
     ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, -1, scale);
   if (pre_norm) {
-    if (io.x_mid != io.x_in) std::copy(io.x_in, io.x_in + N * H, io.x_mid);
+    ops::copy(ctx, io.x_in, io.x_mid, N * H);  // a no-op when they alias
     if (drop && drop->attn_out.active()) {
       ops::linear(ctx, L.attn_out, io.attn, io.t, N);
       ops::dropout(ctx, io.t, N * H, drop->attn_out);
-      for (int64_t i = 0; i < N * H; ++i) io.x_mid[i] += io.t[i];
+      ops::add(ctx, io.x_mid, io.t, io.x_mid, N * H);
     } else {
       ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
     }
@@ -498,7 +497,7 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
     ops::linear(ctx, L.attn_out, io.attn, io.t, N);
     if (drop) ops::dropout(ctx, io.t, N * H, drop->attn_out);
     if (io.a_pre) {
-      for (int64_t i = 0; i < N * H; ++i) io.a_pre[i] = io.x_in[i] + io.t[i];
+      ops::add(ctx, io.x_in, io.t, io.a_pre, N * H);
       ops::layernorm(ctx, io.a_pre, L.attn_out_norm.weight, L.attn_out_norm.bias, io.x_mid, N, H, eps);
     } else {
       ops::add_layernorm(ctx, io.x_in, io.t, L.attn_out_norm.weight, L.attn_out_norm.bias, io.x_mid, N, H,
@@ -512,14 +511,14 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
     ffn_in = io.t;
   }
   ops::linear(ctx, L.ffn_in, ffn_in, io.f, N);
-  if (io.act != io.f) std::copy(io.f, io.f + N * I, io.act);
+  ops::copy(ctx, io.f, io.act, N * I);
   ops::activation(ctx, io.act, N * I, m.hidden_act);
   if (pre_norm) {
-    if (io.x_out != io.x_mid) std::copy(io.x_mid, io.x_mid + N * H, io.x_out);
+    ops::copy(ctx, io.x_mid, io.x_out, N * H);
     if (drop && drop->ffn_out.active()) {
       ops::linear(ctx, L.ffn_out, io.act, io.t, N);
       ops::dropout(ctx, io.t, N * H, drop->ffn_out);
-      for (int64_t i = 0; i < N * H; ++i) io.x_out[i] += io.t[i];
+      ops::add(ctx, io.x_out, io.t, io.x_out, N * H);
     } else {
       ops::linear(ctx, L.ffn_out, io.act, io.x_out, N, /*accumulate=*/true);
     }
@@ -527,7 +526,7 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
     ops::linear(ctx, L.ffn_out, io.act, io.t, N);
     if (drop) ops::dropout(ctx, io.t, N * H, drop->ffn_out);
     if (io.y_pre) {
-      for (int64_t i = 0; i < N * H; ++i) io.y_pre[i] = io.x_mid[i] + io.t[i];
+      ops::add(ctx, io.x_mid, io.t, io.y_pre, N * H);
       ops::layernorm(ctx, io.y_pre, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
     } else {
       ops::add_layernorm(ctx, io.x_mid, io.t, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
@@ -539,7 +538,7 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
 // alias pre).
 static void pooler_forward(const Impl& m, const float* in, int64_t R, int64_t H, float* pre, float* out) {
   ops::linear(head_context(m.ctx), m.pooler, in, pre, R);
-  if (out != pre) std::copy(pre, pre + R * H, out);
+  ops::copy(m.ctx, pre, out, R * H);
   ops::activation(m.ctx, out, R * H, Activation::Tanh);
 }
 
@@ -559,13 +558,13 @@ static void head_forward(const BertConfig& c, const Impl& m, const float* in, in
       ops::linear(ctx, m.classifier, out, logits, R);
       break;
     case HeadKind::TokenClassification:
-      if (out != in) std::copy(in, in + R * H, out);
+      ops::copy(ctx, in, out, R * H);
       ops::dropout(ctx, out, R * H, drop);
       ops::linear(ctx, m.classifier, out, logits, R);
       break;
     case HeadKind::MaskedLM:
       ops::linear(ctx, m.mlm_dense, in, pre, R);
-      if (act != pre) std::copy(pre, pre + R * H, act);
+      ops::copy(ctx, pre, act, R * H);
       ops::activation(ctx, act, R * H, m.hidden_act);
       ops::layernorm(ctx, act, m.mlm_norm.weight, m.mlm_norm.bias, out, R, H, (float)c.layer_norm_eps);
       ops::linear(ctx, m.decoder, out, logits, R);
@@ -576,9 +575,12 @@ static void head_forward(const BertConfig& c, const Impl& m, const float* in, in
 
 namespace {
 
-// One caller's inference buffers, reused across layers and calls.
+// One caller's inference buffers, reused across layers and calls: tensors cut from one arena by the
+// size table in forward().
 struct BertWorkspace : EncoderWorkspace {
-  std::vector<float> normed, qkv, attn, ffn;
+  ops::Arena arena;
+  float *normed = nullptr, *qkv = nullptr, *attn = nullptr, *ffn = nullptr;  // [N, H | 3H | H | I]
+  float *head_rows = nullptr, *head_scratch = nullptr;                         // [R, H] the head's input, inside
   std::vector<int32_t> positions, zero_types;
 };
 
@@ -604,19 +606,27 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
     type_ids = w.zero_types.data();
   }
 
+  // Rows through the head: [CLS] rows (their pooler output is the model's), the requested masked-LM
+  // rows, or every token.
+  const HeadKind kind = c.head.kind;
+  const bool logits = options.want_logits && kind != HeadKind::Base;
+  const HeadRows rows = logits ? inference_head_rows(kind, batch, options.mlm_rows) : HeadRows{};
+  const int64_t R = rows.count;
+  w.arena.layout(ctx, {{&w.normed, N * H},
+                       {&w.qkv, N * 3 * H},
+                       {&w.attn, N * H},
+                       {&w.ffn, N * I},
+                       {&w.head_rows, std::max(R, B) * H},
+                       {&w.head_scratch, R * H}});
+
   ForwardOutput out;
   out.hidden_size = H;
   out.last_hidden_state.resize((size_t)(N * H));
-  w.normed.resize((size_t)(N * H));
-  w.qkv.resize((size_t)(N * 3 * H));
-  w.attn.resize((size_t)(N * H));
-  w.ffn.resize((size_t)(N * I));
   float* x = out.last_hidden_state.data();  // the residual stream, [N, H]
 
   embed(m, ps, H, batch.ids.data(), type_ids, w.positions.data(), N, x);
   if (!c.pre_norm()) ops::layernorm(ctx, x, m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
-  const Impl::LayerIO io{x, nullptr, x, w.ffn.data(), w.ffn.data(), nullptr, x, w.normed.data(), w.qkv.data(),
-                         w.attn.data(), nullptr};
+  const Impl::LayerIO io{x, nullptr, x, w.ffn, w.ffn, nullptr, x, w.normed, w.qkv, w.attn, nullptr};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     check_stop(options);
     layer_forward(c, m, ps, l, batch, io, nullptr);
@@ -624,29 +634,19 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   if (c.pre_norm()) ops::layernorm(ctx, x, m.final_norm.weight, m.final_norm.bias, x, N, H, eps);
   const float* hidden = x;
 
-  const HeadKind kind = c.head.kind;
-  const bool logits = options.want_logits && kind != HeadKind::Base;
   if (info_.has_pooler) out.pooler_output.resize((size_t)(B * H));
   if (info_.has_pooler && !(logits && kind == HeadKind::SequenceClassification)) {
     // pooled = tanh(W . hidden[CLS] + b), the first token of every sequence.
-    const std::vector<float> first = pool_sequences(batch, hidden, H, /*mean=*/false);
-    pooler_forward(m, first.data(), B, H, out.pooler_output.data(), out.pooler_output.data());
+    ops::pool(ctx, hidden, batch.offsets.data(), B, H, ops::Pool::Cls, w.head_rows);
+    pooler_forward(m, w.head_rows, B, H, out.pooler_output.data(), out.pooler_output.data());
   }
   if (logits) {
-    // Rows through the head: [CLS] rows (their pooler output is the model's), the requested masked-LM
-    // rows, or every token.
-    const HeadRows rows = inference_head_rows(kind, batch, hidden, H, /*mean_pool=*/false, options.mlm_rows);
-    const int64_t R = rows.count;
-    std::vector<float> t;
-    float* scratch = out.pooler_output.data();
-    if (kind != HeadKind::SequenceClassification) {
-      t.resize((size_t)(R * H));
-      scratch = t.data();
-    }
+    const float* in = head_input(ctx, kind, batch, rows, hidden, H, /*mean_pool=*/false, w.head_rows);
+    float* scratch = kind == HeadKind::SequenceClassification ? out.pooler_output.data() : w.head_scratch;
     out.logits_rows = R;
     out.logits_cols = kind == HeadKind::MaskedLM ? c.vocab_size : c.head.num_labels;
     out.logits.resize((size_t)(R * out.logits_cols));
-    head_forward(c, m, rows.in.data(), R, scratch, scratch, scratch, out.logits.data(), {});
+    head_forward(c, m, in, R, scratch, scratch, scratch, out.logits.data(), {});
   }
   if (!options.want_hidden) {
     out.last_hidden_state.clear();
@@ -680,16 +680,20 @@ static ops::Dropout classifier_dropout(const BertConfig& c, bool enabled, uint64
   return dropout_site(p, enabled, seed, kClassifierDrop);
 }
 
-// The size table of the activations of an N-token batch, in floats (activation_bytes counts the same).
-static std::vector<std::pair<float**, size_t>> activation_table(const BertConfig& c, Activations& s, int64_t N) {
-  const size_t n = (size_t)N, H = (size_t)c.hidden_size, I = (size_t)c.intermediate_size;
-  const size_t L = (size_t)c.num_hidden_layers, heads = (size_t)c.num_attention_heads;
-  const size_t post = c.pre_norm() ? 0 : 1;
-  return {{&s.emb, n * H},        {&s.x_in, L * n * H},         {&s.a_pre, post * L * n * H}, {&s.x_mid, L * n * H},
-          {&s.f, L * n * I},      {&s.y_pre, post * L * n * H}, {&s.qkv, L * n * 3 * H},      {&s.attn, L * n * H},
-          {&s.stats, L * n * heads * 2}, {&s.x_out, n * H},     {&s.hidden, n * H},           {&s.dx, n * H},
-          {&s.t, n * H},          {&s.dt, n * H},               {&s.dqkv, n * 3 * H},         {&s.dattn, n * H},
-          {&s.act, n * I},        {&s.dact, n * I}};
+// The size table of the activations of an N-token batch, the head's rows included (activation_bytes
+// counts the same).
+static SizeTable activation_table(const BertConfig& c, Activations& s, int64_t N) {
+  const int64_t n = N, H = c.hidden_size, I = c.intermediate_size;
+  const int64_t L = c.num_hidden_layers, heads = c.num_attention_heads;
+  const int64_t post = c.pre_norm() ? 0 : 1;
+  SizeTable table = {{&s.emb, n * H},        {&s.x_in, L * n * H},         {&s.a_pre, post * L * n * H},
+                     {&s.x_mid, L * n * H},  {&s.f, L * n * I},            {&s.y_pre, post * L * n * H},
+                     {&s.qkv, L * n * 3 * H}, {&s.attn, L * n * H},        {&s.stats, L * n * heads * 2},
+                     {&s.x_out, n * H},      {&s.hidden, n * H},           {&s.dx, n * H},
+                     {&s.t, n * H},          {&s.dt, n * H},               {&s.dqkv, n * 3 * H},
+                     {&s.dattn, n * H},      {&s.act, n * I},              {&s.dact, n * I}};
+  s.add_head_slots(table, H, c.head.kind == HeadKind::MaskedLM ? c.vocab_size : c.head.num_labels);
+  return table;
 }
 
 // The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
@@ -731,36 +735,34 @@ TrainOutput BertModel::forward_train(const Batch& batch, const TrainLabels& labe
   if (kind != HeadKind::SequenceClassification) check_token_labels(kind, labels, N);
 
   Activations& s = dynamic_cast<Activations&>(saved);
-  s.begin(batch, options);
+  s.begin(batch, options, training_head_rows(kind, batch, labels));
   s.type_ids = batch.type_ids.empty() ? std::vector<int32_t>((size_t)N, 0) : batch.type_ids;
-  s.arena.layout(activation_table(c, s, N));
+  s.arena.layout(ctx, activation_table(c, s, N));
 
   embed(m, ps, H, batch.ids.data(), s.type_ids.data(), s.positions.data(), N, s.emb);
   float* x0 = s.x_in;
   if (post_norm) ops::layernorm(ctx, s.emb, m.emb_norm.weight, m.emb_norm.bias, x0, N, H, eps);
-  else std::copy(s.emb, s.emb + N * H, x0);
+  else ops::copy(ctx, s.emb, x0, N * H);
   ops::dropout(ctx, x0, N * H, dropout_site(c.hidden_dropout_prob, options.dropout, options.seed, kEmbeddingDrop));
   for (int64_t l = 0; l < L; ++l) {
     const Impl::LayerDropout drop = layer_dropout(c, options.dropout, options.seed, l);
     layer_forward(c, m, ps, l, batch, saved_layer_io(c, s, l), &drop);
   }
   if (post_norm) {
-    std::copy(s.x_out, s.x_out + N * H, s.hidden);
+    ops::copy(ctx, s.x_out, s.hidden, N * H);
   } else {
     ops::layernorm(ctx, s.x_out, m.final_norm.weight, m.final_norm.bias, s.hidden, N, H, eps);
   }
 
   // Heads on their rows: [CLS] rows, every token, or (masked LM) the labelled tokens.
-  s.set_head(training_head_rows(kind, batch, s.hidden, H, /*mean_pool=*/false, labels), H);
+  s.head_in = head_input(ctx, kind, batch, s.head, s.hidden, H, /*mean_pool=*/false, s.head_rows);
   const int64_t R = s.head.count;
   const int64_t C = kind == HeadKind::MaskedLM ? m.decoder.out : m.classifier.out;
-  std::vector<float> logits((size_t)(R * C));
   const ops::Dropout head_drop =
       kind == HeadKind::MaskedLM ? ops::Dropout{} : classifier_dropout(c, options.dropout, options.seed);
-  head_forward(c, m, s.head.in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
-               head_drop);
+  head_forward(c, m, s.head_in, R, s.head_pre, s.head_act, s.head_out, s.logits, head_drop);
 
-  return s.finish(c.head, labels, std::move(logits), C, options.keep_logits);
+  return s.finish(c.head, labels, C, options.keep_logits);
 }
 
 void BertModel::backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const {
@@ -780,40 +782,36 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
   const bool post_norm = !c.pre_norm();
 
   // Heads, back to d loss / d (head input rows), then onto the token rows: d loss / d hidden (in s.dt).
-  const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
+  const float* dlogits = s.start_backward(ctx, kind == HeadKind::MaskedLM ? m.decoder.out : m.classifier.out,
+                                          loss_scale);
   float* dhidden = s.dt;
-  std::vector<float> d_out, d_pre;
+  float *d_out = s.d_head_out, *d_pre = s.d_head_pre;
   const float* d_in = dhidden;
   if (kind == HeadKind::TokenClassification) {
-    ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, dhidden,
-                         grad(m.classifier_w), grad(m.classifier_b));
+    ops::linear_backward(ctx, m.classifier, s.head_out, dlogits, R, dhidden, grad(m.classifier_w),
+                         grad(m.classifier_b));
     ops::dropout(ctx, dhidden, R * H, classifier_dropout(c, s.dropout, s.seed));
   } else {
-    d_out.resize((size_t)(R * H));
-    d_pre.resize((size_t)(R * H));
     if (kind == HeadKind::SequenceClassification) {
-      ops::linear_backward(ctx, m.classifier, s.head_out.data(), dlogits.data(), R, d_pre.data(),
-                           grad(m.classifier_w), grad(m.classifier_b));
-      ops::dropout(ctx, d_pre.data(), R * H, classifier_dropout(c, s.dropout, s.seed));
-      ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, Activation::Tanh);
-      ops::linear_backward(ctx, m.pooler, s.head.in.data(), d_pre.data(), R, d_out.data(), grad(m.pooler_w),
-                           grad(m.pooler_b));
+      ops::linear_backward(ctx, m.classifier, s.head_out, dlogits, R, d_pre, grad(m.classifier_w),
+                           grad(m.classifier_b));
+      ops::dropout(ctx, d_pre, R * H, classifier_dropout(c, s.dropout, s.seed));
+      ops::activation_backward(ctx, s.head_pre, d_pre, d_pre, R * H, Activation::Tanh);
+      ops::linear_backward(ctx, m.pooler, s.head_in, d_pre, R, d_out, grad(m.pooler_w), grad(m.pooler_b));
     } else {
       const size_t decoder_w = m.mlm_decoder_w != Impl::npos ? m.mlm_decoder_w : m.word_emb;
-      ops::linear_backward(ctx, m.decoder, s.head_out.data(), dlogits.data(), R, d_out.data(), grad(decoder_w),
-                           grad(m.mlm_bias));
-      ops::layernorm_backward(ctx, s.head_act.data(), m.mlm_norm.weight, d_out.data(), d_pre.data(),
-                              grad(m.mlm_norm.w), grad(m.mlm_norm.b), R, H, eps);
-      ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.hidden_act);
-      ops::linear_backward(ctx, m.mlm_dense, s.head.in.data(), d_pre.data(), R, d_out.data(),
-                           grad(m.mlm_dense_w), grad(m.mlm_dense_b));
+      ops::linear_backward(ctx, m.decoder, s.head_out, dlogits, R, d_out, grad(decoder_w), grad(m.mlm_bias));
+      ops::layernorm_backward(ctx, s.head_act, m.mlm_norm.weight, d_out, d_pre, grad(m.mlm_norm.w),
+                              grad(m.mlm_norm.b), R, H, eps);
+      ops::activation_backward(ctx, s.head_pre, d_pre, d_pre, R * H, m.hidden_act);
+      ops::linear_backward(ctx, m.mlm_dense, s.head_in, d_pre, R, d_out, grad(m.mlm_dense_w), grad(m.mlm_dense_b));
     }
-    d_in = d_out.data();
+    d_in = d_out;
   }
   route_head_gradient(ctx, kind, batch, s.head, d_in, dhidden, H, /*mean_pool=*/false);
   float* dx = s.dx;  // d loss / d (residual stream at the current point)
   if (post_norm)
-    std::copy(dhidden, dhidden + N * H, dx);
+    ops::copy(ctx, dhidden, dx, N * H);
   else
     ops::layernorm_backward(ctx, s.x_out, m.final_norm.weight, dhidden, dx, grad(m.final_norm.w),
                             grad(m.final_norm.b), N, H, eps);
@@ -824,7 +822,7 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
     const Impl::Layer& Ly = m.layers[l];
     const Impl::LayerIO io = saved_layer_io(c, s, l);
     const Impl::LayerDropout drop = layer_dropout(c, s.dropout, s.seed, l);
-    std::copy(io.f, io.f + N * I, s.act);  // recompute act(f), the input of W2
+    ops::copy(ctx, io.f, s.act, N * I);  // recompute act(f), the input of W2
     ops::activation(ctx, s.act, N * I, m.hidden_act);
 
     if (post_norm) {
@@ -833,7 +831,7 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
                               grad(Ly.out_norm.b), N, H, eps);
       const float* d_ffn = dt;
       if (drop.ffn_out.active()) {
-        std::copy(dt, dt + N * H, dx);
+        ops::copy(ctx, dt, dx, N * H);
         ops::dropout(ctx, dx, N * H, drop.ffn_out);
         d_ffn = dx;
       }
@@ -849,7 +847,7 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
       // x_out = x_mid + dropout(W2 act(W1 LN(x_mid)))
       const float* d_ffn = dx;
       if (drop.ffn_out.active()) {
-        std::copy(dx, dx + N * H, dt);
+        ops::copy(ctx, dx, dt, N * H);
         ops::dropout(ctx, dt, N * H, drop.ffn_out);
         d_ffn = dt;
       }
@@ -865,7 +863,7 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
     // Here dx = d loss / d (x_in + dropout(Wo attention)).
     const float* d_attn_out = dx;
     if (drop.attn_out.active()) {
-      std::copy(dx, dx + N * H, dt);
+      ops::copy(ctx, dx, dt, N * H);
       ops::dropout(ctx, dt, N * H, drop.attn_out);
       d_attn_out = dt;
     }
@@ -898,11 +896,10 @@ void BertModel::backward(TrainingActivations& saved, std::span<float> gradients,
 }
 
 size_t BertModel::activation_bytes(const Batch& batch) const {
-  // The arena's size table, plus the head's rows (at most one per token: in, pre, act, out).
+  // The arena's size table with the most head rows there can be (one per token).
   Activations s;
-  size_t floats = 4 * (size_t)batch.tokens() * (size_t)config_.hidden_size;
-  for (const auto& [tensor, size] : activation_table(config_, s, batch.tokens())) floats += size;
-  return floats * sizeof(float);
+  s.head.count = batch.tokens();
+  return (size_t)table_floats(activation_table(config_, s, batch.tokens())) * sizeof(float);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -920,15 +917,13 @@ void BertModel::init_weights(uint64_t seed) {
     float* p = params_.at(i);
     if (s.is_bias_or_norm) {
       const bool norm_weight = s.shape.size() == 1 && s.name.ends_with(".weight");
-      std::fill(p, p + s.numel, norm_weight ? 1.0f : 0.0f);
+      ops::fill(m.ctx, p, (int64_t)s.numel, norm_weight ? 1.0f : 0.0f);
     } else {
-      for (size_t k = 0; k < s.numel; ++k) p[k] = (float)(rng.normal() * stdv);
+      draw_parameter(params_, i, [&] { return rng.normal() * stdv; });
     }
   }
-  if (c.family == Family::Bert && c.pad_token_id >= 0) {
-    float* row = params_.at(m.word_emb) + c.pad_token_id * c.hidden_size;
-    std::fill(row, row + c.hidden_size, 0.0f);
-  }
+  if (c.family == Family::Bert && c.pad_token_id >= 0)
+    ops::fill(m.ctx, params_.at(m.word_emb) + c.pad_token_id * c.hidden_size, c.hidden_size, 0.0f);
   parameters_changed();
 }
 

@@ -50,24 +50,6 @@ void sequence_positions(const Batch& batch, std::vector<int32_t>& positions) {
     for (int64_t t = batch.offsets[b]; t < batch.offsets[b + 1]; ++t) positions[t] = (int32_t)(t - batch.offsets[b]);
 }
 
-std::vector<float> pool_sequences(const Batch& batch, const float* rows, int64_t dim, bool mean) {
-  const int64_t B = batch.size();
-  std::vector<float> out((size_t)(B * dim), 0.0f);
-  for (int64_t b = 0; b < B; ++b) {
-    float* o = out.data() + b * dim;
-    const int64_t s0 = batch.offsets[b], s1 = batch.offsets[b + 1];
-    if (!mean) {
-      std::copy(rows + s0 * dim, rows + (s0 + 1) * dim, o);
-      continue;
-    }
-    for (int64_t t = s0; t < s1; ++t)
-      for (int64_t i = 0; i < dim; ++i) o[i] += rows[t * dim + i];
-    const float n = (float)(s1 - s0);
-    for (int64_t i = 0; i < dim; ++i) o[i] /= n;
-  }
-  return out;
-}
-
 void check_stop(const ForwardOptions& options) {
   if (options.should_stop && options.should_stop()) throw Error(ErrorKind::Cancelled, "the forward pass was cancelled");
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the model families: batch validation, positions, pooling.
+// Helpers shared by the model families: batch validation, positions.
 #include <cstdint>
 #include <vector>
 
@@ -16,8 +16,5 @@ void sequence_positions(const Batch& batch, std::vector<int32_t>& positions);
 
 // Throws Error(ErrorKind::Cancelled) when options.should_stop says so.
 void check_stop(const ForwardOptions& options);
-
-// [batch, dim]: each sequence's first row ("cls") or the mean of its rows.
-std::vector<float> pool_sequences(const Batch& batch, const float* rows, int64_t dim, bool mean);
 
 }  // namespace medenc

@@ -1,7 +1,5 @@
 #include "models/encoder_common.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
 #include "medenc/error.h"
@@ -32,44 +30,41 @@ ops::LinearWeights linear_weights(const ParameterSet& ps, size_t w, size_t b, in
   return x;
 }
 
-void ActivationArena::layout(const std::vector<std::pair<float**, size_t>>& table) {
-  size_t total = 0;
-  for (const auto& [tensor, size] : table) total += size;
-  if (memory_.size() < total) memory_.resize(total);
-  size_t offset = 0;
-  for (const auto& [tensor, size] : table) {
-    *tensor = memory_.data() + offset;
-    offset += size;
-  }
+int64_t table_floats(const SizeTable& table) {
+  int64_t floats = 0;
+  for (const ops::Arena::Slot& slot : table) floats += slot.numel;
+  return floats;
 }
 
-void EncoderActivations::begin(const Batch& b, const TrainOptions& options) {
+void EncoderActivations::begin(const Batch& b, const TrainOptions& options, HeadRows rows) {
   filled = false;
   batch = b;
   sequence_positions(b, positions);
   seed = options.seed;
   dropout = options.dropout;
-}
-
-void EncoderActivations::set_head(HeadRows rows, int64_t H) {
   head = std::move(rows);
-  const size_t n = (size_t)(head.count * H);
-  head_pre.resize(n);
-  head_act.resize(n);
-  head_out.resize(n);
 }
 
-TrainOutput EncoderActivations::finish(const HeadConfig& config, const TrainLabels& labels,
-                                       std::vector<float>&& logits, int64_t C, bool keep_logits) {
-  TrainOutput out = head_loss(config, batch, labels, head.labels, std::move(logits), head.count, C, keep_logits, dlogits);
+void EncoderActivations::add_head_slots(SizeTable& table, int64_t H, int64_t C) {
+  for (float** t : {&head_rows, &head_pre, &head_act, &head_out, &d_head_out, &d_head_pre})
+    table.push_back({t, head.count * H});
+  for (float** t : {&logits, &dlogits, &scaled_dlogits}) table.push_back({t, head.count * C});
+}
+
+TrainOutput EncoderActivations::finish(const HeadConfig& config, const TrainLabels& labels, int64_t C,
+                                       bool keep_logits) {
+  TrainOutput out = head_loss(config, batch, labels, head.labels, logits, head.count, C, keep_logits, dlogits);
   filled = true;
   return out;
 }
 
-size_t EncoderActivations::bytes() const {
-  const size_t head_floats = head.in.size() + head_pre.size() + head_act.size() + head_out.size() + dlogits.size();
-  return arena.bytes() + head_floats * sizeof(float);
+const float* EncoderActivations::start_backward(const ops::Context& ctx, int64_t C, float loss_scale) {
+  ops::copy(ctx, dlogits, scaled_dlogits, head.count * C);
+  ops::scale(ctx, scaled_dlogits, head.count * C, loss_scale);
+  return scaled_dlogits;
 }
+
+size_t EncoderActivations::bytes() const { return (size_t)arena.capacity() * sizeof(float); }
 
 GradientSlices::GradientSlices(const EncoderActivations& saved, std::span<float> gradients, const ParameterSet& ps)
     : base(gradients.data()), ps(ps) {
@@ -77,56 +72,62 @@ GradientSlices::GradientSlices(const EncoderActivations& saved, std::span<float>
   if (gradients.size() != ps.total()) throw Error("internal: the gradient buffer does not match the parameters");
 }
 
-HeadRows inference_head_rows(HeadKind kind, const Batch& batch, const float* hidden, int64_t H, bool mean_pool,
-                             const std::vector<int64_t>& mlm_rows) {
+HeadRows inference_head_rows(HeadKind kind, const Batch& batch, const std::vector<int64_t>& mlm_rows) {
   const int64_t N = batch.tokens();
   HeadRows r;
   if (kind == HeadKind::SequenceClassification) {
     r.count = batch.size();
-    r.in = pool_sequences(batch, hidden, H, mean_pool);
   } else if (kind == HeadKind::MaskedLM && !mlm_rows.empty()) {
     for (const int64_t t : mlm_rows)
       if (t < 0 || t >= N) throw Error(fmt::format("masked-LM row {} is outside the batch ({} tokens)", t, N));
     r.index = mlm_rows;
     r.count = (int64_t)mlm_rows.size();
-    r.in = gather_rows(hidden, r.index, H);
   } else {
     r.count = N;
-    r.in.assign(hidden, hidden + N * H);
   }
   return r;
 }
 
-HeadRows training_head_rows(HeadKind kind, const Batch& batch, const float* hidden, int64_t H, bool mean_pool,
-                            const TrainLabels& labels) {
-  const int64_t N = batch.tokens();
+HeadRows training_head_rows(HeadKind kind, const Batch& batch, const TrainLabels& labels) {
   HeadRows r;
   if (kind == HeadKind::SequenceClassification) {
     r.count = batch.size();
-    r.in = pool_sequences(batch, hidden, H, mean_pool);
   } else if (kind == HeadKind::TokenClassification) {
-    r.count = N;
-    r.in.assign(hidden, hidden + N * H);
+    r.count = batch.tokens();
     r.labels = labels.classes;
   } else {
     r.index = labelled_rows(labels.classes);
     r.count = (int64_t)r.index.size();
-    r.in = gather_rows(hidden, r.index, H);
     r.labels = gather_labels(labels.classes, r.index);
   }
   return r;
+}
+
+const float* head_input(const ops::Context& ctx, HeadKind kind, const Batch& batch, const HeadRows& rows,
+                        const float* hidden, int64_t H, bool mean_pool, float* buffer) {
+  if (kind == HeadKind::SequenceClassification) {
+    ops::pool(ctx, hidden, batch.offsets.data(), batch.size(), H, mean_pool ? ops::Pool::MeanF32 : ops::Pool::Cls,
+              buffer);
+    return buffer;
+  }
+  if (kind == HeadKind::MaskedLM && !rows.index.empty()) {
+    ops::gather_rows(ctx, hidden, H, rows.index.data(), rows.count, buffer);
+    return buffer;
+  }
+  return hidden;
 }
 
 void route_head_gradient(const ops::Context& ctx, HeadKind kind, const Batch& batch, const HeadRows& rows,
                          const float* d_rows, float* dhidden, int64_t H, bool mean_pool) {
   const int64_t N = batch.tokens();
   if (kind == HeadKind::SequenceClassification) {
-    std::fill(dhidden, dhidden + N * H, 0.0f);
+    ops::fill(ctx, dhidden, N * H, 0.0f);
     ops::pool_backward(ctx, batch.offsets.data(), batch.size(), d_rows, dhidden, H, mean_pool);
   } else if (kind == HeadKind::TokenClassification) {
-    if (d_rows != dhidden) std::copy(d_rows, d_rows + N * H, dhidden);
+    ops::copy(ctx, d_rows, dhidden, N * H);
   } else {
-    scatter_rows(d_rows, rows.index, H, dhidden, N);
+    ops::fill(ctx, dhidden, N * H, 0.0f);
+    ops::scatter_rows(ctx, d_rows, H, rows.index.data(), rows.count, dhidden);
   }
 }
 

@@ -251,8 +251,7 @@ struct State {
 };
 
 // A training session's activations: what forward_train saves and backward's scratch, as tensors cut
-// from one arena by the size table below (llm.c's ActivationTensors). Head rows depend on the labels
-// and stay vectors.
+// from one arena by the size table below (llm.c's ActivationTensors), the head's tensors included.
 struct Activations : EncoderActivations {
   float* emb = nullptr;                                        // [N, H] embedding rows (input of the embedding norm)
   float *x_in = nullptr, *x_mid = nullptr, *qkv = nullptr;     // per layer, [L, N, H | H | 3H]
@@ -452,11 +451,11 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
     const ops::Rotary rotary{positions, inv_freq};
     ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale, &rotary);
   }
-  if (io.x_mid != io.x_in) std::copy(io.x_in, io.x_in + N * H, io.x_mid);
+  ops::copy(ctx, io.x_in, io.x_mid, N * H);  // a no-op when they alias
   if (drop && drop->attn_out.active()) {
     ops::linear(ctx, L.attn_out, io.attn, io.tmp, N);
     ops::dropout(ctx, io.tmp, N * H, drop->attn_out);
-    for (int64_t i = 0; i < N * H; ++i) io.x_mid[i] += io.tmp[i];
+    ops::add(ctx, io.x_mid, io.tmp, io.x_mid, N * H);
   } else {
     ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
   }
@@ -465,7 +464,7 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
   ops::linear(ctx, L.mlp_in, io.normed, io.mlp_z, N);
   ops::geglu(ctx, io.mlp_z, io.mlp_g, N, I, m.hidden_act);
   if (drop) ops::dropout(ctx, io.mlp_g, N * I, drop->mlp);
-  if (io.x_out != io.x_mid) std::copy(io.x_mid, io.x_mid + N * H, io.x_out);
+  ops::copy(ctx, io.x_mid, io.x_out, N * H);
   ops::linear(ctx, L.mlp_out, io.mlp_g, io.x_out, N, /*accumulate=*/true);
 }
 
@@ -481,7 +480,7 @@ static void head_forward(const ModernBertConfig& c, const Impl& m, const Paramet
   ctx.compute = ops::ComputeType::F32;
   const int64_t H = c.hidden_size;
   ops::linear(ctx, m.head_dense, in, pre, R);
-  if (act != pre) std::copy(pre, pre + R * H, act);
+  ops::copy(ctx, pre, act, R * H);
   ops::activation(ctx, act, R * H, m.classifier_act);
   ops::layernorm(ctx, act, m.head_norm.weight, m.head_norm.bias, out, R, H, (float)c.norm_eps);
   ops::dropout(ctx, out, R * H, drop);
@@ -490,9 +489,13 @@ static void head_forward(const ModernBertConfig& c, const Impl& m, const Paramet
 
 namespace {
 
-// One caller's inference buffers, reused across layers and calls.
+// One caller's inference buffers, reused across layers and calls: tensors cut from one arena by the
+// size table in forward().
 struct ModernBertWorkspace : EncoderWorkspace {
-  std::vector<float> x, normed, qkv_or_mlp_z, attn_or_mlp_g;
+  ops::Arena arena;
+  float *x = nullptr, *normed = nullptr;                    // [N, H] residual stream, norm output
+  float *qkv_or_mlp_z = nullptr, *attn_or_mlp_g = nullptr;  // [N, max(3H, 2I) | max(H, I)]
+  float *head_rows = nullptr, *head_scratch = nullptr;      // [R, H] the head's input, inside
   std::vector<int32_t> positions;
 };
 
@@ -516,19 +519,26 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   validate_batch(batch, c.vocab_size, /*max_positions=*/0, /*type_vocab=*/0);
   sequence_positions(batch, w.positions);
 
-  w.x.resize((size_t)(N * H));
-  w.normed.resize((size_t)(N * H));
+  // Rows through the prediction head: pooled sequences, MLM rows, or every token.
+  const HeadKind kind = c.head.kind;
+  const bool logits = options.want_logits && kind != HeadKind::Base;
+  const HeadRows rows = logits ? inference_head_rows(kind, batch, options.mlm_rows) : HeadRows{};
+  const int64_t R = rows.count;
   // qkv is dead once attention has read it, and the attention output once Wo has: the MLP's two
   // buffers reuse theirs (a session's workspace is ~40% smaller for ModernBERT-base).
-  w.qkv_or_mlp_z.resize((size_t)(N * std::max(3 * H, 2 * I)));
-  w.attn_or_mlp_g.resize((size_t)(N * std::max(H, I)));
-  float* x = w.x.data();
+  w.arena.layout(ctx, {{&w.x, N * H},
+                       {&w.normed, N * H},
+                       {&w.qkv_or_mlp_z, N * std::max(3 * H, 2 * I)},
+                       {&w.attn_or_mlp_g, N * std::max(H, I)},
+                       {&w.head_rows, R * H},
+                       {&w.head_scratch, R * H}});
+  float* x = w.x;
 
-  ops::embedding(ctx, param_or_null(ps, m.tok_emb), H, batch.ids.data(), N, w.normed.data());
-  ops::layernorm(ctx, w.normed.data(), m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
+  ops::embedding(ctx, param_or_null(ps, m.tok_emb), H, batch.ids.data(), N, w.normed);
+  ops::layernorm(ctx, w.normed, m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
 
-  const Impl::LayerIO io{x, x, x, w.normed.data(), w.qkv_or_mlp_z.data(), w.attn_or_mlp_g.data(), nullptr,
-                         w.qkv_or_mlp_z.data(), w.attn_or_mlp_g.data(), nullptr};
+  const Impl::LayerIO io{x,       x,       x, w.normed, w.qkv_or_mlp_z, w.attn_or_mlp_g, nullptr,
+                         w.qkv_or_mlp_z, w.attn_or_mlp_g, nullptr};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     check_stop(options);
     layer_forward(c, m, ps, l, batch, w.positions.data(), io, nullptr);
@@ -540,17 +550,13 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
   float* hidden = out.last_hidden_state.data();
   ops::layernorm(ctx, x, m.final_norm.weight, m.final_norm.bias, hidden, N, H, eps);
 
-  const HeadKind kind = c.head.kind;
-  if (options.want_logits && kind != HeadKind::Base) {
-    // Rows that go through the prediction head: pooled sequences, MLM rows, or every token.
-    const HeadRows rows = inference_head_rows(kind, batch, hidden, H, c.classifier_pooling == "mean", options.mlm_rows);
-    const int64_t R = rows.count;
-    std::vector<float> t((size_t)(R * H));
+  if (logits) {
+    const float* in = head_input(ctx, kind, batch, rows, hidden, H, c.classifier_pooling == "mean", w.head_rows);
     const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
     out.logits_rows = R;
     out.logits_cols = final_layer.out;
     out.logits.resize((size_t)(R * final_layer.out));
-    head_forward(c, m, ps, rows.in.data(), R, t.data(), t.data(), t.data(), out.logits.data(), {});
+    head_forward(c, m, ps, in, R, w.head_scratch, w.head_scratch, w.head_scratch, out.logits.data(), {});
   }
   if (!options.want_hidden) {
     out.last_hidden_state.clear();
@@ -590,15 +596,19 @@ static Impl::LayerDropout layer_dropout(const ModernBertConfig& c, bool enabled,
           dropout_site(c.mlp_dropout, enabled, seed, layer_site(l, 2))};
 }
 
-// The size table of the activations of an N-token batch, in floats (activation_bytes counts the same).
-static std::vector<std::pair<float**, size_t>> activation_table(const ModernBertConfig& c, Activations& s, int64_t N) {
-  const size_t n = (size_t)N, H = (size_t)c.hidden_size, I = (size_t)c.intermediate_size;
-  const size_t L = (size_t)c.num_hidden_layers, heads = (size_t)c.num_attention_heads;
-  return {{&s.emb, n * H},          {&s.x_in, L * n * H},  {&s.x_mid, L * n * H},         {&s.qkv, L * n * 3 * H},
-          {&s.attn, L * n * H},     {&s.stats, L * n * heads * 2}, {&s.mlp_z, L * n * 2 * I}, {&s.x_out, n * H},
-          {&s.hidden, n * H},       {&s.normed, n * H},    {&s.dnormed, n * H},           {&s.g, n * I},
-          {&s.dx, n * H},           {&s.dqkv, n * 3 * H},  {&s.dattn, n * H},             {&s.dz, n * 2 * I},
-          {&s.dg, n * I}};
+// The size table of the activations of an N-token batch, the head's rows included (activation_bytes
+// counts the same).
+static SizeTable activation_table(const ModernBertConfig& c, Activations& s, int64_t N) {
+  const int64_t n = N, H = c.hidden_size, I = c.intermediate_size;
+  const int64_t L = c.num_hidden_layers, heads = c.num_attention_heads;
+  SizeTable table = {{&s.emb, n * H},       {&s.x_in, L * n * H},  {&s.x_mid, L * n * H},
+                     {&s.qkv, L * n * 3 * H}, {&s.attn, L * n * H}, {&s.stats, L * n * heads * 2},
+                     {&s.mlp_z, L * n * 2 * I}, {&s.x_out, n * H},  {&s.hidden, n * H},
+                     {&s.normed, n * H},    {&s.dnormed, n * H},   {&s.g, n * I},
+                     {&s.dx, n * H},        {&s.dqkv, n * 3 * H},  {&s.dattn, n * H},
+                     {&s.dz, n * 2 * I},    {&s.dg, n * I}};
+  s.add_head_slots(table, H, c.head.kind == HeadKind::MaskedLM ? c.vocab_size : c.head.num_labels);
+  return table;
 }
 
 // The I/O of layer l inside the saved activations (the output of layer l is the input of layer l + 1).
@@ -640,8 +650,8 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   if (kind != HeadKind::SequenceClassification) check_token_labels(kind, labels, N);
 
   Activations& s = dynamic_cast<Activations&>(saved);
-  s.begin(batch, options);
-  s.arena.layout(activation_table(c, s, N));
+  s.begin(batch, options, training_head_rows(kind, batch, labels));
+  s.arena.layout(ctx, activation_table(c, s, N));
 
   ops::embedding(ctx, param_or_null(ps, m.tok_emb), H, batch.ids.data(), N, s.emb);
   ops::layernorm(ctx, s.emb, m.emb_norm.weight, m.emb_norm.bias, s.x_in, N, H, eps);
@@ -654,18 +664,16 @@ TrainOutput ModernBertModel::forward_train(const Batch& batch, const TrainLabels
   ops::layernorm(ctx, s.x_out, m.final_norm.weight, m.final_norm.bias, s.hidden, N, H, eps);
 
   // Rows through the head: pooled sequences, every token, or (masked LM) only the labelled tokens.
-  s.set_head(training_head_rows(kind, batch, s.hidden, H, c.classifier_pooling == "mean", labels), H);
+  s.head_in = head_input(ctx, kind, batch, s.head, s.hidden, H, c.classifier_pooling == "mean", s.head_rows);
   const int64_t R = s.head.count;
   const ops::LinearWeights& final_layer = kind == HeadKind::MaskedLM ? m.decoder : m.classifier;
   const int64_t C = final_layer.out;
-  std::vector<float> logits((size_t)(R * C));
   const ops::Dropout head_drop =
       kind == HeadKind::MaskedLM ? ops::Dropout{}
                                  : dropout_site(c.classifier_dropout, options.dropout, options.seed, kClassifierDrop);
-  head_forward(c, m, ps, s.head.in.data(), R, s.head_pre.data(), s.head_act.data(), s.head_out.data(), logits.data(),
-               head_drop);
+  head_forward(c, m, ps, s.head_in, R, s.head_pre, s.head_act, s.head_out, s.logits, head_drop);
 
-  return s.finish(c.head, labels, std::move(logits), C, options.keep_logits);
+  return s.finish(c.head, labels, C, options.keep_logits);
 }
 
 void ModernBertModel::backward(TrainingActivations& saved, std::span<float> gradients, float loss_scale) const {
@@ -682,27 +690,24 @@ void ModernBertModel::backward(TrainingActivations& saved, std::span<float> grad
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.norm_eps;
   const float scale = 1.0f / std::sqrt((float)hd);
-  std::fill(s.dx, s.dx + N * H, 0.0f);
+  ops::fill(ctx, s.dx, N * H, 0.0f);
 
   // Head: logits = final(dropout(LN(act(dense(in))))).
   const bool mlm = kind == HeadKind::MaskedLM;
   const ops::LinearWeights& final_layer = mlm ? m.decoder : m.classifier;
   const size_t final_w = mlm ? (m.decoder_w != Impl::npos ? m.decoder_w : m.tok_emb) : m.classifier_w;
   const size_t final_b = mlm ? m.decoder_b : m.classifier_b;
-  const std::vector<float> dlogits = scaled(s.dlogits, loss_scale);
-  std::vector<float> d_out((size_t)(R * H)), d_pre((size_t)(R * H));
-  ops::linear_backward(ctx, final_layer, s.head_out.data(), dlogits.data(), R, d_out.data(), grad(final_w),
-                       grad(final_b));
-  if (!mlm)
-    ops::dropout(ctx, d_out.data(), R * H, dropout_site(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
-  ops::layernorm_backward(ctx, s.head_act.data(), m.head_norm.weight, d_out.data(), d_pre.data(),
-                          grad(m.head_norm.w), grad(m.head_norm.b), R, H, eps);
-  ops::activation_backward(ctx, s.head_pre.data(), d_pre.data(), d_pre.data(), R * H, m.classifier_act);
+  const float* dlogits = s.start_backward(ctx, final_layer.out, loss_scale);
+  float *d_out = s.d_head_out, *d_pre = s.d_head_pre;
+  ops::linear_backward(ctx, final_layer, s.head_out, dlogits, R, d_out, grad(final_w), grad(final_b));
+  if (!mlm) ops::dropout(ctx, d_out, R * H, dropout_site(c.classifier_dropout, s.dropout, s.seed, kClassifierDrop));
+  ops::layernorm_backward(ctx, s.head_act, m.head_norm.weight, d_out, d_pre, grad(m.head_norm.w),
+                          grad(m.head_norm.b), R, H, eps);
+  ops::activation_backward(ctx, s.head_pre, d_pre, d_pre, R * H, m.classifier_act);
   // dhidden (in s.dnormed) = d(head input) routed back to the token rows.
   float* dhidden = s.dnormed;
-  float* d_in = kind == HeadKind::TokenClassification ? dhidden : d_out.data();
-  ops::linear_backward(ctx, m.head_dense, s.head.in.data(), d_pre.data(), R, d_in, grad(m.head_dense_w),
-                       grad(m.head_dense_b));
+  float* d_in = kind == HeadKind::TokenClassification ? dhidden : d_out;
+  ops::linear_backward(ctx, m.head_dense, s.head_in, d_pre, R, d_in, grad(m.head_dense_w), grad(m.head_dense_b));
   route_head_gradient(ctx, kind, batch, s.head, d_in, dhidden, H, c.classifier_pooling == "mean");
   ops::layernorm_backward(ctx, s.x_out, m.final_norm.weight, dhidden, s.dx,
                           grad(m.final_norm.w), grad(m.final_norm.b), N, H, eps);
@@ -731,7 +736,7 @@ void ModernBertModel::backward(TrainingActivations& saved, std::span<float> grad
     // x_mid = x_in + dropout(Wo attention(RoPE(Wqkv a))),  a = (l == 0 ? x_in : LN(x_in))
     const float* d_attn_out = dx;
     if (drop.attn_out.active()) {
-      std::copy(dx, dx + N * H, s.dnormed);
+      ops::copy(ctx, dx, s.dnormed, N * H);
       ops::dropout(ctx, s.dnormed, N * H, drop.attn_out);
       d_attn_out = s.dnormed;
     }
@@ -760,11 +765,10 @@ void ModernBertModel::backward(TrainingActivations& saved, std::span<float> grad
 }
 
 size_t ModernBertModel::activation_bytes(const Batch& batch) const {
-  // The arena's size table, plus the head's rows (at most one per token: in, pre, act, out).
+  // The arena's size table with the most head rows there can be (one per token).
   Activations s;
-  size_t floats = 4 * (size_t)batch.tokens() * (size_t)config_.hidden_size;
-  for (const auto& [tensor, size] : activation_table(config_, s, batch.tokens())) floats += size;
-  return floats * sizeof(float);
+  s.head.count = batch.tokens();
+  return (size_t)table_floats(activation_table(config_, s, batch.tokens())) * sizeof(float);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -779,15 +783,12 @@ void ModernBertModel::init_weights(uint64_t seed) {
   const double std_final = 1.0 / std::sqrt((double)c.hidden_size);
   const double cutoff = c.initializer_cutoff_factor;
   auto fill = [&](size_t idx, double stdv) {
-    if (idx == Impl::npos) return;
-    float* p = params_.at(idx);
-    for (size_t i = 0; i < params_.specs()[idx].numel; ++i) p[i] = (float)rng.truncated_normal(stdv, cutoff * stdv);
+    draw_parameter(params_, idx, [&] { return rng.truncated_normal(stdv, cutoff * stdv); });
   };
   for (size_t i = 0; i < params_.specs().size(); ++i) {
     const ParamSpec& s = params_.specs()[i];
-    float* p = params_.at(i);
     const bool is_norm_weight = s.is_bias_or_norm && s.name.ends_with(".weight");
-    std::fill(p, p + s.numel, is_norm_weight ? 1.0f : 0.0f);
+    ops::fill(m.ctx, params_.at(i), (int64_t)s.numel, is_norm_weight ? 1.0f : 0.0f);
   }
   fill(m.tok_emb, std_in);
   for (auto& L : m.layers) {

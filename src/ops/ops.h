@@ -253,9 +253,11 @@ void scatter_rows(const Context& ctx, const float* src, int64_t dim, const int64
 
 // Sequence pooling over packed rows: pooled[b] summarises rows [offsets[b], offsets[b + 1]) of
 // `rows` ([*, dim]); batch + 1 offsets, every sequence non-empty. Cls: its first row. Mean: the mean
-// of its rows, summed in row order in double and rounded once (independent of threads). Max: the
-// elementwise maximum (NaN propagates). pool_backward (ops_backward.h) is the backward of Cls and Mean.
-enum class Pool { Cls, Mean, Max };
+// of its rows, summed in row order in double and rounded once (independent of threads). MeanF32: the
+// same mean summed in fp32 in row order, then divided by the row count in fp32 (the task heads'
+// mean pooling, whose numbers the fixtures pin). Max: the elementwise maximum (NaN propagates).
+// pool_backward (ops_backward.h) is the backward of Cls and of either mean.
+enum class Pool { Cls, Mean, MeanF32, Max };
 void pool(const Context& ctx, const float* rows, const int64_t* offsets, int64_t batch, int64_t dim, Pool kind,
           float* pooled);
 

@@ -78,8 +78,8 @@ void attention_backward(const Context& ctx, const float* qkv, const float* out, 
                         float* dqkv, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                         int64_t window, float scale, const Dropout& dropout = {});
 
-// Backward of pool_sequences: drows[t] += dpooled[b] ("cls": the first row of each sequence only;
-// "mean": every row, divided by the length).
+// Backward of ops::pool, Cls or either mean: drows[t] += dpooled[b] ("cls": the first row of each
+// sequence only; "mean": every row, divided by the length).
 void pool_backward(const Context& ctx, const int64_t* offsets, int64_t batch, const float* dpooled, float* drows,
                    int64_t dim, bool mean);
 

@@ -32,22 +32,10 @@ std::vector<int64_t> labelled_rows(const std::vector<int32_t>& classes) {
   return rows;
 }
 
-std::vector<float> gather_rows(const float* rows, const std::vector<int64_t>& index, int64_t dim) {
-  std::vector<float> out(index.size() * (size_t)dim);
-  ops::gather_rows(ops::Context{}, rows, dim, index.data(), (int64_t)index.size(), out.data());
-  return out;
-}
-
 std::vector<int32_t> gather_labels(const std::vector<int32_t>& classes, const std::vector<int64_t>& index) {
   std::vector<int32_t> out;
   for (int64_t t : index) out.push_back(classes[(size_t)t]);
   return out;
-}
-
-void scatter_rows(const float* grad, const std::vector<int64_t>& index, int64_t dim, float* rows, int64_t total) {
-  const ops::Context ctx;
-  ops::fill(ctx, rows, total * dim, 0.0f);
-  ops::scatter_rows(ctx, grad, dim, index.data(), (int64_t)index.size(), rows);
 }
 
 static double loss_by_problem_type(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
@@ -75,20 +63,13 @@ static double loss_by_problem_type(const HeadConfig& head, const Batch& batch, c
 }
 
 TrainOutput head_loss(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
-                      const std::vector<int32_t>& row_labels, std::vector<float>&& logits, int64_t R, int64_t C,
-                      bool keep_logits, std::vector<float>& dlogits) {
-  dlogits.resize((size_t)(R * C));
+                      const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C,
+                      bool keep_logits, float* dlogits) {
   TrainOutput out;
-  out.loss = loss_by_problem_type(head, batch, labels, row_labels, logits.data(), R, C, dlogits.data());
+  out.loss = loss_by_problem_type(head, batch, labels, row_labels, logits, R, C, dlogits);
   out.logits_rows = R;
   out.logits_cols = C;
-  if (keep_logits) out.logits = std::move(logits);
-  return out;
-}
-
-std::vector<float> scaled(const std::vector<float>& dlogits, float loss_scale) {
-  std::vector<float> out(dlogits);
-  ops::scale(ops::Context{}, out.data(), (int64_t)out.size(), loss_scale);
+  if (keep_logits) out.logits.assign(logits, logits + R * C);
   return out;
 }
 

@@ -21,22 +21,15 @@ void check_token_labels(HeadKind kind, const TrainLabels& labels, int64_t tokens
 // Packed rows whose label is not -100 (the rows a masked-LM head computes logits for).
 std::vector<int64_t> labelled_rows(const std::vector<int32_t>& classes);
 
-// out[r] = rows[index[r]] for rows of `dim` floats (the hidden rows a masked-LM head trains on), and
-// the labels of those rows.
-std::vector<float> gather_rows(const float* rows, const std::vector<int64_t>& index, int64_t dim);
+// The labels of the rows a masked-LM head trains on.
 std::vector<int32_t> gather_labels(const std::vector<int32_t>& classes, const std::vector<int64_t>& index);
-// rows[index[r]] = grad[r]; every other row of rows[0, total) is set to 0.
-void scatter_rows(const float* grad, const std::vector<int64_t>& index, int64_t dim, float* rows, int64_t total);
 
 // The loss of R x C logits, chosen as Hugging Face does (cross-entropy over row_labels for token and
 // masked-LM heads; for sequence heads by problem type: unset means regression for one label, else
 // single-label with class labels and multi-label with float labels), packaged as forward_train returns
-// it. d loss / d logits goes to dlogits (resized).
+// it (with a copy of the logits when keep_logits). d loss / d logits goes to dlogits [R, C].
 TrainOutput head_loss(const HeadConfig& head, const Batch& batch, const TrainLabels& labels,
-                      const std::vector<int32_t>& row_labels, std::vector<float>&& logits, int64_t R, int64_t C,
-                      bool keep_logits, std::vector<float>& dlogits);
-
-// dlogits * loss_scale (the gradient backward() starts from).
-std::vector<float> scaled(const std::vector<float>& dlogits, float loss_scale);
+                      const std::vector<int32_t>& row_labels, const float* logits, int64_t R, int64_t C,
+                      bool keep_logits, float* dlogits);
 
 }  // namespace medenc

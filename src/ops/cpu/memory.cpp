@@ -1,4 +1,5 @@
 // Host memory, and the CPU kernels that move data: copy, fill, add, scale, row gather/scatter, pooling.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -80,6 +81,14 @@ void pool(const float* rows, const int64_t* offsets, int64_t batch, int64_t dim,
           for (int64_t i = 0; i < dim; ++i) sum[(size_t)i] += rows[t * dim + i];
         const double n = (double)(s1 - s0);
         for (int64_t i = 0; i < dim; ++i) o[i] = (float)(sum[(size_t)i] / n);
+        break;
+      }
+      case Pool::MeanF32: {
+        std::fill(o, o + dim, 0.0f);
+        for (int64_t t = s0; t < s1; ++t)
+          for (int64_t i = 0; i < dim; ++i) o[i] += rows[t * dim + i];
+        const float n = (float)(s1 - s0);
+        for (int64_t i = 0; i < dim; ++i) o[i] /= n;
         break;
       }
       case Pool::Max: {
