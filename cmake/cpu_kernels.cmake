@@ -13,6 +13,7 @@ set(MEDENC_CPU_KERNEL_SOURCES
   src/ops/cpu/activation_backward.cpp
   src/ops/cpu/adamw_update.cpp
   src/ops/cpu/attention.cpp
+  src/ops/cpu/attention_bf16.cpp
   src/ops/cpu/attention_backward.cpp
   src/ops/cpu/bf16_rows.cpp
   src/ops/cpu/int8_rows.cpp

@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <omp.h>
+#include <string>
 #include <vector>
 
+#include "ops/cpu/attention_bf16.h"
+#include "ops/cpu/isa_dispatch.h"
 #include "ops/ops.h"
 #include "device_test.h"
 #include "util/bf16.h"
@@ -227,5 +230,107 @@ TEST_P(Attention, FusedRotaryMatchesRopeThenAttention) {
     rotated.qkv = get(qkv);
     ASSERT_NE(rotated.qkv, b.qkv);
     EXPECT_EQ(fused, run(rotated, heads, d, window, scale));
+  }
+}
+
+// The fused bf16 kernel for head size 64 (ops/cpu/attention_bf16.cpp, taken where the CPU has
+// AVX-512-BF16; elsewhere these tests check the oneDNN bf16 path with the same budget). Against dense
+// double attention on the bf16-rounded inputs: lengths around its 6-row strips, 96-row global query
+// blocks, 128-key chunks and 64-row panel padding; windows from 0 to wider than the sequence, and
+// one (100) whose band spans three chunks, some of them empty for a row. The fp32-input reference is
+// further away (the test fails if Q K^T were not bf16).
+class AttentionBf16Fused : public Attention {
+ protected:
+  void SetUp() override { ops::cpu::force_unfused_bf16_attention(false); }
+  void TearDown() override { ops::cpu::force_unfused_bf16_attention(false); }
+  // Where the fused kernel runs: AVX-512-BF16, and the avx512 (or a native AVX-512) level of kernels.
+  static bool fused_here() {
+#if defined(__x86_64__)
+    const std::string level = ops::cpu::active_isa_level();
+    return ops::native_bf16(ops::Context{}) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bf16") && (level == "avx512" || level == "native");
+#else
+    return false;
+#endif
+  }
+};
+MEDENC_TEST_ON_ALL_DEVICES(AttentionBf16Fused);
+
+TEST_P(AttentionBf16Fused, MatchesDenseReferenceOnRoundedInputs) {
+  const int heads = 2, d = 64;
+  const Batch b = make_batch({1, 5, 6, 7, 63, 65, 97, 193, 300, 1100}, heads, d, 51, 16.0f);
+  Batch rounded = b;
+  for (float& x : rounded.qkv) x = bf16_rounded(x);
+  for (int64_t window : {-1, 0, 3, 64, 100, 5000}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    const std::vector<double> want = dense_reference(rounded, heads, d, window, 0.125);
+    const int64_t calls = ops::cpu::fused_bf16_attention_calls();
+    const double error = max_abs_diff(run(b, heads, d, window, 0.125f, ops::ComputeType::BF16), want);
+    if (fused_here()) {
+      EXPECT_EQ(ops::cpu::fused_bf16_attention_calls(), calls + 1) << "the fused kernel did not run";
+    }
+    EXPECT_LT(error, 4e-3);
+    EXPECT_LT(2 * error, max_abs_diff(run(b, heads, d, window, 0.125f, ops::ComputeType::F32), want));
+  }
+}
+
+// Scores that grow along the keys: every 128-key chunk raises each row's maximum, so the output and
+// sums accumulated so far are rescaled at every chunk (with a fixed maximum they never would be).
+TEST_P(AttentionBf16Fused, RescalesWhenLaterChunksHoldLargerScores) {
+  const int heads = 1, d = 64;
+  const int64_t len = 700;
+  Batch b = make_batch({len}, heads, d, 61);
+  const int64_t stride = 3 * d;
+  for (int64_t j = 0; j < len; ++j)
+    for (int t = 0; t < d; ++t) {
+      b.qkv[(size_t)(j * stride + t)] = bf16_rounded(0.5f);                                      // Q
+      b.qkv[(size_t)(j * stride + d + t)] = bf16_rounded((float)j / (float)len * (t % 2 ? 1.0f : 0.5f));  // K
+    }
+  for (float& x : b.qkv) x = bf16_rounded(x);
+  const std::vector<double> want = dense_reference(b, heads, d, -1, 0.125);
+  EXPECT_LT(max_abs_diff(run(b, heads, d, -1, 0.125f, ops::ComputeType::BF16), want), 4e-3);
+}
+
+// The fused kernel and the oneDNN bf16 path compute the same thing in other orders: close, not equal.
+TEST_P(AttentionBf16Fused, AgreesWithTheUnfusedBf16Path) {
+  if (!fused_here()) GTEST_SKIP() << "no AVX-512-BF16: the fused kernel is not used here";
+  const int heads = 2, d = 64;
+  const Batch b = make_batch({77, 640}, heads, d, 71, 4.0f);
+  for (int64_t window : {-1, 64}) {
+    const std::vector<float> fused = run(b, heads, d, window, 0.125f, ops::ComputeType::BF16);
+    ops::cpu::force_unfused_bf16_attention(true);
+    const std::vector<float> unfused = run(b, heads, d, window, 0.125f, ops::ComputeType::BF16);
+    ops::cpu::force_unfused_bf16_attention(false);
+    double diff = 0.0;
+    for (size_t i = 0; i < fused.size(); ++i) diff = std::max(diff, std::fabs((double)fused[i] - unfused[i]));
+    EXPECT_LT(diff, 4e-3) << "window " << window;
+    EXPECT_GT(diff, 0.0) << "window " << window;
+  }
+}
+
+// RoPE applied by the split gives the same bits as rope_qkv first on the fused path too.
+TEST_P(AttentionBf16Fused, RotaryInTheSplitMatchesRopeThenAttention) {
+  const std::vector<int64_t> lengths{9, 200};
+  const int heads = 2, d = 64;
+  const Batch b = make_batch(lengths, heads, d, 81, 2.0f);
+  std::vector<int32_t> positions;
+  for (int64_t len : lengths)
+    for (int64_t i = 0; i < len; ++i) positions.push_back((int32_t)i);
+  std::vector<float> inv_freq((size_t)d / 2);
+  for (int j = 0; j < d / 2; ++j) inv_freq[(size_t)j] = (float)std::pow(160000.0, -2.0 * j / d);
+  const auto positions_d = put(positions);
+  const auto inv_freq_d = put(inv_freq);
+  ops::Context c = ctx();
+  c.compute = ops::ComputeType::BF16;
+  for (int64_t window : {-1, 64}) {
+    const ops::Rotary rotary{positions_d.data(), inv_freq_d.data()};
+    auto qkv = put(b.qkv);
+    const auto cu = put(b.cu);
+    auto out = filled<float>(b.cu.back() * heads * d, NAN);
+    ops::attention(c, qkv.data(), out.data(), cu.data(), (int64_t)lengths.size(), heads, d, window, 0.125f, &rotary);
+    ops::rope_qkv(ctx(), qkv.data(), positions_d.data(), b.cu.back(), heads, d, inv_freq_d.data());
+    Batch rotated = b;
+    rotated.qkv = get(qkv);
+    EXPECT_EQ(get(out), run(rotated, heads, d, window, 0.125f, ops::ComputeType::BF16)) << "window " << window;
   }
 }

@@ -11,6 +11,11 @@
 // O += P V is a second matmul. Keys outside |i - j| <= w and padding keys get exactly zero weight.
 // Rows are divided by their sums at the end.
 //
+// bf16 with head size 64 on a CPU with AVX-512-BF16 runs the fused kernel of attention_bf16.cpp
+// instead of the two oneDNN GEMMs per chunk (the same bands; K and V packed once into the layouts its
+// dot products read, see attention_bf16.h; work items of at most ~2,048 queries; each output row
+// written straight into `out`, with no merge pass).
+//
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
 // kKeyAlign keys; every local block has the same shape), so each shape is one matmul primitive
 // created once and reused. Every shape depends only on the sequence's own length, so a document's
@@ -31,6 +36,7 @@
 #include <vector>
 
 #include "medenc/error.h"
+#include "ops/cpu/attention_bf16.h"
 #include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
@@ -131,16 +137,22 @@ struct Panels {
   std::vector<int64_t> front;  // per sequence
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
   std::vector<Elem> q, k, v;
-  std::vector<float> o;  // the attention output, merged back into rows at the end
+  std::vector<float> o;  // the attention output, merged back into rows at the end (not fused)
+  bool fused = false;    // run by the fused kernel (attention_bf16.h), on these packed K and V
+  std::vector<uint16_t> k_packed, v_packed;
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
 
 int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 
+// The fused kernel's global query block (a multiple of its 6-row strips: 16 strips).
+constexpr int64_t kFusedGlobalQueryBlock = 96;
+
 // Query rows per block for a sequence of `len` tokens on a layer with half-window `window` (< 0:
 // global).
-int64_t query_block_of(int64_t len, int64_t window) {
+int64_t query_block_of(int64_t len, int64_t window, bool fused = false) {
   if (window >= 0) return kLocalQueryBlock;
+  if (fused) return kFusedGlobalQueryBlock;
   return len >= kLongSequence ? kLongGlobalQueryBlock : kGlobalQueryBlock;
 }
 
@@ -150,10 +162,16 @@ bool uses_bands(int64_t len, int64_t window) {
   return window >= 0 && kLocalQueryBlock + 2 * window < round_up(len, kKeyAlign);
 }
 
+// Key rows one query block visits in the fused kernel: its band or all keys, a multiple of 64.
+int64_t fused_keys_per_block(int64_t len, int64_t window) {
+  return uses_bands(len, window) ? round_up(kLocalQueryBlock + 2 * window, 64) : round_up(len, 64);
+}
+
 template <typename Elem>
 void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
-                 bool round, const Rotary* rotary, Panels<Elem>& p) {
+                 bool round, const Rotary* rotary, bool fused, Panels<Elem>& p) {
   const int64_t hidden = heads * d, stride = 3 * hidden;
+  p.fused = fused;
   p.d = d;
   p.heads = heads;
   p.rows.resize((size_t)batch);
@@ -163,14 +181,17 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
     p.front[b] = uses_bands(len, window) ? window : 0;
-    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block_of(len, window), kKeyAlign));
+    p.rows[b] = 2 * p.front[b] + round_up(len, std::max(query_block_of(len, window, fused), kKeyAlign));
+    // Fused: a multiple of 64 rows, and 64 more zero rows, which a band's last chunk (rounded up to
+    // 64 keys) may read; every row it reads is then its own sequence's, and finite.
+    if (fused) p.rows[b] = round_up(p.rows[b], 64) + 64;
     p.start[b] = total;
     total += heads * p.rows[b];
   }
   p.q.resize((size_t)(total * d));
   p.k.resize((size_t)(total * d));
   p.v.resize((size_t)(total * d));
-  p.o.resize((size_t)(total * d));
+  if (!fused) p.o.resize((size_t)(total * d));  // the fused kernel writes the output rows itself
   #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < batch; ++b) {  // zero rows: front and tail of every panel
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], front = p.front[b];
@@ -362,12 +383,68 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   }
 }
 
+// The fused kernel's path: K and V packed for it, then work items of at most kFusedItemQueries
+// queries of one (sequence, head): a long sequence's few heads would otherwise be too few items to
+// keep the threads busy to the end. An item's queries are whole query blocks, and every block's
+// arithmetic is the same whichever item runs it.
+constexpr int64_t kFusedItemQueries = 2048;
+
+void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t batch, int64_t window, float scale,
+                     float* out) {
+  const int64_t heads = p.heads, d = p.d, hidden = heads * d;
+  p.k_packed.resize(p.k.size());
+  p.v_packed.resize(p.v.size());
+  #pragma omp parallel for schedule(static)
+  for (int64_t item = 0; item < batch * heads; ++item) {
+    const int64_t at = p.panel(item / heads, item % heads);
+    pack_kv_bf16_d64(p.k.data() + at, p.v.data() + at, p.rows[item / heads], p.k_packed.data() + at,
+                     p.v_packed.data() + at);
+  }
+  struct Item {
+    int64_t b, h, begin, end;
+  };
+  std::vector<Item> items;
+  std::exception_ptr failure;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+    const int64_t block = query_block_of(len, window, true);
+    const int64_t span = std::max<int64_t>(1, kFusedItemQueries / block) * block;
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i0 = 0; i0 < len; i0 += span) items.push_back({b, h, i0, std::min(len, i0 + span)});
+  }
+  #pragma omp parallel
+  {
+    static thread_local FusedScratch scratch;
+    #pragma omp for schedule(dynamic, 1)
+    for (size_t n = 0; n < items.size(); ++n) {
+      const Item& it = items[n];
+      const int64_t len = cu_seqlens[it.b + 1] - cu_seqlens[it.b], at = p.panel(it.b, it.h);
+      try {
+        float* o = out + cu_seqlens[it.b] * hidden + it.h * d;  // no merge pass: rows written in place
+        attend_bf16_d64(p.q.data() + at, p.k_packed.data() + at, p.v_packed.data() + at, o, hidden, len, it.begin,
+                        it.end, window, p.front[it.b], uses_bands(len, window),
+                        query_block_of(len, window, true), fused_keys_per_block(len, window), scale, scratch);
+      } catch (...) {  // its scratch's allocation
+        #pragma omp critical
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
 template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                     int64_t window, float scale, bool round, const Rotary* rotary) {
   static thread_local Panels<Elem> panels;  // reused across layers and calls
-  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, panels);
+  const bool fused = std::is_same_v<Elem, uint16_t> && head_dim == kFusedHeadDim && scale > 0.0f &&
+                     fused_bf16_attention_available();
+  if (fused) count_fused_bf16_attention_call();
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, fused, panels);
   Panels<Elem>& p = panels;
+  if constexpr (std::is_same_v<Elem, uint16_t>) {
+    if (fused) return attention_fused(p, cu_seqlens, batch, window, scale, out);
+  }
   const int64_t items = batch * heads;
   std::exception_ptr failure;
   #pragma omp parallel
