@@ -4,7 +4,7 @@
 # only, see bench/finetune/relevance_data.py) and text written for medenc (CC0,
 # bench/finetune/relevance_synthetic.py and relevance_terms.py).
 #   stage 1  a small ModernBERT trained from scratch on the first mix (--recipe scratch), 1,000 steps at up
-#            to 1,024 tokens (~22 min on 2 idle cores); its F32 weights rounded to BF16 (sha256 $STAGE1_SHA256)
+#            to 1,024 tokens (6 to 13 min on 2 cores); its F32 weights rounded to BF16 (sha256 $STAGE1_SHA256)
 #   stage 2  stage 1 fine-tuned on the second mix (--recipe stage2: authored titles, sentences, dosing lines,
 #            notes and result lines of both classes, and as many texts of the first mix), 750 steps at up to 256
 #            tokens (~4 min); rounded to BF16 again: the shipped weights
@@ -25,7 +25,7 @@ OUT=${OUT:-$HERE}
 STAGE1=${STAGE1:-}
 EXTRA=${EXTRA:-}
 MEDENC=${MEDENC:-$ROOT/build/medenc}
-STAGE1_SHA256=e842a98fc98889be71be0b9f0cfcc266654dd2bb62176782b75c8313c1dcdbd5
+STAGE1_SHA256=6227aa19cde105ccfc9c1793ed050e32fb9465172363a0665f2631c613273638
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 [ -x "$MEDENC" ] || { echo "no medenc binary at $MEDENC (scripts/setup.sh builds it)" >&2; exit 1; }
 [ -d "$SHARED/data" ] || { echo "no shared data at $SHARED/data (set SHARED)" >&2; exit 1; }
