@@ -23,14 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(json::parse(line));
-  return out;
-}
 
 // Sets every element of tensor `name` in DIR/model.safetensors to scale * element + shift.
 void rescale_tensor(const std::string& dir, const std::string& name, float scale, float shift) {
@@ -119,7 +111,7 @@ TEST(CliEvalValues, RegressionMetricsFromClassifyPredictions) {
   std::string out, err;
   ASSERT_EQ(test::run_cli("classify --model " + model + " --threads 1 " + dir + "/data.jsonl", &out, &err), 0) << err;
   std::vector<double> pred;
-  for (const json& line : json_lines(out)) pred.push_back(line.at("score").get<double>());
+  for (const json& line : test::parse_lines(out)) pred.push_back(line.at("score").get<double>());
   ASSERT_EQ(pred.size(), target.size());
 
   const double n = (double)pred.size();
@@ -167,7 +159,7 @@ TEST(CliEvalValues, MultiLabelMetricsFromClassifyScores) {
   const std::string data = test::data_path("trainer/roco_ccby_80.jsonl");
   std::vector<std::set<std::string>> gold;
   std::set<std::string> all;
-  for (const json& line : json_lines(test::read_file(data))) {
+  for (const json& line : test::parse_lines(test::read_file(data))) {
     gold.emplace_back();
     for (const json& l : line.at("labels")) gold.back().insert(l.get<std::string>()), all.insert(l.get<std::string>());
   }
@@ -177,7 +169,7 @@ TEST(CliEvalValues, MultiLabelMetricsFromClassifyScores) {
   test::set_labels(model, labels);
   std::string out, err;
   ASSERT_EQ(test::run_cli("classify --model " + model + " --threads 1 " + data, &out, &err), 0) << err;
-  const std::vector<json> predictions = json_lines(out);
+  const std::vector<json> predictions = test::parse_lines(out);
   ASSERT_EQ(predictions.size(), gold.size());
 
   for (double threshold : {0.5, 0.45}) {
@@ -269,7 +261,7 @@ TEST(CliEvalValues, NerEntityScoresFromTokenPredictions) {
   ASSERT_EQ(test::run_cli("ner --model " + model + " --aggregation none --threads 1 " + dir + "/texts.jsonl", &out, &err),
             0)
       << err;
-  const std::vector<json> lines = json_lines(out);
+  const std::vector<json> lines = test::parse_lines(out);
   ASSERT_EQ(lines.size(), texts.size());
 
   // A word's predicted tag is its first token's label ("O" when that token is not listed: O is left

@@ -16,14 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(json::parse(line));
-  return out;
-}
 
 std::vector<std::string> nonempty_sentences() {
   std::vector<std::string> out;
@@ -45,7 +37,7 @@ TEST(CliTaskFlags, ClassifyThresholdAndThresholdsFileSetTheLabels) {
 
   std::string out, err;
   ASSERT_EQ(test::run_cli("classify --threads 1 --model " + model + " " + dir + "/notes.jsonl", &out, &err), 0) << err;
-  const std::vector<json> base = json_lines(out);
+  const std::vector<json> base = test::parse_lines(out);
   ASSERT_EQ(base.size(), nonempty_sentences().size());
 
   struct Case {
@@ -66,7 +58,7 @@ TEST(CliTaskFlags, ClassifyThresholdAndThresholdsFileSetTheLabels) {
                             &err),
               0)
         << err;
-    const std::vector<json> lines = json_lines(out);
+    const std::vector<json> lines = test::parse_lines(out);
     ASSERT_EQ(lines.size(), base.size());
     std::set<std::string> all_on;
     for (size_t i = 0; i < lines.size(); ++i) {
@@ -93,7 +85,7 @@ TEST(CliTaskFlags, NerIgnoreLabelsDropsExactlyThoseLabelsOrGroups) {
     std::string out, err;
     EXPECT_EQ(test::run_cli("ner --threads 1 --model " + model + " " + flags + " " + dir + "/texts.jsonl", &out, &err), 0)
         << err;
-    return json_lines(out);
+    return test::parse_lines(out);
   };
   // Every line's entities without those whose `label` is in `drop`.
   auto without = [](const std::vector<json>& lines, const std::set<std::string>& drop) {

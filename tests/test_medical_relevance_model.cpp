@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medenc/safetensors.h"
+#include "task_models.h"
 #include "test_support.h"
 
 namespace medenc {
@@ -21,14 +22,6 @@ using nlohmann::json;
 std::string repo_path(const std::string& relative) { return test::data_path("../../" + relative); }
 std::string model_dir() { return repo_path("models/medical-relevance"); }
 
-std::vector<json> read_jsonl(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(json::parse(line));
-  return out;
-}
 
 TEST(MedicalRelevanceModel, StoredAsBf16UnderThirtyTwoMegabytes) {
   const json config = json::parse(test::read_file(model_dir() + "/config.json"));
@@ -65,8 +58,8 @@ TEST(MedicalRelevanceModel, RanksBundledMedicalExamplesAboveNonMedical) {
   const std::string examples = repo_path("examples/relevance_examples.jsonl");
   std::string out, err;
   ASSERT_EQ(test::run_cli("classify --model " + model_dir() + " --threads 2 " + examples, &out, &err), 0) << err;
-  const auto inputs = read_jsonl(test::read_file(examples));
-  const auto scores = read_jsonl(out);
+  const auto inputs = test::parse_lines(test::read_file(examples));
+  const auto scores = test::parse_lines(out);
   ASSERT_EQ(scores.size(), inputs.size());
   double lowest_medical = 1e9, highest_other = -1e9;
   int clear = 0;
@@ -91,7 +84,7 @@ TEST(MedicalRelevanceModel, RegressionGuardScoreOfAFixedText) {
                                            "and lower lung fields."}}).dump() + "\n";
   std::string out, err;
   ASSERT_EQ(test::run_cli("classify --model " + model_dir() + " --threads 2", &out, &err, input), 0) << err;
-  EXPECT_NEAR(read_jsonl(out).at(0)["score"].get<double>(), kRecordedScore, 2e-3);
+  EXPECT_NEAR(test::parse_lines(out).at(0)["score"].get<double>(), kRecordedScore, 2e-3);
 }
 
 TEST(MedicalRelevanceModel, WeightsMatchTheSha256InTheModelCard) {

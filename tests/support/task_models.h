@@ -146,7 +146,8 @@ inline std::vector<nlohmann::json> parse_lines(const std::string& s) {
   std::vector<nlohmann::json> out;
   std::istringstream in(s);
   std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
   return out;
 }
 
