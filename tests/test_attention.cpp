@@ -42,6 +42,21 @@ Batch make_batch(const std::vector<int64_t>& lengths, int heads, int d, uint64_t
   return b;
 }
 
+// RoPE inputs of a packed batch: each token's position in its sequence, and the inverse frequencies
+// theta^(-2j/d) of the d/2 rotated pairs.
+struct RopeTables {
+  std::vector<int32_t> positions;
+  std::vector<float> inv_freq;
+};
+RopeTables rope_tables(const std::vector<int64_t>& lengths, int d, double theta) {
+  RopeTables t;
+  for (int64_t len : lengths)
+    for (int64_t i = 0; i < len; ++i) t.positions.push_back((int32_t)i);
+  t.inv_freq.resize((size_t)d / 2);
+  for (int j = 0; j < d / 2; ++j) t.inv_freq[(size_t)j] = (float)std::pow(theta, -2.0 * j / d);
+  return t;
+}
+
 std::vector<double> dense_reference(const Batch& b, int heads, int d, int64_t window, double scale) {
   const int64_t hidden = (int64_t)heads * d, stride = 3 * hidden;
   std::vector<double> out((size_t)(b.cu.back() * hidden), 0.0);
@@ -208,13 +223,9 @@ TEST_P(Attention, FusedRotaryMatchesRopeThenAttention) {
   const int heads = 3, d = 32;
   const float scale = 0.17f;
   Batch b = make_batch(lengths, heads, d, 11, 2.0f);
-  std::vector<int32_t> positions;
-  for (int64_t len : lengths)
-    for (int64_t i = 0; i < len; ++i) positions.push_back((int32_t)i);
-  std::vector<float> inv_freq((size_t)d / 2);
-  for (int j = 0; j < d / 2; ++j) inv_freq[(size_t)j] = (float)std::pow(10000.0, -2.0 * j / d);
-  const auto positions_d = put(positions);
-  const auto inv_freq_d = put(inv_freq);
+  const RopeTables rope = rope_tables(lengths, d, 10000.0);
+  const auto positions_d = put(rope.positions);
+  const auto inv_freq_d = put(rope.inv_freq);
   for (int64_t window : {-1, 8}) {
     SCOPED_TRACE("window " + std::to_string(window));
     const ops::Rotary rotary{positions_d.data(), inv_freq_d.data()};
@@ -313,13 +324,9 @@ TEST_P(AttentionBf16Fused, RotaryInTheSplitMatchesRopeThenAttention) {
   const std::vector<int64_t> lengths{9, 200};
   const int heads = 2, d = 64;
   const Batch b = make_batch(lengths, heads, d, 81, 2.0f);
-  std::vector<int32_t> positions;
-  for (int64_t len : lengths)
-    for (int64_t i = 0; i < len; ++i) positions.push_back((int32_t)i);
-  std::vector<float> inv_freq((size_t)d / 2);
-  for (int j = 0; j < d / 2; ++j) inv_freq[(size_t)j] = (float)std::pow(160000.0, -2.0 * j / d);
-  const auto positions_d = put(positions);
-  const auto inv_freq_d = put(inv_freq);
+  const RopeTables rope = rope_tables(lengths, d, 160000.0);
+  const auto positions_d = put(rope.positions);
+  const auto inv_freq_d = put(rope.inv_freq);
   ops::Context c = ctx();
   c.compute = ops::ComputeType::BF16;
   for (int64_t window : {-1, 64}) {
