@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "medenc/large_buffer.h"
+
 namespace medenc {
 
 struct ParamSpec {
@@ -30,12 +32,13 @@ class ParameterSet {
   const float* data() const { return values_.data(); }
   float* at(size_t index) { return values_.data() + specs_[index].offset; }
   const float* at(size_t index) const { return values_.data() + specs_[index].offset; }
-  std::vector<float>& values() { return values_; }
+  using Buffer = std::vector<float, LargeBufferAllocator<float>>;
+  Buffer& values() { return values_; }
 
  private:
   std::vector<ParamSpec> specs_;
   std::unordered_map<std::string, size_t> index_;
-  std::vector<float> values_;
+  Buffer values_;
   size_t total_ = 0;
 };
 

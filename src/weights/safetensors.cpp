@@ -289,11 +289,22 @@ const TensorInfo* SafetensorsFile::find(std::string_view name) const {
 void SafetensorsFile::read_f32(const TensorInfo& info, float* out) const {
   const uint8_t* src = bytes(info);
   const int64_t n = info.numel();
+  // Large tensors are read on all cores: a load is bound by copying (and first-touching) hundreds of
+  // megabytes, which one core does at a fraction of the memory bandwidth.
+  constexpr int64_t kParallelFrom = int64_t{1} << 18;
+  constexpr int64_t kCopyChunk = int64_t{1} << 16;  // floats per memcpy
   switch (info.dtype) {
-    case DType::F32:
-      if (n > 0) std::memcpy(out, src, (size_t)n * 4);  // an empty tensor's `out` may be null
+    case DType::F32: {
+      const int64_t chunks = (n + kCopyChunk - 1) / kCopyChunk;  // an empty tensor's `out` may be null
+      #pragma omp parallel for schedule(static) if (n >= kParallelFrom)
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t begin = c * kCopyChunk, count = std::min(kCopyChunk, n - begin);
+        std::memcpy(out + begin, src + 4 * begin, (size_t)count * 4);
+      }
       return;
+    }
     case DType::F16:
+      #pragma omp parallel for schedule(static) if (n >= kParallelFrom)
       for (int64_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
@@ -301,6 +312,7 @@ void SafetensorsFile::read_f32(const TensorInfo& info, float* out) const {
       }
       return;
     case DType::BF16:
+      #pragma omp parallel for schedule(static) if (n >= kParallelFrom)
       for (int64_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
@@ -308,6 +320,7 @@ void SafetensorsFile::read_f32(const TensorInfo& info, float* out) const {
       }
       return;
     case DType::F64:
+      #pragma omp parallel for schedule(static) if (n >= kParallelFrom)
       for (int64_t i = 0; i < n; ++i) {
         double d;
         std::memcpy(&d, src + 8 * i, 8);

@@ -212,26 +212,8 @@ void linear_int8(const Context&, const LinearWeights& w, const float* x, float* 
           continue;
         }
         // Back to fp32: one scale product per output, then the bias, then the residual.
-        const float* sw = cache.scales.data() + c0;
-        const float* bias = w.bias ? w.bias + c0 : nullptr;
-        for (int64_t r = r0; r < r1; ++r) {
-          const int32_t* a = acc + (r - r0) * nc;
-          float* out = y + r * N + c0;
-          const float s = sx[r];
-          if (bias && accumulate) {
-            #pragma omp simd
-            for (int64_t j = 0; j < nc; ++j) out[j] += (float)a[j] * (s * sw[j]) + bias[j];
-          } else if (bias) {
-            #pragma omp simd
-            for (int64_t j = 0; j < nc; ++j) out[j] = (float)a[j] * (s * sw[j]) + bias[j];
-          } else if (accumulate) {
-            #pragma omp simd
-            for (int64_t j = 0; j < nc; ++j) out[j] += (float)a[j] * (s * sw[j]);
-          } else {
-            #pragma omp simd
-            for (int64_t j = 0; j < nc; ++j) out[j] = (float)a[j] * (s * sw[j]);
-          }
-        }
+        int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, w.bias ? w.bias + c0 : nullptr,
+                             y + r0 * N + c0, N, accumulate);
       }
     }
   }

@@ -25,4 +25,10 @@ void force_int8_fallback(bool on);
 // max|x_row|), scales[r] = max|x_row| / 127, 0 for a zero row); rows [rows, padded_rows) zero.
 void int8_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, int8_t* out, float* scales);
 
+// A dense tile of int32 products (rows x cols) back to fp32 in y (row stride ldy):
+//   y[r, j] = float(acc[r, j]) * (row_scales[r] * col_scales[j]) + bias[j]   (bias may be null)
+// or, with accumulate, y[r, j] += that. One rounding per operation, in this order, at every ISA level.
+void int8_dequantize_rows(const int32_t* acc, int64_t rows, int64_t cols, const float* row_scales,
+                          const float* col_scales, const float* bias, float* y, int64_t ldy, bool accumulate);
+
 }  // namespace medenc::ops::cpu

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "medenc/error.h"
+#include "medenc/large_buffer.h"
 #include "ops/cpu/cpu_kernels.h"
 
 namespace medenc::ops::cpu {
@@ -15,14 +16,15 @@ namespace {
 
 class HostAllocator : public Allocator {
  public:
+  // 64-byte aligned (one cache line, and an AVX-512 vector); large blocks on huge pages.
   void* allocate(size_t bytes) override {
-    constexpr size_t kAlign = 64;  // one cache line, and an AVX-512 vector
-    const size_t rounded = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
-    void* p = std::aligned_alloc(kAlign, rounded);
-    if (!p) throw Error(ErrorKind::ResourceExhausted, fmt::format("out of memory allocating {} bytes", bytes));
-    return p;
+    try {
+      return allocate_large(bytes);
+    } catch (const std::bad_alloc&) {
+      throw Error(ErrorKind::ResourceExhausted, fmt::format("out of memory allocating {} bytes", bytes));
+    }
   }
-  void deallocate(void* p) noexcept override { std::free(p); }
+  void deallocate(void* p) noexcept override { free_large(p, 0); }
 };
 
 }  // namespace
