@@ -106,16 +106,21 @@ class ModernBertClassifier(torch.nn.Module):
         pre = "model."
         p = lambda name: torch.nn.Parameter(tensors[name], requires_grad=False)
         opt = lambda name: p(name) if name in tensors else None
+        # A norm without a bias (ModernBERT's default) gets an explicit zero bias: ONNX Runtime 1.31's
+        # SkipLayerNormFusion crashes (segmentation fault) on a LayerNormalization node without one,
+        # and adding 0 changes no value, so the peer keeps every fusion of its "all" level.
+        zeros = torch.zeros(self.H)
+        norm_bias = lambda name: p(name) if name in tensors else torch.nn.Parameter(zeros.clone(), requires_grad=False)
         self.tok = p(pre + "embeddings.tok_embeddings.weight")
-        self.emb_norm = (p(pre + "embeddings.norm.weight"), opt(pre + "embeddings.norm.bias"))
+        self.emb_norm = (p(pre + "embeddings.norm.weight"), norm_bias(pre + "embeddings.norm.bias"))
         self.layers = []
         for i in range(n):
             lp = f"{pre}layers.{i}."
             layer = {
-                "attn_norm": (opt(lp + "attn_norm.weight"), opt(lp + "attn_norm.bias")),
+                "attn_norm": (opt(lp + "attn_norm.weight"), norm_bias(lp + "attn_norm.bias")),
                 "wqkv": (p(lp + "attn.Wqkv.weight"), opt(lp + "attn.Wqkv.bias")),
                 "wo": (p(lp + "attn.Wo.weight"), opt(lp + "attn.Wo.bias")),
-                "mlp_norm": (p(lp + "mlp_norm.weight"), opt(lp + "mlp_norm.bias")),
+                "mlp_norm": (p(lp + "mlp_norm.weight"), norm_bias(lp + "mlp_norm.bias")),
                 "wi": (p(lp + "mlp.Wi.weight"), opt(lp + "mlp.Wi.bias")),
                 "wo2": (p(lp + "mlp.Wo.weight"), opt(lp + "mlp.Wo.bias")),
             }
@@ -131,9 +136,9 @@ class ModernBertClassifier(torch.nn.Module):
                     self.register_buffer(f"l{i}_{k}_q", q)
                     self.register_buffer(f"l{i}_{k}_s", scale)
                     layer[k + "_q"] = (q, scale)
-        self.final_norm = (p(pre + "final_norm.weight"), opt(pre + "final_norm.bias"))
+        self.final_norm = (p(pre + "final_norm.weight"), norm_bias(pre + "final_norm.bias"))
         self.head_dense = (p("head.dense.weight"), opt("head.dense.bias"))
-        self.head_norm = (p("head.norm.weight"), opt("head.norm.bias"))
+        self.head_norm = (p("head.norm.weight"), norm_bias("head.norm.bias"))
         self.classifier = (p("classifier.weight"), p("classifier.bias"))
         for name, (w, b) in {"emb_norm": self.emb_norm, "final_norm": self.final_norm, "head_dense": self.head_dense,
                              "head_norm": self.head_norm, "classifier": self.classifier}.items():

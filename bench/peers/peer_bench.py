@@ -92,6 +92,10 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--scale", type=int, default=1)
     ap.add_argument("--dtypes", nargs="+", default=["f32", "bf16", "int8"])
+    ap.add_argument("--ort-batches", default="1,2,4,8,16,32",
+                    help="ONNX Runtime arrangements by texts per batch (comma-separated; empty: none)")
+    ap.add_argument("--ort-budgets", default="2048,4096,8192,16384",
+                    help="ONNX Runtime arrangements by padded tokens per batch (comma-separated; empty: none)")
     a = ap.parse_args()
     if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
         raise SystemExit("onnxruntime-node is not installed: cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci")
@@ -137,11 +141,12 @@ def main():
         ort_runs = {}
         for dtype, path in (("f32", onnx), ("int8", onnx_int8)):
             print(f"  ONNX Runtime {dtype} ({os.path.basename(path)}):", file=sys.stderr)
-            # onnxruntime-node 1.31.1 crashes (SIGSEGV) creating a session for this graph with the
-            # extended (transformer fusion) optimisations on: fall back a level and say so.
+            # Should a session fail at "all" (onnxruntime-node 1.31.1 crashed in SkipLayerNormFusion on
+            # norms without a bias, which the export now avoids), fall back a level and say so.
             for level in ("all", "extended", "basic"):
                 p = subprocess.run(["node", os.path.join(HERE, "ort_bench.mjs"), "--model", path, "--ids", ids_path,
-                                    "--threads", str(a.threads), "--reps", str(a.reps), "--opt", level],
+                                    "--threads", str(a.threads), "--reps", str(a.reps), "--opt", level,
+                                    "--batches", a.ort_batches, "--budgets", a.ort_budgets],
                                    capture_output=True, text=True)
                 if p.returncode == 0:
                     ort_runs[dtype] = json.loads(p.stdout)
