@@ -23,6 +23,9 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
 // [rows, padded_rows) zero.
 void bf16_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, uint16_t* out);
 void bf16_rounded_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, float* out);
+// y[r, j] += tile[r, j] for a rows x cols tile (row strides ld_tile, ldy): a residual added to a
+// linear layer's finished output tile.
+void add_tile_rows(const float* tile, int64_t rows, int64_t cols, int64_t ld_tile, float* y, int64_t ldy);
 
 // Memory and data movement (memory.cpp).
 Allocator& host_allocator();

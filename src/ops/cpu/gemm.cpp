@@ -287,15 +287,11 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
           if (!failure) failure = std::current_exception();
         }
         if (in_place) continue;
-        for (int64_t r = r0; r < r1; ++r) {
-          const float* tile_row = scratch.c_tile.data() + (r - r0) * ldc;
-          float* out = y + r * N + c0;
-          if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
-            #pragma omp simd
-            for (int64_t j = 0; j < nc; ++j) out[j] += tile_row[j];
-          } else {
-            std::memcpy(out, tile_row, sizeof(float) * (size_t)nc);
-          }
+        if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
+          add_tile_rows(scratch.c_tile.data(), r1 - r0, nc, ldc, y + r0 * N + c0, N);
+        } else {
+          for (int64_t r = r0; r < r1; ++r)
+            std::memcpy(y + r * N + c0, scratch.c_tile.data() + (r - r0) * ldc, sizeof(float) * (size_t)nc);
         }
       }
     }
