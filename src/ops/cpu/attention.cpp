@@ -12,8 +12,8 @@
 // Rows are divided by their sums at the end.
 //
 // bf16 with head size 64 on a CPU with AVX-512-BF16 runs the fused kernel of attention_bf16.cpp
-// instead of the two oneDNN GEMMs per chunk (the same bands; K and V packed once into the layouts its
-// dot products read, see attention_bf16.h; work items of at most ~2,048 queries; each output row
+// instead of the two oneDNN GEMMs per chunk (the same bands; K and V written by split_heads_fused
+// straight into the layouts its dot products read, see attention_bf16.h; work items of at most ~2,048 queries; each output row
 // written straight into `out`, with no merge pass).
 //
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
@@ -136,9 +136,9 @@ struct Panels {
   std::vector<int64_t> rows;   // per sequence
   std::vector<int64_t> front;  // per sequence
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
-  std::vector<Elem> q, k, v;
+  std::vector<Elem> q, k, v;  // (fused: k and v unused)
   std::vector<float> o;  // the attention output, merged back into rows at the end (not fused)
-  bool fused = false;    // run by the fused kernel (attention_bf16.h), on these packed K and V
+  bool fused = false;    // run by the fused kernel (attention_bf16.h), on q and these packed K and V
   std::vector<uint16_t> k_packed, v_packed;
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
@@ -218,10 +218,10 @@ std::shared_ptr<const RopeTable> rope_table_for(const Rotary& rotary, int64_t ro
   return rope_table(rotary.inv_freq, half, (int64_t)hi + 1);
 }
 
+// Sets the panels' sizes and offsets (the layout above); returns their total rows over all heads.
 template <typename Elem>
-void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
-                 bool round, const Rotary* rotary, bool fused, Panels<Elem>& p) {
-  const int64_t hidden = heads * d, stride = 3 * hidden;
+int64_t lay_out_panels(const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window, bool fused,
+                       Panels<Elem>& p) {
   p.fused = fused;
   p.d = d;
   p.heads = heads;
@@ -239,10 +239,18 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
     p.start[b] = total;
     total += heads * p.rows[b];
   }
+  return total;
+}
+
+template <typename Elem>
+void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
+                 bool round, const Rotary* rotary, Panels<Elem>& p) {
+  const int64_t hidden = heads * d, stride = 3 * hidden;
+  const int64_t total = lay_out_panels(cu_seqlens, batch, heads, d, window, false, p);
   p.q.resize((size_t)(total * d));
   p.k.resize((size_t)(total * d));
   p.v.resize((size_t)(total * d));
-  if (!fused) p.o.resize((size_t)(total * d));  // the fused kernel writes the output rows itself
+  p.o.resize((size_t)(total * d));
   #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < batch; ++b) {  // zero rows: front and tail of every panel
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], front = p.front[b];
@@ -301,6 +309,96 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
         Elem* out = p.v.data() + at;
         #pragma omp simd
         for (int64_t t = 0; t < d; ++t) out[t] = convert<Elem>(v[t], round);
+      }
+    }
+  }
+}
+
+// The fused kernel's operands straight from the qkv rows in one pass (the same values as split_heads
+// followed by pack_kv_bf16_d64, which wrote every K and V row and read it back once more): for each
+// 16 panel rows of a sequence (one K group) and each head, Q rows rotated and rounded into the
+// row-major Q panel, K and V rows into 16-row buffers that stay in L1 and are packed from there.
+// A work item reads its 16 tokens' qkv rows (~150 KB at hidden 768), which stay in L2 across heads.
+void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window,
+                       const Rotary* rotary, Panels<uint16_t>& p) {
+  constexpr int64_t d = kFusedHeadDim, half = d / 2, kGroup = 16;
+  const int64_t hidden = heads * d, stride = 3 * hidden;
+  const int64_t total = lay_out_panels(cu_seqlens, batch, heads, d, window, true, p);
+  p.q.resize((size_t)(total * d));
+  p.k_packed.resize((size_t)(total * d));
+  p.v_packed.resize((size_t)(total * d));
+  std::vector<int64_t> first_group((size_t)batch + 1, 0);  // work items: (sequence, 16 panel rows)
+  for (int64_t b = 0; b < batch; ++b) first_group[b + 1] = first_group[b] + p.rows[b] / kGroup;
+  const std::shared_ptr<const RopeTable> table = rotary ? rope_table_for(*rotary, cu_seqlens[batch], (int)half) : nullptr;
+  #pragma omp parallel
+  {
+    alignas(64) uint16_t k_rows[kGroup * d], v_rows[kGroup * d];
+    alignas(64) float cos_rows[kGroup][half], sin_rows[kGroup][half];  // without a table
+    #pragma omp for schedule(static)
+    for (int64_t item = 0; item < first_group[batch]; ++item) {
+      const int64_t b = std::upper_bound(first_group.begin(), first_group.end(), item) - first_group.begin() - 1;
+      const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], row0 = (item - first_group[b]) * kGroup;
+      const float* src[kGroup];  // each panel row's qkv row, null for padding
+      const float* cos_v[kGroup];
+      const float* sin_v[kGroup];
+      bool any = false;
+      for (int64_t r = 0; r < kGroup; ++r) {
+        const int64_t i = row0 + r - p.front[b];
+        src[r] = i >= 0 && i < len ? qkv + (cu_seqlens[b] + i) * stride : nullptr;
+        any = any || src[r];
+        if (!src[r] || !rotary) continue;
+        const int32_t position = rotary->positions[cu_seqlens[b] + i];
+        if (table) {
+          cos_v[r] = table->cos_at(position);
+          sin_v[r] = table->sin_at(position);
+        } else {
+          rope_angles(position, rotary->inv_freq, (int)half, cos_rows[r], sin_rows[r]);
+          cos_v[r] = cos_rows[r];
+          sin_v[r] = sin_rows[r];
+        }
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t at = p.panel(b, h) + row0 * d;
+        if (!any) {  // padding only: zero in every layout
+          std::memset(p.q.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          std::memset(p.k_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          std::memset(p.v_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          continue;
+        }
+        for (int64_t r = 0; r < kGroup; ++r) {
+          uint16_t* q_out = p.q.data() + at + r * d;
+          uint16_t* k_out = k_rows + r * d;
+          uint16_t* v_out = v_rows + r * d;
+          if (!src[r]) {
+            std::memset(q_out, 0, sizeof(uint16_t) * d);
+            std::memset(k_out, 0, sizeof(uint16_t) * d);
+            std::memset(v_out, 0, sizeof(uint16_t) * d);
+            continue;
+          }
+          const float* q = src[r] + h * d;
+          const float* k = q + hidden;
+          const float* v = k + hidden;
+          if (rotary) {  // rope_rotate's arithmetic, rounded to bf16 as it goes
+            const float* c = cos_v[r];
+            const float* sn = sin_v[r];
+            #pragma omp simd
+            for (int64_t j = 0; j < half; ++j) {
+              q_out[j] = bf16_bits(q[j] * c[j] - q[j + half] * sn[j]);
+              q_out[j + half] = bf16_bits(q[j + half] * c[j] + q[j] * sn[j]);
+              k_out[j] = bf16_bits(k[j] * c[j] - k[j + half] * sn[j]);
+              k_out[j + half] = bf16_bits(k[j + half] * c[j] + k[j] * sn[j]);
+            }
+          } else {
+            #pragma omp simd
+            for (int64_t t = 0; t < d; ++t) {
+              q_out[t] = bf16_bits(q[t]);
+              k_out[t] = bf16_bits(k[t]);
+            }
+          }
+          #pragma omp simd
+          for (int64_t t = 0; t < d; ++t) v_out[t] = bf16_bits(v[t]);
+        }
+        pack_kv_bf16_d64(k_rows, v_rows, kGroup, p.k_packed.data() + at, p.v_packed.data() + at);
       }
     }
   }
@@ -442,7 +540,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   }
 }
 
-// The fused kernel's path: K and V packed for it, then work items of at most kFusedItemQueries
+// The fused kernel's path (after split_heads_fused): work items of at most kFusedItemQueries
 // queries of one (sequence, head): a long sequence's few heads would otherwise be too few items to
 // keep the threads busy to the end. An item's queries are whole query blocks, and every block's
 // arithmetic is the same whichever item runs it.
@@ -451,14 +549,6 @@ constexpr int64_t kFusedItemQueries = 2048;
 void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t batch, int64_t window, float scale,
                      float* out) {
   const int64_t heads = p.heads, d = p.d, hidden = heads * d;
-  p.k_packed.resize(p.k.size());
-  p.v_packed.resize(p.v.size());
-  #pragma omp parallel for schedule(static)
-  for (int64_t item = 0; item < batch * heads; ++item) {
-    const int64_t at = p.panel(item / heads, item % heads);
-    pack_kv_bf16_d64(p.k.data() + at, p.v.data() + at, p.rows[item / heads], p.k_packed.data() + at,
-                     p.v_packed.data() + at);
-  }
   struct Item {
     int64_t b, h, begin, end;
   };
@@ -498,12 +588,15 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
   static thread_local Panels<Elem> panels;  // reused across layers and calls
   const bool fused = std::is_same_v<Elem, uint16_t> && head_dim == kFusedHeadDim && scale > 0.0f &&
                      fused_bf16_attention_available();
-  if (fused) count_fused_bf16_attention_call();
-  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, fused, panels);
   Panels<Elem>& p = panels;
   if constexpr (std::is_same_v<Elem, uint16_t>) {
-    if (fused) return attention_fused(p, cu_seqlens, batch, window, scale, out);
+    if (fused) {
+      count_fused_bf16_attention_call();
+      split_heads_fused(qkv, cu_seqlens, batch, heads, window, rotary, p);
+      return attention_fused(p, cu_seqlens, batch, window, scale, out);
+    }
   }
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, p);
   const int64_t items = batch * heads;
   std::exception_ptr failure;
   #pragma omp parallel
