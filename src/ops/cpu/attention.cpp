@@ -316,9 +316,10 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
 
 // The fused kernel's operands straight from the qkv rows in one pass (the same values as split_heads
 // followed by pack_kv_bf16_d64, which wrote every K and V row and read it back once more): for each
-// 16 panel rows of a sequence (one K group) and each head, Q rows rotated and rounded into the
-// row-major Q panel, K and V rows into 16-row buffers that stay in L1 and are packed from there.
-// A work item reads its 16 tokens' qkv rows (~150 KB at hidden 768), which stay in L2 across heads.
+// 16 panel rows of a sequence (one K group), each token's qkv row is read once from start to end
+// (head by head, the 48 strided streams of 16 rows were slower), its Q heads rotated and rounded
+// into the row-major Q panels, its K and V heads into 16-row buffers per head (48 KB at 12 heads,
+// in L1/L2) that are then packed into the layouts the kernel reads.
 void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window,
                        const Rotary* rotary, Panels<uint16_t>& p) {
   constexpr int64_t d = kFusedHeadDim, half = d / 2, kGroup = 16;
@@ -332,73 +333,72 @@ void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batc
   const std::shared_ptr<const RopeTable> table = rotary ? rope_table_for(*rotary, cu_seqlens[batch], (int)half) : nullptr;
   #pragma omp parallel
   {
-    alignas(64) uint16_t k_rows[kGroup * d], v_rows[kGroup * d];
-    alignas(64) float cos_rows[kGroup][half], sin_rows[kGroup][half];  // without a table
+    static thread_local std::vector<uint16_t> k_rows, v_rows;  // [heads][16 rows][d]
+    k_rows.resize((size_t)(heads * kGroup * d));
+    v_rows.resize((size_t)(heads * kGroup * d));
+    alignas(64) float cos_row[half], sin_row[half];  // without a table
     #pragma omp for schedule(static)
     for (int64_t item = 0; item < first_group[batch]; ++item) {
       const int64_t b = std::upper_bound(first_group.begin(), first_group.end(), item) - first_group.begin() - 1;
       const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], row0 = (item - first_group[b]) * kGroup;
-      const float* src[kGroup];  // each panel row's qkv row, null for padding
-      const float* cos_v[kGroup];
-      const float* sin_v[kGroup];
-      bool any = false;
+      const int64_t first = std::clamp<int64_t>(p.front[b] - row0, 0, kGroup);       // rows [first, end)
+      const int64_t end = std::clamp<int64_t>(p.front[b] + len - row0, 0, kGroup);  // are tokens
+      if (end <= first) {  // padding only: zero in every layout
+        for (int64_t h = 0; h < heads; ++h) {
+          const int64_t at = p.panel(b, h) + row0 * d;
+          std::memset(p.q.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          std::memset(p.k_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          std::memset(p.v_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+        }
+        continue;
+      }
       for (int64_t r = 0; r < kGroup; ++r) {
-        const int64_t i = row0 + r - p.front[b];
-        src[r] = i >= 0 && i < len ? qkv + (cu_seqlens[b] + i) * stride : nullptr;
-        any = any || src[r];
-        if (!src[r] || !rotary) continue;
-        const int32_t position = rotary->positions[cu_seqlens[b] + i];
+        if (r < first || r >= end) {
+          for (int64_t h = 0; h < heads; ++h) {
+            std::memset(p.q.data() + p.panel(b, h) + (row0 + r) * d, 0, sizeof(uint16_t) * d);
+            std::memset(k_rows.data() + (h * kGroup + r) * d, 0, sizeof(uint16_t) * d);
+            std::memset(v_rows.data() + (h * kGroup + r) * d, 0, sizeof(uint16_t) * d);
+          }
+          continue;
+        }
+        const int64_t token = cu_seqlens[b] + row0 + r - p.front[b];
+        const float* src = qkv + token * stride;
+        const float* c = cos_row;
+        const float* sn = sin_row;
         if (table) {
-          cos_v[r] = table->cos_at(position);
-          sin_v[r] = table->sin_at(position);
-        } else {
-          rope_angles(position, rotary->inv_freq, (int)half, cos_rows[r], sin_rows[r]);
-          cos_v[r] = cos_rows[r];
-          sin_v[r] = sin_rows[r];
+          c = table->cos_at(rotary->positions[token]);
+          sn = table->sin_at(rotary->positions[token]);
+        } else if (rotary) {
+          rope_angles(rotary->positions[token], rotary->inv_freq, (int)half, cos_row, sin_row);
+        }
+        // Q and K heads (rope_rotate's arithmetic, rounded to bf16 as it goes), then V heads.
+        for (int64_t part = 0; part < 2; ++part)
+          for (int64_t h = 0; h < heads; ++h) {
+            const float* x = src + part * hidden + h * d;
+            uint16_t* out = part == 0 ? p.q.data() + p.panel(b, h) + (row0 + r) * d
+                                      : k_rows.data() + (h * kGroup + r) * d;
+            if (rotary) {
+              #pragma omp simd
+              for (int64_t j = 0; j < half; ++j) {
+                out[j] = bf16_bits(x[j] * c[j] - x[j + half] * sn[j]);
+                out[j + half] = bf16_bits(x[j + half] * c[j] + x[j] * sn[j]);
+              }
+            } else {
+              #pragma omp simd
+              for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
+            }
+          }
+        for (int64_t h = 0; h < heads; ++h) {
+          const float* x = src + 2 * hidden + h * d;
+          uint16_t* out = v_rows.data() + (h * kGroup + r) * d;
+          #pragma omp simd
+          for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
         }
       }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t at = p.panel(b, h) + row0 * d;
-        if (!any) {  // padding only: zero in every layout
-          std::memset(p.q.data() + at, 0, sizeof(uint16_t) * kGroup * d);
-          std::memset(p.k_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
-          std::memset(p.v_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
-          continue;
-        }
-        for (int64_t r = 0; r < kGroup; ++r) {
-          uint16_t* q_out = p.q.data() + at + r * d;
-          uint16_t* k_out = k_rows + r * d;
-          uint16_t* v_out = v_rows + r * d;
-          if (!src[r]) {
-            std::memset(q_out, 0, sizeof(uint16_t) * d);
-            std::memset(k_out, 0, sizeof(uint16_t) * d);
-            std::memset(v_out, 0, sizeof(uint16_t) * d);
-            continue;
-          }
-          const float* q = src[r] + h * d;
-          const float* k = q + hidden;
-          const float* v = k + hidden;
-          if (rotary) {  // rope_rotate's arithmetic, rounded to bf16 as it goes
-            const float* c = cos_v[r];
-            const float* sn = sin_v[r];
-            #pragma omp simd
-            for (int64_t j = 0; j < half; ++j) {
-              q_out[j] = bf16_bits(q[j] * c[j] - q[j + half] * sn[j]);
-              q_out[j + half] = bf16_bits(q[j + half] * c[j] + q[j] * sn[j]);
-              k_out[j] = bf16_bits(k[j] * c[j] - k[j + half] * sn[j]);
-              k_out[j + half] = bf16_bits(k[j + half] * c[j] + k[j] * sn[j]);
-            }
-          } else {
-            #pragma omp simd
-            for (int64_t t = 0; t < d; ++t) {
-              q_out[t] = bf16_bits(q[t]);
-              k_out[t] = bf16_bits(k[t]);
-            }
-          }
-          #pragma omp simd
-          for (int64_t t = 0; t < d; ++t) v_out[t] = bf16_bits(v[t]);
-        }
-        pack_kv_bf16_d64(k_rows, v_rows, kGroup, p.k_packed.data() + at, p.v_packed.data() + at);
+        pack_kv_bf16_d64(k_rows.data() + h * kGroup * d, v_rows.data() + h * kGroup * d, kGroup,
+                         p.k_packed.data() + at, p.v_packed.data() + at);
       }
     }
   }

@@ -185,12 +185,55 @@ inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, 
   return alpha;
 }
 
+// 16 x 16 32-bit words transposed in registers: x[i] word j becomes x[j] word i. (Full-mask forms
+// of the shuffles, as below.)
+inline __m512i unpacklo32(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi32(a, 0xffff, a, b); }
+inline __m512i unpackhi32(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi32(a, 0xffff, a, b); }
+inline __m512i unpacklo64(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi64(a, 0xff, a, b); }
+inline __m512i unpackhi64(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi64(a, 0xff, a, b); }
+template <int kImm>
+inline __m512i lanes128(__m512i a, __m512i b) { return _mm512_mask_shuffle_i32x4(a, 0xffff, a, b, kImm); }
+
+inline void transpose16x16(__m512i x[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {  // word pairs of row pairs
+    t[i] = unpacklo32(x[i], x[i + 1]);
+    t[i + 1] = unpackhi32(x[i], x[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // 4 x 4 blocks inside each 128-bit lane
+    x[i] = unpacklo64(t[i], t[i + 2]);
+    x[i + 1] = unpackhi64(t[i], t[i + 2]);
+    x[i + 2] = unpacklo64(t[i + 1], t[i + 3]);
+    x[i + 3] = unpackhi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {  // then the 128-bit lanes: 4 x 4 of them
+    t[i] = lanes128<0x88>(x[i], x[i + 4]);
+    t[i + 4] = lanes128<0xdd>(x[i], x[i + 4]);
+    t[i + 8] = lanes128<0x88>(x[i + 8], x[i + 12]);
+    t[i + 12] = lanes128<0xdd>(x[i + 8], x[i + 12]);
+  }
+  for (int i = 0; i < 8; ++i) {
+    x[i] = lanes128<0x88>(t[i], t[i + 8]);
+    x[i + 8] = lanes128<0xdd>(t[i], t[i + 8]);
+  }
+}
+
 // K and V panels (rows x 64, row-major) into the layouts of attention_bf16.h.
 void pack_k(const uint16_t* k, int64_t rows, uint16_t* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    // Value pair tp of the row is one 32-bit word, 16 words (one per key of the group) apart.
-    uint16_t* group = out + (r / 16) * 16 * kD + (r % 16) * 2;
-    for (int64_t tp = 0; tp < kD / 2; ++tp) std::memcpy(group + tp * 32, k + r * kD + 2 * tp, 4);
+  // Value pair tp of a row is one 32-bit word: a 16-key group is its 16 rows' [32 words] transposed.
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    __m512i lo[16], hi[16];  // words 0-15 and 16-31 of each row
+    for (int r = 0; r < 16; ++r) {
+      lo[r] = _mm512_loadu_si512(k + (r0 + r) * kD);
+      hi[r] = _mm512_loadu_si512(k + (r0 + r) * kD + 32);
+    }
+    transpose16x16(lo);
+    transpose16x16(hi);
+    uint16_t* group = out + r0 * kD;
+    for (int tp = 0; tp < 16; ++tp) {
+      _mm512_storeu_si512(group + tp * 32, lo[tp]);
+      _mm512_storeu_si512(group + (tp + 16) * 32, hi[tp]);
+    }
   }
 }
 
