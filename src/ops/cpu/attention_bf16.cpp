@@ -172,10 +172,14 @@ inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, 
   } else {
     const int64_t pair_first = lo / 32 * 32, pair_last = (hi + 31) / 32 * 32;
     std::memset(p, 0, sizeof(uint16_t) * (size_t)pair_first);
+    // A group no visible key falls in is zero without its exponentials (and what it adds is +0:
+    // the sum's bits are those of the full pair).
     for (int64_t j = pair_first; j < pair_last; j += 32) {
       const __mmask16 m0 = lanes(lo - j, hi - j), m1 = lanes(lo - j - 16, hi - j - 16);
-      const __m512 e0 = _mm512_maskz_mov_ps(m0, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vc, vm)));
-      const __m512 e1 = _mm512_maskz_mov_ps(m1, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j + 16), vc, vm)));
+      const __m512 e0 = m0 ? _mm512_maskz_mov_ps(m0, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vc, vm)))
+                           : _mm512_setzero_ps();
+      const __m512 e1 = m1 ? _mm512_maskz_mov_ps(m1, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j + 16), vc, vm)))
+                           : _mm512_setzero_ps();
       sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
       _mm512_storeu_si512(p + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
     }
@@ -257,7 +261,7 @@ template <int MR>
 void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, FusedScratch& s, float* o,
            const int64_t* lo, const int64_t* hi, float c, float* m, float* l) {
   // Only the keys some row of the strip sees (a band is 2w + 6 keys of the 2w + 64 of its block; a
-  // sequence's last chunk ends at its length), widened to whole 16-key groups, an even number of them.
+  // sequence's last chunk ends at its length), widened to whole 16-key groups: [ks, ke).
   int64_t ks = nk, ke = 0;
   for (int r = 0; r < MR; ++r)
     if (hi[r] > lo[r]) {
@@ -267,18 +271,27 @@ void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, 
   if (ke <= ks) return;  // no row sees a key of this chunk: nothing changes
   ks = ks / 16 * 16;
   ke = std::min(nk, (ke + 15) / 16 * 16);
+  // The softmax adds a row's exponentials up in pairs of 16-key groups, and the pairing shows in the
+  // bits of its sum: pairs counted from `base`, over [base, pair_end) (ks, or 16 keys before it, to
+  // an even number of groups), as when the scores spanned whole pairs. Keys outside [ks, ke) get
+  // zero weight in every row, so the products skip them.
+  int64_t base = ks, pair_end = ke;
   if ((ke - ks) % 32 != 0) {
-    if (ke + 16 <= nk) ke += 16;
-    else ks -= 16;
+    if (ke + 16 <= nk) pair_end += 16;
+    else base -= 16;
   }
-  const int64_t n = ke - ks;
+  const int64_t n = ke - ks, skip = ks - base;  // scores and probabilities are indexed from base
   int64_t j = 0;
-  for (; j + 64 <= n; j += 64) scores_tile<MR, 4>(q, k + (ks + j) * kD, s.scores.data() + j, kKeyChunk);
-  if (j < n) scores_tile<MR, 2>(q, k + (ks + j) * kD, s.scores.data() + j, kKeyChunk);  // n - j == 32
+  for (; j + 64 <= n; j += 64) scores_tile<MR, 4>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
+  if (j + 32 <= n) {
+    scores_tile<MR, 2>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
+    j += 32;
+  }
+  if (j < n) scores_tile<MR, 1>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
   for (int r = 0; r < MR; ++r)
-    s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, n, lo[r] - ks,
-                               hi[r] - ks, c, m[r], l + r * 16);
-  output_tile<MR>(s.probs.data(), kKeyChunk, v + ks * kD, n, o, s.alpha.data());
+    s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, pair_end - base,
+                               lo[r] - base, hi[r] - base, c, m[r], l + r * 16);
+  output_tile<MR>(s.probs.data() + skip, kKeyChunk, v + ks * kD, n, o, s.alpha.data());
 }
 
 }  // namespace
