@@ -133,14 +133,19 @@ inline __mmask16 lanes(int64_t lo, int64_t hi) {
   return (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
+// 16 zero probabilities at each 16-key group of [begin, end).
+inline void zero_groups(uint16_t* p, int64_t begin, int64_t end) {
+  for (int64_t j = begin; j < end; j += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), _mm256_setzero_si256());
+}
+
 // One row's online softmax over a chunk of nk raw scores (nk a multiple of 32), keys [lo, hi)
 // visible: updates the running maximum m (log2 units) and the 16 lanes of the running sum l, returns
-// the factor by which the row's earlier output must be scaled, and writes the bf16 probabilities
-// (zero outside [lo, hi)).
-inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, int64_t hi, float c, float& m,
-                           float* l) {
+// the factor by which the row's earlier output must be scaled, and writes the bf16 probabilities of
+// (at least) the keys [zs, ze) that P V reads (16-key groups holding [lo, hi)), zero outside [lo, hi).
+inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, int64_t hi, int64_t zs, int64_t ze,
+                           float c, float& m, float* l) {
   if (hi <= lo) {
-    std::memset(p, 0, sizeof(uint16_t) * (size_t)nk);
+    zero_groups(p, zs, ze);
     return 1.0f;
   }
   const bool all = lo == 0 && hi == nk;  // global rows: every chunk but a sequence's last
@@ -171,7 +176,7 @@ inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, 
     }
   } else {
     const int64_t pair_first = lo / 32 * 32, pair_last = (hi + 31) / 32 * 32;
-    std::memset(p, 0, sizeof(uint16_t) * (size_t)pair_first);
+    zero_groups(p, zs, pair_first);
     // A group no visible key falls in is zero without its exponentials (and what it adds is +0:
     // the sum's bits are those of the full pair).
     for (int64_t j = pair_first; j < pair_last; j += 32) {
@@ -183,7 +188,7 @@ inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, 
       sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
       _mm512_storeu_si512(p + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
     }
-    std::memset(p + pair_last, 0, sizeof(uint16_t) * (size_t)(nk - pair_last));
+    zero_groups(p, pair_last, ze);
   }
   _mm512_storeu_ps(l, sum);
   return alpha;
@@ -290,7 +295,7 @@ void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, 
   if (j < n) scores_tile<MR, 1>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
   for (int r = 0; r < MR; ++r)
     s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, pair_end - base,
-                               lo[r] - base, hi[r] - base, c, m[r], l + r * 16);
+                               lo[r] - base, hi[r] - base, skip, skip + n, c, m[r], l + r * 16);
   output_tile<MR>(s.probs.data() + skip, kKeyChunk, v + ks * kD, n, o, s.alpha.data());
 }
 
