@@ -319,17 +319,23 @@ TEST_P(AttentionBf16Fused, AgreesWithTheUnfusedBf16Path) {
   }
 }
 
-// RoPE applied by the split gives the same bits as rope_qkv first on the fused path too.
+// RoPE applied by the split gives the same bits as rope_qkv first on the fused path too: from the
+// cached cos/sin table, and with positions past the table's range (computed per token), on a band
+// whose half-window (100) is no multiple of the kernel's 16-key groups.
 TEST_P(AttentionBf16Fused, RotaryInTheSplitMatchesRopeThenAttention) {
-  const std::vector<int64_t> lengths{9, 200};
+  const std::vector<int64_t> lengths{9, 200, 333};
   const int heads = 2, d = 64;
   const Batch b = make_batch(lengths, heads, d, 81, 2.0f);
   const RopeTables rope = rope_tables(lengths, d, 160000.0);
-  const auto positions_d = put(rope.positions);
-  const auto inv_freq_d = put(rope.inv_freq);
+  RopeTables far = rope;
+  for (int32_t& position : far.positions) position += 70000;
   ops::Context c = ctx();
   c.compute = ops::ComputeType::BF16;
-  for (int64_t window : {-1, 64}) {
+  for (const auto& [window, positions] : {std::pair<int64_t, const RopeTables*>{-1, &rope}, {64, &rope},
+                                          {100, &rope}, {64, &far}}) {
+    SCOPED_TRACE("window " + std::to_string(window) + (positions == &far ? ", far positions" : ""));
+    const auto positions_d = put(positions->positions);
+    const auto inv_freq_d = put(positions->inv_freq);
     const ops::Rotary rotary{positions_d.data(), inv_freq_d.data()};
     auto qkv = put(b.qkv);
     const auto cu = put(b.cu);
@@ -338,6 +344,6 @@ TEST_P(AttentionBf16Fused, RotaryInTheSplitMatchesRopeThenAttention) {
     ops::rope_qkv(ctx(), qkv.data(), positions_d.data(), b.cu.back(), heads, d, inv_freq_d.data());
     Batch rotated = b;
     rotated.qkv = get(qkv);
-    EXPECT_EQ(get(out), run(rotated, heads, d, window, 0.125f, ops::ComputeType::BF16)) << "window " << window;
+    EXPECT_EQ(get(out), run(rotated, heads, d, window, 0.125f, ops::ComputeType::BF16));
   }
 }

@@ -12,8 +12,8 @@
 // Rows are divided by their sums at the end.
 //
 // bf16 with head size 64 on a CPU with AVX-512-BF16 runs the fused kernel of attention_bf16.cpp
-// instead of the two oneDNN GEMMs per chunk (the same bands; K and V packed once into the layouts its
-// dot products read, see attention_bf16.h; work items of at most ~2,048 queries; each output row
+// instead of the two oneDNN GEMMs per chunk (the same bands; K and V written by split_heads_fused
+// straight into the layouts its dot products read, see attention_bf16.h; work items of at most ~2,048 queries; each output row
 // written straight into `out`, with no merge pass).
 //
 // The padding keeps the number of distinct GEMM shapes small (global chunks are multiples of
@@ -136,9 +136,9 @@ struct Panels {
   std::vector<int64_t> rows;   // per sequence
   std::vector<int64_t> front;  // per sequence
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
-  std::vector<Elem> q, k, v;
+  std::vector<Elem> q, k, v;  // (fused: k and v unused)
   std::vector<float> o;  // the attention output, merged back into rows at the end (not fused)
-  bool fused = false;    // run by the fused kernel (attention_bf16.h), on these packed K and V
+  bool fused = false;    // run by the fused kernel (attention_bf16.h), on q and these packed K and V
   std::vector<uint16_t> k_packed, v_packed;
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
@@ -167,10 +167,61 @@ int64_t fused_keys_per_block(int64_t len, int64_t window) {
   return uses_bands(len, window) ? round_up(kLocalQueryBlock + 2 * window, 64) : round_up(len, 64);
 }
 
+// cos and sin of position * inv_freq[j] for positions [0, positions), exactly what rope_angles gives:
+// made once per inverse-frequency table (one per RoPE theta) and reused by every layer and call.
+// Computing them per token on every layer (cos and sin in double) cost ~8% of the attention's time.
+struct RopeTable {
+  std::vector<float> inv_freq;  // [half]: the key
+  int64_t positions = 0;
+  std::vector<float> cos, sin;  // [positions][half]
+  const float* cos_at(int32_t position) const { return cos.data() + (size_t)position * inv_freq.size(); }
+  const float* sin_at(int32_t position) const { return sin.data() + (size_t)position * inv_freq.size(); }
+};
+
+// Positions beyond this (or negative ones) are computed per token instead: a table bounds its memory
+// (here 16 MB at head size 64).
+constexpr int64_t kMaxTabledPositions = int64_t{1} << 16;
+
+// The table for this inv_freq covering positions [0, positions) (positions <= kMaxTabledPositions),
+// from a small process-wide cache; tables are immutable once shared, a longer one replaces a shorter.
+std::shared_ptr<const RopeTable> rope_table(const float* inv_freq, int half, int64_t positions) {
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<const RopeTable>> tables;  // most recently made last
+  constexpr size_t kMaxTables = 8;
+  std::lock_guard<std::mutex> lock(mu);
+  auto same_key = [&](const RopeTable& t) {
+    return t.inv_freq.size() == (size_t)half && std::equal(t.inv_freq.begin(), t.inv_freq.end(), inv_freq);
+  };
+  auto it = std::find_if(tables.begin(), tables.end(), [&](const auto& t) { return same_key(*t); });
+  if (it != tables.end() && (*it)->positions >= positions) return *it;
+  auto t = std::make_shared<RopeTable>();
+  t->inv_freq.assign(inv_freq, inv_freq + half);
+  t->positions = std::min(kMaxTabledPositions, round_up(positions, 1024));  // room for a little growth
+  t->cos.resize((size_t)(t->positions * half));
+  t->sin.resize((size_t)(t->positions * half));
+  for (int64_t pos = 0; pos < t->positions; ++pos)
+    rope_angles((int32_t)pos, inv_freq, half, t->cos.data() + pos * half, t->sin.data() + pos * half);
+  if (it != tables.end()) tables.erase(it);
+  if (tables.size() == kMaxTables) tables.erase(tables.begin());
+  tables.push_back(t);
+  return t;
+}
+
+// The cached table for `rows` tokens' positions, or null where a position is out of its range.
+std::shared_ptr<const RopeTable> rope_table_for(const Rotary& rotary, int64_t rows, int half) {
+  int32_t lo = 0, hi = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    lo = std::min(lo, rotary.positions[r]);
+    hi = std::max(hi, rotary.positions[r]);
+  }
+  if (lo < 0 || hi < 0 || hi >= kMaxTabledPositions) return nullptr;
+  return rope_table(rotary.inv_freq, half, (int64_t)hi + 1);
+}
+
+// Sets the panels' sizes and offsets (the layout above); returns their total rows over all heads.
 template <typename Elem>
-void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
-                 bool round, const Rotary* rotary, bool fused, Panels<Elem>& p) {
-  const int64_t hidden = heads * d, stride = 3 * hidden;
+int64_t lay_out_panels(const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window, bool fused,
+                       Panels<Elem>& p) {
   p.fused = fused;
   p.d = d;
   p.heads = heads;
@@ -188,10 +239,18 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
     p.start[b] = total;
     total += heads * p.rows[b];
   }
+  return total;
+}
+
+template <typename Elem>
+void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window,
+                 bool round, const Rotary* rotary, Panels<Elem>& p) {
+  const int64_t hidden = heads * d, stride = 3 * hidden;
+  const int64_t total = lay_out_panels(cu_seqlens, batch, heads, d, window, false, p);
   p.q.resize((size_t)(total * d));
   p.k.resize((size_t)(total * d));
   p.v.resize((size_t)(total * d));
-  if (!fused) p.o.resize((size_t)(total * d));  // the fused kernel writes the output rows itself
+  p.o.resize((size_t)(total * d));
   #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < batch; ++b) {  // zero rows: front and tail of every panel
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], front = p.front[b];
@@ -208,27 +267,35 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
     }
   }
   const int half = (int)(d / 2);
+  const std::shared_ptr<const RopeTable> table = rotary ? rope_table_for(*rotary, cu_seqlens[batch], half) : nullptr;
   #pragma omp parallel
   {
-    std::vector<float> cos_v(rotary ? (size_t)half : 0), sin_v(rotary ? (size_t)half : 0);
+    std::vector<float> cos_row(rotary ? (size_t)half : 0), sin_row(rotary ? (size_t)half : 0);
     std::vector<float> rotated((size_t)d);
     #pragma omp for schedule(static)
     for (int64_t b_row = 0; b_row < cu_seqlens[batch]; ++b_row) {
       const int64_t b = sequence_of(cu_seqlens, batch, b_row);
       const int64_t i = b_row - cu_seqlens[b];
       const float* row = qkv + b_row * stride;
-      if (rotary) rope_angles(rotary->positions[b_row], rotary->inv_freq, half, cos_v.data(), sin_v.data());
+      const float* cos_v = cos_row.data();
+      const float* sin_v = sin_row.data();
+      if (table) {
+        cos_v = table->cos_at(rotary->positions[b_row]);
+        sin_v = table->sin_at(rotary->positions[b_row]);
+      } else if (rotary) {
+        rope_angles(rotary->positions[b_row], rotary->inv_freq, half, cos_row.data(), sin_row.data());
+      }
       // One head's Q or K row (RoPE here instead of a pass over the qkv rows beforehand) as Elem.
       auto put_qk = [&](const float* src, Elem* dst) {
         if constexpr (std::is_same_v<Elem, float>) {
           if (!round) {  // fp32: copied or rotated straight into the panel
-            if (rotary) rope_rotate(src, dst, half, cos_v.data(), sin_v.data());
+            if (rotary) rope_rotate(src, dst, half, cos_v, sin_v);
             else std::memcpy(dst, src, sizeof(float) * (size_t)d);
             return;
           }
         }
         if (rotary) {
-          rope_rotate(src, rotated.data(), half, cos_v.data(), sin_v.data());
+          rope_rotate(src, rotated.data(), half, cos_v, sin_v);
           src = rotated.data();
         }
         #pragma omp simd
@@ -242,6 +309,96 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
         Elem* out = p.v.data() + at;
         #pragma omp simd
         for (int64_t t = 0; t < d; ++t) out[t] = convert<Elem>(v[t], round);
+      }
+    }
+  }
+}
+
+// The fused kernel's operands straight from the qkv rows in one pass (the same values as split_heads
+// followed by pack_kv_bf16_d64, which wrote every K and V row and read it back once more): for each
+// 16 panel rows of a sequence (one K group), each token's qkv row is read once from start to end
+// (head by head, the 48 strided streams of 16 rows were slower), its Q heads rotated and rounded
+// into the row-major Q panels, its K and V heads into 16-row buffers per head (48 KB at 12 heads,
+// in L1/L2) that are then packed into the layouts the kernel reads.
+void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window,
+                       const Rotary* rotary, Panels<uint16_t>& p) {
+  constexpr int64_t d = kFusedHeadDim, half = d / 2, kGroup = 16;
+  const int64_t hidden = heads * d, stride = 3 * hidden;
+  const int64_t total = lay_out_panels(cu_seqlens, batch, heads, d, window, true, p);
+  p.q.resize((size_t)(total * d));
+  p.k_packed.resize((size_t)(total * d));
+  p.v_packed.resize((size_t)(total * d));
+  std::vector<int64_t> first_group((size_t)batch + 1, 0);  // work items: (sequence, 16 panel rows)
+  for (int64_t b = 0; b < batch; ++b) first_group[b + 1] = first_group[b] + p.rows[b] / kGroup;
+  const std::shared_ptr<const RopeTable> table = rotary ? rope_table_for(*rotary, cu_seqlens[batch], (int)half) : nullptr;
+  #pragma omp parallel
+  {
+    static thread_local std::vector<uint16_t> k_rows, v_rows;  // [heads][16 rows][d]
+    k_rows.resize((size_t)(heads * kGroup * d));
+    v_rows.resize((size_t)(heads * kGroup * d));
+    alignas(64) float cos_row[half], sin_row[half];  // without a table
+    #pragma omp for schedule(static)
+    for (int64_t item = 0; item < first_group[batch]; ++item) {
+      const int64_t b = std::upper_bound(first_group.begin(), first_group.end(), item) - first_group.begin() - 1;
+      const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], row0 = (item - first_group[b]) * kGroup;
+      const int64_t first = std::clamp<int64_t>(p.front[b] - row0, 0, kGroup);       // rows [first, end)
+      const int64_t end = std::clamp<int64_t>(p.front[b] + len - row0, 0, kGroup);  // are tokens
+      if (end <= first) {  // padding only: zero in every layout
+        for (int64_t h = 0; h < heads; ++h) {
+          const int64_t at = p.panel(b, h) + row0 * d;
+          std::memset(p.q.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          std::memset(p.k_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+          std::memset(p.v_packed.data() + at, 0, sizeof(uint16_t) * kGroup * d);
+        }
+        continue;
+      }
+      for (int64_t r = 0; r < kGroup; ++r) {
+        if (r < first || r >= end) {
+          for (int64_t h = 0; h < heads; ++h) {
+            std::memset(p.q.data() + p.panel(b, h) + (row0 + r) * d, 0, sizeof(uint16_t) * d);
+            std::memset(k_rows.data() + (h * kGroup + r) * d, 0, sizeof(uint16_t) * d);
+            std::memset(v_rows.data() + (h * kGroup + r) * d, 0, sizeof(uint16_t) * d);
+          }
+          continue;
+        }
+        const int64_t token = cu_seqlens[b] + row0 + r - p.front[b];
+        const float* src = qkv + token * stride;
+        const float* c = cos_row;
+        const float* sn = sin_row;
+        if (table) {
+          c = table->cos_at(rotary->positions[token]);
+          sn = table->sin_at(rotary->positions[token]);
+        } else if (rotary) {
+          rope_angles(rotary->positions[token], rotary->inv_freq, (int)half, cos_row, sin_row);
+        }
+        // Q and K heads (rope_rotate's arithmetic, rounded to bf16 as it goes), then V heads.
+        for (int64_t part = 0; part < 2; ++part)
+          for (int64_t h = 0; h < heads; ++h) {
+            const float* x = src + part * hidden + h * d;
+            uint16_t* out = part == 0 ? p.q.data() + p.panel(b, h) + (row0 + r) * d
+                                      : k_rows.data() + (h * kGroup + r) * d;
+            if (rotary) {
+              #pragma omp simd
+              for (int64_t j = 0; j < half; ++j) {
+                out[j] = bf16_bits(x[j] * c[j] - x[j + half] * sn[j]);
+                out[j + half] = bf16_bits(x[j + half] * c[j] + x[j] * sn[j]);
+              }
+            } else {
+              #pragma omp simd
+              for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
+            }
+          }
+        for (int64_t h = 0; h < heads; ++h) {
+          const float* x = src + 2 * hidden + h * d;
+          uint16_t* out = v_rows.data() + (h * kGroup + r) * d;
+          #pragma omp simd
+          for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
+        }
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t at = p.panel(b, h) + row0 * d;
+        pack_kv_bf16_d64(k_rows.data() + h * kGroup * d, v_rows.data() + h * kGroup * d, kGroup,
+                         p.k_packed.data() + at, p.v_packed.data() + at);
       }
     }
   }
@@ -383,7 +540,7 @@ void attend(Panels<Elem>& p, int64_t b, int64_t h, int64_t len, int64_t window, 
   }
 }
 
-// The fused kernel's path: K and V packed for it, then work items of at most kFusedItemQueries
+// The fused kernel's path (after split_heads_fused): work items of at most kFusedItemQueries
 // queries of one (sequence, head): a long sequence's few heads would otherwise be too few items to
 // keep the threads busy to the end. An item's queries are whole query blocks, and every block's
 // arithmetic is the same whichever item runs it.
@@ -392,14 +549,6 @@ constexpr int64_t kFusedItemQueries = 2048;
 void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t batch, int64_t window, float scale,
                      float* out) {
   const int64_t heads = p.heads, d = p.d, hidden = heads * d;
-  p.k_packed.resize(p.k.size());
-  p.v_packed.resize(p.v.size());
-  #pragma omp parallel for schedule(static)
-  for (int64_t item = 0; item < batch * heads; ++item) {
-    const int64_t at = p.panel(item / heads, item % heads);
-    pack_kv_bf16_d64(p.k.data() + at, p.v.data() + at, p.rows[item / heads], p.k_packed.data() + at,
-                     p.v_packed.data() + at);
-  }
   struct Item {
     int64_t b, h, begin, end;
   };
@@ -439,12 +588,15 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
   static thread_local Panels<Elem> panels;  // reused across layers and calls
   const bool fused = std::is_same_v<Elem, uint16_t> && head_dim == kFusedHeadDim && scale > 0.0f &&
                      fused_bf16_attention_available();
-  if (fused) count_fused_bf16_attention_call();
-  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, fused, panels);
   Panels<Elem>& p = panels;
   if constexpr (std::is_same_v<Elem, uint16_t>) {
-    if (fused) return attention_fused(p, cu_seqlens, batch, window, scale, out);
+    if (fused) {
+      count_fused_bf16_attention_call();
+      split_heads_fused(qkv, cu_seqlens, batch, heads, window, rotary, p);
+      return attention_fused(p, cu_seqlens, batch, window, scale, out);
+    }
   }
+  split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, p);
   const int64_t items = batch * heads;
   std::exception_ptr failure;
   #pragma omp parallel

@@ -133,14 +133,19 @@ inline __mmask16 lanes(int64_t lo, int64_t hi) {
   return (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
+// 16 zero probabilities at each 16-key group of [begin, end).
+inline void zero_groups(uint16_t* p, int64_t begin, int64_t end) {
+  for (int64_t j = begin; j < end; j += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), _mm256_setzero_si256());
+}
+
 // One row's online softmax over a chunk of nk raw scores (nk a multiple of 32), keys [lo, hi)
 // visible: updates the running maximum m (log2 units) and the 16 lanes of the running sum l, returns
-// the factor by which the row's earlier output must be scaled, and writes the bf16 probabilities
-// (zero outside [lo, hi)).
-inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, int64_t hi, float c, float& m,
-                           float* l) {
+// the factor by which the row's earlier output must be scaled, and writes the bf16 probabilities of
+// (at least) the keys [zs, ze) that P V reads (16-key groups holding [lo, hi)), zero outside [lo, hi).
+inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, int64_t hi, int64_t zs, int64_t ze,
+                           float c, float& m, float* l) {
   if (hi <= lo) {
-    std::memset(p, 0, sizeof(uint16_t) * (size_t)nk);
+    zero_groups(p, zs, ze);
     return 1.0f;
   }
   const bool all = lo == 0 && hi == nk;  // global rows: every chunk but a sequence's last
@@ -171,26 +176,73 @@ inline float softmax_chunk(const float* s, uint16_t* p, int64_t nk, int64_t lo, 
     }
   } else {
     const int64_t pair_first = lo / 32 * 32, pair_last = (hi + 31) / 32 * 32;
-    std::memset(p, 0, sizeof(uint16_t) * (size_t)pair_first);
+    zero_groups(p, zs, pair_first);
+    // A group no visible key falls in is zero without its exponentials (and what it adds is +0:
+    // the sum's bits are those of the full pair).
     for (int64_t j = pair_first; j < pair_last; j += 32) {
       const __mmask16 m0 = lanes(lo - j, hi - j), m1 = lanes(lo - j - 16, hi - j - 16);
-      const __m512 e0 = _mm512_maskz_mov_ps(m0, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vc, vm)));
-      const __m512 e1 = _mm512_maskz_mov_ps(m1, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j + 16), vc, vm)));
+      const __m512 e0 = m0 ? _mm512_maskz_mov_ps(m0, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vc, vm)))
+                           : _mm512_setzero_ps();
+      const __m512 e1 = m1 ? _mm512_maskz_mov_ps(m1, vec::exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j + 16), vc, vm)))
+                           : _mm512_setzero_ps();
       sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
       _mm512_storeu_si512(p + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
     }
-    std::memset(p + pair_last, 0, sizeof(uint16_t) * (size_t)(nk - pair_last));
+    zero_groups(p, pair_last, ze);
   }
   _mm512_storeu_ps(l, sum);
   return alpha;
 }
 
+// 16 x 16 32-bit words transposed in registers: x[i] word j becomes x[j] word i. (Full-mask forms
+// of the shuffles, as below.)
+inline __m512i unpacklo32(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi32(a, 0xffff, a, b); }
+inline __m512i unpackhi32(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi32(a, 0xffff, a, b); }
+inline __m512i unpacklo64(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi64(a, 0xff, a, b); }
+inline __m512i unpackhi64(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi64(a, 0xff, a, b); }
+template <int kImm>
+inline __m512i lanes128(__m512i a, __m512i b) { return _mm512_mask_shuffle_i32x4(a, 0xffff, a, b, kImm); }
+
+inline void transpose16x16(__m512i x[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {  // word pairs of row pairs
+    t[i] = unpacklo32(x[i], x[i + 1]);
+    t[i + 1] = unpackhi32(x[i], x[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // 4 x 4 blocks inside each 128-bit lane
+    x[i] = unpacklo64(t[i], t[i + 2]);
+    x[i + 1] = unpackhi64(t[i], t[i + 2]);
+    x[i + 2] = unpacklo64(t[i + 1], t[i + 3]);
+    x[i + 3] = unpackhi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {  // then the 128-bit lanes: 4 x 4 of them
+    t[i] = lanes128<0x88>(x[i], x[i + 4]);
+    t[i + 4] = lanes128<0xdd>(x[i], x[i + 4]);
+    t[i + 8] = lanes128<0x88>(x[i + 8], x[i + 12]);
+    t[i + 12] = lanes128<0xdd>(x[i + 8], x[i + 12]);
+  }
+  for (int i = 0; i < 8; ++i) {
+    x[i] = lanes128<0x88>(t[i], t[i + 8]);
+    x[i + 8] = lanes128<0xdd>(t[i], t[i + 8]);
+  }
+}
+
 // K and V panels (rows x 64, row-major) into the layouts of attention_bf16.h.
 void pack_k(const uint16_t* k, int64_t rows, uint16_t* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    // Value pair tp of the row is one 32-bit word, 16 words (one per key of the group) apart.
-    uint16_t* group = out + (r / 16) * 16 * kD + (r % 16) * 2;
-    for (int64_t tp = 0; tp < kD / 2; ++tp) std::memcpy(group + tp * 32, k + r * kD + 2 * tp, 4);
+  // Value pair tp of a row is one 32-bit word: a 16-key group is its 16 rows' [32 words] transposed.
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    __m512i lo[16], hi[16];  // words 0-15 and 16-31 of each row
+    for (int r = 0; r < 16; ++r) {
+      lo[r] = _mm512_loadu_si512(k + (r0 + r) * kD);
+      hi[r] = _mm512_loadu_si512(k + (r0 + r) * kD + 32);
+    }
+    transpose16x16(lo);
+    transpose16x16(hi);
+    uint16_t* group = out + r0 * kD;
+    for (int tp = 0; tp < 16; ++tp) {
+      _mm512_storeu_si512(group + tp * 32, lo[tp]);
+      _mm512_storeu_si512(group + (tp + 16) * 32, hi[tp]);
+    }
   }
 }
 
@@ -214,7 +266,7 @@ template <int MR>
 void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, FusedScratch& s, float* o,
            const int64_t* lo, const int64_t* hi, float c, float* m, float* l) {
   // Only the keys some row of the strip sees (a band is 2w + 6 keys of the 2w + 64 of its block; a
-  // sequence's last chunk ends at its length), widened to whole 16-key groups, an even number of them.
+  // sequence's last chunk ends at its length), widened to whole 16-key groups: [ks, ke).
   int64_t ks = nk, ke = 0;
   for (int r = 0; r < MR; ++r)
     if (hi[r] > lo[r]) {
@@ -224,18 +276,27 @@ void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, 
   if (ke <= ks) return;  // no row sees a key of this chunk: nothing changes
   ks = ks / 16 * 16;
   ke = std::min(nk, (ke + 15) / 16 * 16);
+  // The softmax adds a row's exponentials up in pairs of 16-key groups, and the pairing shows in the
+  // bits of its sum: pairs counted from `base`, over [base, pair_end) (ks, or 16 keys before it, to
+  // an even number of groups), as when the scores spanned whole pairs. Keys outside [ks, ke) get
+  // zero weight in every row, so the products skip them.
+  int64_t base = ks, pair_end = ke;
   if ((ke - ks) % 32 != 0) {
-    if (ke + 16 <= nk) ke += 16;
-    else ks -= 16;
+    if (ke + 16 <= nk) pair_end += 16;
+    else base -= 16;
   }
-  const int64_t n = ke - ks;
+  const int64_t n = ke - ks, skip = ks - base;  // scores and probabilities are indexed from base
   int64_t j = 0;
-  for (; j + 64 <= n; j += 64) scores_tile<MR, 4>(q, k + (ks + j) * kD, s.scores.data() + j, kKeyChunk);
-  if (j < n) scores_tile<MR, 2>(q, k + (ks + j) * kD, s.scores.data() + j, kKeyChunk);  // n - j == 32
+  for (; j + 64 <= n; j += 64) scores_tile<MR, 4>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
+  if (j + 32 <= n) {
+    scores_tile<MR, 2>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
+    j += 32;
+  }
+  if (j < n) scores_tile<MR, 1>(q, k + (ks + j) * kD, s.scores.data() + skip + j, kKeyChunk);
   for (int r = 0; r < MR; ++r)
-    s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, n, lo[r] - ks,
-                               hi[r] - ks, c, m[r], l + r * 16);
-  output_tile<MR>(s.probs.data(), kKeyChunk, v + ks * kD, n, o, s.alpha.data());
+    s.alpha[r] = softmax_chunk(s.scores.data() + r * kKeyChunk, s.probs.data() + r * kKeyChunk, pair_end - base,
+                               lo[r] - base, hi[r] - base, skip, skip + n, c, m[r], l + r * 16);
+  output_tile<MR>(s.probs.data() + skip, kKeyChunk, v + ks * kD, n, o, s.alpha.data());
 }
 
 }  // namespace

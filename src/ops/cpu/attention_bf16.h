@@ -38,8 +38,8 @@ struct FusedScratch {
   std::vector<uint16_t> probs;
 };
 
-// The K and V panels of one (sequence, head), `rows` rows (a multiple of 64) of 64 values,
-// row-major bf16, into the layouts above.
+// `rows` rows (a multiple of 16) of 64 values of one (sequence, head)'s K and V, row-major bf16,
+// into the layouts above.
 void pack_kv_bf16_d64(const uint16_t* k_rows, const uint16_t* v_rows, int64_t rows, uint16_t* k_out, uint16_t* v_out);
 
 // Attention of the queries at tokens [query_begin, query_end) of one (sequence, head) of `len`
