@@ -433,10 +433,19 @@ int run(const Options& o) {
       ic.name = c;
       ic.model = model.get();
       if (c == "clinical") {
-        if (o.tokenizer.empty()) continue;
+        // Left out, and said once, where the texts or the tokenizer are missing (a clone without ../shared).
+        const bool say = dtype == o.dtypes.front();
+        if (o.tokenizer.empty()) {
+          if (say) std::fprintf(stderr, "case 'clinical' left out: no --tokenizer\n");
+          continue;
+        }
         std::string what;
         ic.batch = bench::clinical_batch(medenc::resolve_model(o.tokenizer), o.texts_dir, model->info().max_positions, &what);
-        if (ic.batch.size() == 0) continue;
+        if (ic.batch.size() == 0) {
+          if (say)
+            std::fprintf(stderr, "case 'clinical' left out: no clinical texts under %s (--texts)\n", o.texts_dir.c_str());
+          continue;
+        }
         run["clinical_batch"] = what;
       } else {
         int64_t b = 0, len = 0;
