@@ -3,6 +3,7 @@ flood past --max-concurrent-requests, slow clients, malformed HTTP, the API key,
 request timeouts, and SIGTERM with requests in flight."""
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -185,6 +186,10 @@ def test_flood_gets_429_then_normal_service(limited):
     assert overloaded and all(b == {"error": "Model is overloaded", "error_type": "Overloaded"} for b in overloaded)
     assert any(s == 200 for s, _ in statuses)
     assert requests.post(url, json={"inputs": TEXTS[:4]}, headers=auth, timeout=30).status_code == 200
+    # Resident memory back within 10% of before the flood. Not under AddressSanitizer (the asan test
+    # preset sets MEDENC_SANITIZED): its quarantine keeps freed memory resident on purpose.
+    if os.environ.get("MEDENC_SANITIZED"):
+        return
     deadline = time.time() + 5
     while time.time() < deadline and rss_kib(limited.proc.pid) > rss_before * 1.10:
         time.sleep(0.1)
