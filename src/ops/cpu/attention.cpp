@@ -371,7 +371,9 @@ void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batc
         } else if (rotary) {
           rope_angles(rotary->positions[token], rotary->inv_freq, (int)half, cos_row, sin_row);
         }
-        // Q and K heads (rope_rotate's arithmetic, rounded to bf16 as it goes), then V heads.
+        // Q and K heads (rope_rotate's arithmetic, rounded to bf16 as it goes), then V heads. Written
+        // out rather than calling rope_rotate: header code stays baseline ISA (isa.h), so a call would
+        // not inline into this loop; through one, the split of a local layer took twice as long.
         for (int64_t part = 0; part < 2; ++part)
           for (int64_t h = 0; h < heads; ++h) {
             const float* x = src + part * hidden + h * d;

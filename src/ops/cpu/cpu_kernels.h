@@ -37,8 +37,8 @@ void gather_rows(const float* src, int64_t dim, const int64_t* index, int64_t n,
 void scatter_rows(const float* src, int64_t dim, const int64_t* index, int64_t n, float* dst, bool accumulate);
 void pool(const float* rows, const int64_t* offsets, int64_t batch, int64_t dim, Pool kind, float* pooled);
 
-// Rotate-half RoPE, shared by rope_qkv and attention's fused split so that both give the same
-// numbers. rope_angles: cos and sin of position * inv_freq[j], j < half (one fp32 multiply, as
+// Rotate-half RoPE, shared by rope_qkv and attention's split_heads so that both give the same
+// numbers (split_heads_fused writes the same arithmetic out in its AVX-512 loop). rope_angles: cos and sin of position * inv_freq[j], j < half (one fp32 multiply, as
 // Hugging Face does, then cos/sin in double). rope_rotate: one head's [head_dim] vector from src
 // into dst (which may be src).
 inline void rope_angles(int32_t position, const float* inv_freq, int half, float* cos_v, float* sin_v) {
