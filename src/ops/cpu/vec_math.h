@@ -80,6 +80,22 @@ inline __m512 exp2_16(__m512 t) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
   return _mm512_mask_scalef_ps(p, 0xffff, p, n);
 }
+
+// 2^t on 16 lanes to a relative error of 7.5e-5, for values that are rounded to bf16 next (a bf16
+// ulp is 2^-8): the fused attention's probabilities. n = round(t) by adding and subtracting 1.5 * 2^23
+// (two adds, off the FMA ports), 2^(t - n) by a degree-3 polynomial (minimax for relative error on
+// [-1/2, 1/2]), scaled by scalef. Three FMAs where exp2_16 takes six, a clamp and a roundscale. t
+// must not be -inf or NaN (its lanes come out NaN); very negative t gives 0.
+inline __m512 exp2_16_bf16(__m512 t) {
+  const __m512 shifter = _mm512_set1_ps(12582912.0f);
+  const __m512 n = _mm512_sub_ps(_mm512_add_ps(t, shifter), shifter);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(5.517134442925453e-2f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4261033535003662e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.932609677314758e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999281167984009e-1f));
+  return _mm512_mask_scalef_ps(p, 0xffff, p, n);
+}
 #endif
 
 inline __m256 erf8(__m256 x) {
