@@ -161,6 +161,7 @@ void Batcher::drop(const Entry& entry) {
 void Batcher::done(const std::shared_ptr<InferenceRequest>& request) {
   if (--request->remaining > 0) return;
   if (request->exchange->cancelled()) return;  // answered already (error, timeout) or nobody listens
+  if (request->exchange->timed_out_reply()) return;
   request->exchange->reply_with([request] { return request->render(*request); });
 }
 

@@ -39,6 +39,8 @@ struct ApiError : std::runtime_error {
 
 Reply error_reply(int status, const std::string& type, const std::string& message);
 inline Reply error_reply(const ApiError& e) { return error_reply(e.status, e.type, e.what()); }
+// The answer to a request not answered within --request-timeout `seconds`.
+Reply timeout_reply(double seconds);
 // The OpenAI route's error body: {"message", "code", "type"} (TEI's /v1/embeddings).
 Reply openai_error_reply(const ApiError& e);
 
@@ -114,11 +116,27 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool cancelled() const { return reason_.load() != CancelReason::None; }
   CancelReason cancel_reason() const { return reason_.load(); }
   Clock::time_point start() const { return start_; }
+  // --request-timeout: set before the request is handed on. A timer answers at the deadline, but a
+  // computation finishing around it could win that race; a result made after the deadline is
+  // answered as a timeout instead (timed_out_reply), so the limit holds whatever the timing.
+  void set_timeout(double seconds) {
+    timeout_s_ = seconds;
+    deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  }
+  // Answers with the timeout if the deadline has passed (and cancels); false if it has not.
+  bool timed_out_reply() {
+    if (timeout_s_ <= 0 || Clock::now() < deadline_) return false;
+    cancel(CancelReason::Timeout);
+    reply(timeout_reply(timeout_s_));
+    return true;
+  }
 
  private:
   boost::asio::any_io_executor io_;
   std::function<void(Reply)> deliver_;
   Clock::time_point start_;
+  double timeout_s_ = 0;  // 0: no limit
+  Clock::time_point deadline_;
   std::atomic<bool> replied_{false};
   std::atomic<CancelReason> reason_{CancelReason::None};
 };

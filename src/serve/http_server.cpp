@@ -116,16 +116,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (auto self = weak.lock()) self->write(std::move(r));
     });
     if (server_.options.request_timeout > 0) {
-      timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
-          std::chrono::duration<double>(server_.options.request_timeout)));
-      std::weak_ptr<Exchange> ex = exchange_;
       const double limit = server_.options.request_timeout;
+      exchange_->set_timeout(limit);
+      timer_.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit)));
+      std::weak_ptr<Exchange> ex = exchange_;
       timer_.async_wait([ex, limit](beast::error_code ec) {
         if (ec) return;
         if (auto e = ex.lock()) {
           e->cancel(CancelReason::Timeout);
-          e->reply(error_reply(503, "Timeout",
-                               fmt::format("the request was not answered within --request-timeout {} s", limit)));
+          e->reply(timeout_reply(limit));
         }
       });
     }

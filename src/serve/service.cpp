@@ -37,6 +37,10 @@ Reply error_reply(int status, const std::string& type, const std::string& messag
   return r;
 }
 
+Reply timeout_reply(double seconds) {
+  return error_reply(503, "Timeout", fmt::format("the request was not answered within --request-timeout {} s", seconds));
+}
+
 Reply openai_error_reply(const ApiError& e) {
   Reply r;
   r.status = e.status;
