@@ -434,12 +434,20 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.norm_eps;
   const bool global = c.layer_is_global[l];
-  const float* attn_in = io.x_in;
-  if (l != 0) {
+  // bf16 inference: the norms and GeGLU write the linear layers' inputs as bf16 (the same bits the
+  // layers would round them to; their buffers hold half as many bytes), saving each layer's
+  // conversion pass. Training keeps fp32 rows: the backward pass reads them.
+  const bool bf16_inputs = ctx.compute == ops::ComputeType::BF16 && !io.stats && !drop;
+  uint16_t* normed_bf16 = reinterpret_cast<uint16_t*>(io.normed);
+  if (l == 0) {
+    ops::linear(ctx, L.qkv, io.x_in, io.qkv, N);
+  } else if (bf16_inputs) {
+    ops::layernorm_bf16(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, normed_bf16, N, H, eps);
+    ops::linear(ctx, L.qkv, normed_bf16, io.qkv, N);
+  } else {
     ops::layernorm(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, io.normed, N, H, eps);
-    attn_in = io.normed;
+    ops::linear(ctx, L.qkv, io.normed, io.qkv, N);
   }
-  ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
   const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
   const int64_t window = global ? -1 : c.half_window();
   const float scale = 1.0f / std::sqrt((float)hd);
@@ -460,6 +468,15 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
     ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
   }
 
+  if (bf16_inputs) {
+    uint16_t* mlp_g_bf16 = reinterpret_cast<uint16_t*>(io.mlp_g);
+    ops::layernorm_bf16(ctx, io.x_mid, L.mlp_norm.weight, L.mlp_norm.bias, normed_bf16, N, H, eps);
+    ops::linear(ctx, L.mlp_in, normed_bf16, io.mlp_z, N);
+    ops::geglu_bf16(ctx, io.mlp_z, mlp_g_bf16, N, I, m.hidden_act);
+    ops::copy(ctx, io.x_mid, io.x_out, N * H);
+    ops::linear(ctx, L.mlp_out, mlp_g_bf16, io.x_out, N, /*accumulate=*/true);
+    return;
+  }
   ops::layernorm(ctx, io.x_mid, L.mlp_norm.weight, L.mlp_norm.bias, io.normed, N, H, eps);
   ops::linear(ctx, L.mlp_in, io.normed, io.mlp_z, N);
   ops::geglu(ctx, io.mlp_z, io.mlp_g, N, I, m.hidden_act);

@@ -78,6 +78,18 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   }
 }
 
+void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, float* y, int64_t rows,
+            bool accumulate) {
+  const OpTimer timer("linear");
+  switch (ctx.device) {
+    case Device::CPU: {
+      if (ctx.compute != ComputeType::INT8) return cpu::linear(ctx, w, x_bf16, y, rows, accumulate);
+      const std::vector<float> widened = cpu::bf16_widened(x_bf16, rows * w.in);
+      return cpu::linear_int8(ctx, w, widened.data(), y, rows, accumulate);
+    }
+  }
+}
+
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const OpTimer timer("gemm");
@@ -91,6 +103,14 @@ void layernorm(const Context& ctx, const float* x, const float* gamma, const flo
   const OpTimer timer("layernorm");
   switch (ctx.device) {
     case Device::CPU: return cpu::layernorm(x, gamma, beta, y, rows, dim, eps);
+  }
+}
+
+void layernorm_bf16(const Context& ctx, const float* x, const float* gamma, const float* beta, uint16_t* y,
+                    int64_t rows, int64_t dim, float eps) {
+  const OpTimer timer("layernorm");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::layernorm_bf16(x, gamma, beta, y, rows, dim, eps);
   }
 }
 
@@ -113,6 +133,13 @@ void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t
   const OpTimer timer("geglu");
   switch (ctx.device) {
     case Device::CPU: return cpu::geglu(z, out, rows, inter, act);
+  }
+}
+
+void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act) {
+  const OpTimer timer("geglu");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::geglu_bf16(z, out, rows, inter, act);
   }
 }
 

@@ -104,6 +104,12 @@ struct LinearWeights {
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows,
             bool accumulate = false);
 
+// The same with the input rows as bf16 bits (made by layernorm_bf16 or geglu_bf16): in bf16 mode the
+// GEMMs take them as they are, which saves the conversion pass linear() makes of fp32 rows (the same
+// bits: those ops round as it does). Other modes widen them to fp32 (exact).
+void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, float* y, int64_t rows,
+            bool accumulate = false);
+
 // General fp32 GEMM, row-major: C = alpha * op(A) . op(B) + beta * C, op = transpose when trans.
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
@@ -111,6 +117,9 @@ void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, 
 // y = LayerNorm(x) over the last dim (biased variance); beta may be null (no bias).
 void layernorm(const Context& ctx, const float* x, const float* gamma, const float* beta, float* y, int64_t rows,
                int64_t dim, float eps);
+// layernorm with the output rounded to bf16 (the input of a bf16 linear layer).
+void layernorm_bf16(const Context& ctx, const float* x, const float* gamma, const float* beta, uint16_t* y,
+                    int64_t rows, int64_t dim, float eps);
 // y = LayerNorm(x + r); x and y may alias.
 void add_layernorm(const Context& ctx, const float* x, const float* r, const float* gamma, const float* beta, float* y,
                    int64_t rows, int64_t dim, float eps);
@@ -120,6 +129,8 @@ void activation(const Context& ctx, float* x, int64_t n, Activation act);
 float activation_scalar(float x, Activation act);
 // out[r, i] = act(z[r, i]) * z[r, inter + i]  (z is [rows, 2*inter]: activated half first).
 void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act);
+// geglu with the output rounded to bf16 (the input of a bf16 linear layer).
+void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
 
 // out[t] = table[ids[t]] (+= when accumulate). Ids are validated by the caller.
 void embedding(const Context& ctx, const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out,

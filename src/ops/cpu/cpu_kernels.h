@@ -1,6 +1,7 @@
 #pragma once
 // CPU implementations of the ops in ops/ops.h (same signatures, no context dispatch).
 #include <cmath>
+#include <vector>
 
 #include "ops/ops.h"
 
@@ -8,13 +9,21 @@ namespace medenc::ops::cpu {
 
 bool native_bf16_matmul();
 void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate);
+// bf16 mode with the input rows already bf16 (ops.h).
+void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, float* y, int64_t rows,
+            bool accumulate);
+// n bf16 values as fp32 (exact).
+std::vector<float> bf16_widened(const uint16_t* x, int64_t n);
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps);
+void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint16_t* y, int64_t rows, int64_t dim,
+                    float eps);
 void add_layernorm(const float* x, const float* r, const float* gamma, const float* beta, float* y, int64_t rows,
                    int64_t dim, float eps);
 void activation(float* x, int64_t n, Activation act);
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act);
+void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate);
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,

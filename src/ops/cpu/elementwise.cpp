@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/vec_math.h"
 
@@ -42,6 +43,17 @@ float activation_scalar(float x, Activation act) {
 
 namespace cpu::MEDENC_CPU_ISA_NS {
 
+// A kernel's fp32 result as it is stored: as is, or rounded to bf16 bits (the rounding bf16_rows makes:
+// the bits a bf16 linear layer would have made of the fp32 value).
+template <typename Out>
+static inline Out bf16_or_f32(float v) {
+  if constexpr (std::is_same_v<Out, float>) {
+    return v;
+  } else {
+    return bf16_as<uint16_t>(v);
+  }
+}
+
 // Mean and biased variance over a row, two passes, with 8 float lanes combined in a fixed order:
 // vectorisable, accurate to ~1e-7 relative, and independent of threading.
 static inline float lane_sum(const float* v, int64_t n, float shift, bool squares) {
@@ -60,18 +72,32 @@ static inline float lane_sum(const float* v, int64_t n, float shift, bool square
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
-static inline void normalize_row(const float* x, const float* gamma, const float* beta, float* y, int64_t dim,
+// Out: float, or uint16_t for the fp32 result rounded to bf16 (layernorm_bf16).
+template <typename Out>
+static inline void normalize_row(const float* x, const float* gamma, const float* beta, Out* y, int64_t dim,
                                  float eps) {
   const float mean = lane_sum(x, dim, 0.0f, false) / (float)dim;
   const float var = lane_sum(x, dim, mean, true) / (float)dim;
   const float rstd = 1.0f / std::sqrt(var + eps);
   if (beta)
-    for (int64_t i = 0; i < dim; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+    for (int64_t i = 0; i < dim; ++i) y[i] = bf16_or_f32<Out>((x[i] - mean) * rstd * gamma[i] + beta[i]);
   else
-    for (int64_t i = 0; i < dim; ++i) y[i] = (x[i] - mean) * rstd * gamma[i];
+    for (int64_t i = 0; i < dim; ++i) y[i] = bf16_or_f32<Out>((x[i] - mean) * rstd * gamma[i]);
 }
 
 void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * dim, gamma, beta, y + r * dim, dim, eps);
+}
+
+// A GeGLU row computed in fp32 (in L1) rounded to bf16.
+static inline void round_row_to_bf16(const float* x, uint16_t* out, int64_t n) {
+  #pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_or_f32<uint16_t>(x[i]);
+}
+
+void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint16_t* y, int64_t rows, int64_t dim,
+                    float eps) {
   #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * dim, gamma, beta, y + r * dim, dim, eps);
 }
@@ -107,6 +133,24 @@ void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation a
       vec::gelu_erf_gate(u, g, o, inter);
     } else {
       for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
+    }
+  }
+}
+
+void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act) {
+  #pragma omp parallel
+  {
+    std::vector<float> row((size_t)inter);
+    #pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* u = z + r * 2 * inter;
+      const float* g = u + inter;
+      if (act == Activation::GeluErf) {
+        vec::gelu_erf_gate(u, g, row.data(), inter);
+      } else {
+        for (int64_t i = 0; i < inter; ++i) row[(size_t)i] = activation_scalar(u[i], act) * g[i];
+      }
+      round_row_to_bf16(row.data(), out + r * inter, inter);
     }
   }
 }
