@@ -243,6 +243,7 @@ struct State {
     float* mlp_z;   // [N, 2I] Wi output
     float* mlp_g;   // [N, I] scratch
     float* tmp;     // [N, H] scratch, used when the attention output dropout is active
+    float* row_scales = nullptr;  // [N] int8 inference: the scales of the int8 rows in normed or mlp_g
   };
   // Dropout of one layer (training only).
   struct LayerDropout {
@@ -434,20 +435,32 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
   const int heads = (int)c.num_attention_heads, hd = (int)c.head_dim();
   const float eps = (float)c.norm_eps;
   const bool global = c.layer_is_global[l];
-  // bf16 inference: the norms and GeGLU write the linear layers' inputs as bf16 (the same bits the
-  // layers would round them to; their buffers hold half as many bytes), saving each layer's
-  // conversion pass. Training keeps fp32 rows: the backward pass reads them.
-  const bool bf16_inputs = ctx.compute == ops::ComputeType::BF16 && !io.stats && !drop;
-  uint16_t* normed_bf16 = reinterpret_cast<uint16_t*>(io.normed);
-  if (l == 0) {
+  // bf16 and int8 inference: the norms and GeGLU write the linear layers' inputs in the form the
+  // layers take (bf16 bits; int8 rows with their scales in io.row_scales), the very values the layers
+  // would make of fp32 rows, saving each layer its conversion pass (and the scratch buffers half or a
+  // quarter of their traffic). Training keeps fp32 rows: the backward pass reads them.
+  const bool inference = !io.stats && !drop;
+  const bool bf16_inputs = inference && ctx.compute == ops::ComputeType::BF16;
+  const bool int8_inputs = inference && ctx.compute == ops::ComputeType::INT8 && io.row_scales;
+  // y (+)= LN(x) W^T + b, LN's output in io.normed.
+  auto norm_linear = [&](const float* x, const NormWeights& norm, const ops::LinearWeights& lin, float* y) {
+    if (bf16_inputs) {
+      uint16_t* t = reinterpret_cast<uint16_t*>(io.normed);
+      ops::layernorm_bf16(ctx, x, norm.weight, norm.bias, t, N, H, eps);
+      ops::linear(ctx, lin, t, y, N);
+    } else if (int8_inputs) {
+      int8_t* t = reinterpret_cast<int8_t*>(io.normed);
+      ops::layernorm_int8(ctx, x, norm.weight, norm.bias, t, io.row_scales, N, H, eps);
+      ops::linear(ctx, lin, t, io.row_scales, y, N);
+    } else {
+      ops::layernorm(ctx, x, norm.weight, norm.bias, io.normed, N, H, eps);
+      ops::linear(ctx, lin, io.normed, y, N);
+    }
+  };
+  if (l == 0)
     ops::linear(ctx, L.qkv, io.x_in, io.qkv, N);
-  } else if (bf16_inputs) {
-    ops::layernorm_bf16(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, normed_bf16, N, H, eps);
-    ops::linear(ctx, L.qkv, normed_bf16, io.qkv, N);
-  } else {
-    ops::layernorm(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, io.normed, N, H, eps);
-    ops::linear(ctx, L.qkv, io.normed, io.qkv, N);
-  }
+  else
+    norm_linear(io.x_in, L.attn_norm, L.qkv, io.qkv);
   const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
   const int64_t window = global ? -1 : c.half_window();
   const float scale = 1.0f / std::sqrt((float)hd);
@@ -468,17 +481,21 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
     ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
   }
 
+  norm_linear(io.x_mid, L.mlp_norm, L.mlp_in, io.mlp_z);
   if (bf16_inputs) {
-    uint16_t* mlp_g_bf16 = reinterpret_cast<uint16_t*>(io.mlp_g);
-    ops::layernorm_bf16(ctx, io.x_mid, L.mlp_norm.weight, L.mlp_norm.bias, normed_bf16, N, H, eps);
-    ops::linear(ctx, L.mlp_in, normed_bf16, io.mlp_z, N);
-    ops::geglu_bf16(ctx, io.mlp_z, mlp_g_bf16, N, I, m.hidden_act);
+    uint16_t* g = reinterpret_cast<uint16_t*>(io.mlp_g);
+    ops::geglu_bf16(ctx, io.mlp_z, g, N, I, m.hidden_act);
     ops::copy(ctx, io.x_mid, io.x_out, N * H);
-    ops::linear(ctx, L.mlp_out, mlp_g_bf16, io.x_out, N, /*accumulate=*/true);
+    ops::linear(ctx, L.mlp_out, g, io.x_out, N, /*accumulate=*/true);
     return;
   }
-  ops::layernorm(ctx, io.x_mid, L.mlp_norm.weight, L.mlp_norm.bias, io.normed, N, H, eps);
-  ops::linear(ctx, L.mlp_in, io.normed, io.mlp_z, N);
+  if (int8_inputs) {
+    int8_t* g = reinterpret_cast<int8_t*>(io.mlp_g);
+    ops::geglu_int8(ctx, io.mlp_z, g, io.row_scales, N, I, m.hidden_act);
+    ops::copy(ctx, io.x_mid, io.x_out, N * H);
+    ops::linear(ctx, L.mlp_out, g, io.row_scales, io.x_out, N, /*accumulate=*/true);
+    return;
+  }
   ops::geglu(ctx, io.mlp_z, io.mlp_g, N, I, m.hidden_act);
   if (drop) ops::dropout(ctx, io.mlp_g, N * I, drop->mlp);
   ops::copy(ctx, io.x_mid, io.x_out, N * H);
@@ -513,6 +530,7 @@ struct ModernBertWorkspace : EncoderWorkspace {
   float *x = nullptr, *normed = nullptr;                    // [N, H] residual stream, norm output
   float *qkv_or_mlp_z = nullptr, *attn_or_mlp_g = nullptr;  // [N, max(3H, 2I) | max(H, I)]
   float *head_rows = nullptr, *head_scratch = nullptr;      // [R, H] the head's input, inside
+  float* row_scales = nullptr;                              // [N] int8 rows' scales (LayerIO::row_scales)
   std::vector<int32_t> positions;
 };
 
@@ -548,14 +566,15 @@ ForwardOutput ModernBertModel::forward(const Batch& batch, const ForwardOptions&
                        {&w.qkv_or_mlp_z, N * std::max(3 * H, 2 * I)},
                        {&w.attn_or_mlp_g, N * std::max(H, I)},
                        {&w.head_rows, R * H},
-                       {&w.head_scratch, R * H}});
+                       {&w.head_scratch, R * H},
+                       {&w.row_scales, N}});
   float* x = w.x;
 
   ops::embedding(ctx, param_or_null(ps, m.tok_emb), H, batch.ids.data(), N, w.normed);
   ops::layernorm(ctx, w.normed, m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
 
   const Impl::LayerIO io{x,       x,       x, w.normed, w.qkv_or_mlp_z, w.attn_or_mlp_g, nullptr,
-                         w.qkv_or_mlp_z, w.attn_or_mlp_g, nullptr};
+                         w.qkv_or_mlp_z, w.attn_or_mlp_g, nullptr, w.row_scales};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     check_stop(options);
     layer_forward(c, m, ps, l, batch, w.positions.data(), io, nullptr);

@@ -78,6 +78,20 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
   }
 }
 
+void linear(const Context& ctx, const LinearWeights& w, const int8_t* q, const float* scales, float* y, int64_t rows,
+            bool accumulate) {
+  const OpTimer timer("linear");
+  switch (ctx.device) {
+    case Device::CPU: {
+      if (ctx.compute == ComputeType::INT8) return cpu::linear_int8(ctx, w, q, scales, y, rows, accumulate);
+      std::vector<float> values((size_t)(rows * w.in));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < w.in; ++i) values[(size_t)(r * w.in + i)] = (float)q[r * w.in + i] * scales[r];
+      return cpu::linear(ctx, w, values.data(), y, rows, accumulate);
+    }
+  }
+}
+
 void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, float* y, int64_t rows,
             bool accumulate) {
   const OpTimer timer("linear");
@@ -114,6 +128,14 @@ void layernorm_bf16(const Context& ctx, const float* x, const float* gamma, cons
   }
 }
 
+void layernorm_int8(const Context& ctx, const float* x, const float* gamma, const float* beta, int8_t* q,
+                    float* scales, int64_t rows, int64_t dim, float eps) {
+  const OpTimer timer("layernorm");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::layernorm_int8(x, gamma, beta, q, scales, rows, dim, eps);
+  }
+}
+
 void add_layernorm(const Context& ctx, const float* x, const float* r, const float* gamma, const float* beta, float* y,
                    int64_t rows, int64_t dim, float eps) {
   const OpTimer timer("add_layernorm");
@@ -140,6 +162,14 @@ void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows,
   const OpTimer timer("geglu");
   switch (ctx.device) {
     case Device::CPU: return cpu::geglu_bf16(z, out, rows, inter, act);
+  }
+}
+
+void geglu_int8(const Context& ctx, const float* z, int8_t* q, float* scales, int64_t rows, int64_t inter,
+                Activation act) {
+  const OpTimer timer("geglu");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::geglu_int8(z, q, scales, rows, inter, act);
   }
 }
 

@@ -110,6 +110,12 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
 void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, float* y, int64_t rows,
             bool accumulate = false);
 
+// The same with the input rows quantized (made by layernorm_int8 or geglu_int8): row r is q[r, :] *
+// scales[r]. In int8 mode the GEMMs take them as they are (linear() would have quantized fp32 rows to
+// these very values); other modes compute on those values in fp32.
+void linear(const Context& ctx, const LinearWeights& w, const int8_t* q, const float* scales, float* y, int64_t rows,
+            bool accumulate = false);
+
 // General fp32 GEMM, row-major: C = alpha * op(A) . op(B) + beta * C, op = transpose when trans.
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
@@ -120,6 +126,10 @@ void layernorm(const Context& ctx, const float* x, const float* gamma, const flo
 // layernorm with the output rounded to bf16 (the input of a bf16 linear layer).
 void layernorm_bf16(const Context& ctx, const float* x, const float* gamma, const float* beta, uint16_t* y,
                     int64_t rows, int64_t dim, float eps);
+// layernorm with the output quantized per row as an int8 linear layer quantizes its input (symmetric,
+// q = round(y * 127 / max|y_row|), scales[r] = max|y_row| / 127).
+void layernorm_int8(const Context& ctx, const float* x, const float* gamma, const float* beta, int8_t* q,
+                    float* scales, int64_t rows, int64_t dim, float eps);
 // y = LayerNorm(x + r); x and y may alias.
 void add_layernorm(const Context& ctx, const float* x, const float* r, const float* gamma, const float* beta, float* y,
                    int64_t rows, int64_t dim, float eps);
@@ -131,6 +141,9 @@ float activation_scalar(float x, Activation act);
 void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 // geglu with the output rounded to bf16 (the input of a bf16 linear layer).
 void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
+// geglu with the output quantized per row as layernorm_int8 quantizes.
+void geglu_int8(const Context& ctx, const float* z, int8_t* q, float* scales, int64_t rows, int64_t inter,
+                Activation act);
 
 // out[t] = table[ids[t]] (+= when accumulate). Ids are validated by the caller.
 void embedding(const Context& ctx, const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out,

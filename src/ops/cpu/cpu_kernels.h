@@ -19,11 +19,14 @@ void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, 
 void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps);
 void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint16_t* y, int64_t rows, int64_t dim,
                     float eps);
+void layernorm_int8(const float* x, const float* gamma, const float* beta, int8_t* y, float* scales, int64_t rows,
+                    int64_t dim, float eps);
 void add_layernorm(const float* x, const float* r, const float* gamma, const float* beta, float* y, int64_t rows,
                    int64_t dim, float eps);
 void activation(float* x, int64_t n, Activation act);
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
+void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act);
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate);
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,

@@ -6,6 +6,7 @@
 #include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/vec_math.h"
+#include "ops/cpu/int8_quantize_row.h"
 
 namespace medenc::ops {
 
@@ -102,6 +103,19 @@ void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint1
   for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * dim, gamma, beta, y + r * dim, dim, eps);
 }
 
+void layernorm_int8(const float* x, const float* gamma, const float* beta, int8_t* y, float* scales, int64_t rows,
+                    int64_t dim, float eps) {
+  #pragma omp parallel
+  {
+    std::vector<float> row((size_t)dim);
+    #pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      normalize_row(x + r * dim, gamma, beta, row.data(), dim, eps);
+      scales[r] = quantize_row_int8(row.data(), dim, y + r * dim);
+    }
+  }
+}
+
 void add_layernorm(const float* x, const float* r, const float* gamma, const float* beta, float* y, int64_t rows,
                    int64_t dim, float eps) {
   #pragma omp parallel
@@ -123,18 +137,20 @@ void activation(float* x, int64_t n, Activation act) {
   for (int64_t i = 0; i < n; ++i) x[i] = activation_scalar(x[i], act);
 }
 
+// One GeGLU row: o[i] = act(u[i]) * g[i], u the first half of z_row and g the second.
+static inline void geglu_row(const float* z_row, float* o, int64_t inter, Activation act) {
+  const float* u = z_row;
+  const float* g = u + inter;
+  if (act == Activation::GeluErf) {
+    vec::gelu_erf_gate(u, g, o, inter);
+  } else {
+    for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
+  }
+}
+
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act) {
   #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* u = z + r * 2 * inter;
-    const float* g = u + inter;
-    float* o = out + r * inter;
-    if (act == Activation::GeluErf) {
-      vec::gelu_erf_gate(u, g, o, inter);
-    } else {
-      for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r) geglu_row(z + r * 2 * inter, out + r * inter, inter, act);
 }
 
 void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act) {
@@ -143,14 +159,20 @@ void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Acti
     std::vector<float> row((size_t)inter);
     #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      const float* u = z + r * 2 * inter;
-      const float* g = u + inter;
-      if (act == Activation::GeluErf) {
-        vec::gelu_erf_gate(u, g, row.data(), inter);
-      } else {
-        for (int64_t i = 0; i < inter; ++i) row[(size_t)i] = activation_scalar(u[i], act) * g[i];
-      }
+      geglu_row(z + r * 2 * inter, row.data(), inter, act);
       round_row_to_bf16(row.data(), out + r * inter, inter);
+    }
+  }
+}
+
+void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act) {
+  #pragma omp parallel
+  {
+    std::vector<float> row((size_t)inter);
+    #pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      geglu_row(z + r * 2 * inter, row.data(), inter, act);
+      scales[r] = quantize_row_int8(row.data(), inter, out + r * inter);
     }
   }
 }

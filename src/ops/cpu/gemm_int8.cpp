@@ -137,6 +137,7 @@ const Int8Cache& prepared(const LinearWeights& w, bool onednn) {
 }
 
 struct Int8Scratch {
+  std::vector<int8_t> a_pad;
   std::vector<int32_t> acc;
   std::vector<float> block;
   std::vector<uint8_t> dnnl_scratch;
@@ -160,7 +161,11 @@ std::string int8_gemm_kernel() { return use_onednn() ? "onednn" : "exact-fp32"; 
 
 void force_int8_fallback(bool on) { g_force_fallback.store(on, std::memory_order_relaxed); }
 
-void linear_int8(const Context&, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
+namespace {
+
+// linear_int8 on fp32 rows x, or (q_in set) on rows already quantized, with their scales.
+void int8_tiles(const LinearWeights& w, const float* x, const int8_t* q_in, const float* scales_in, float* y,
+                int64_t rows, bool accumulate) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
   const bool onednn = use_onednn();
@@ -168,17 +173,25 @@ void linear_int8(const Context&, const LinearWeights& w, const float* x, float* 
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
 
-  // The input rows quantized once, zero-padded to whole tiles (the fallback also as floats).
+  // The input rows quantized once, zero-padded to whole tiles (the fallback also as floats). Rows
+  // given quantized are used as they are, a partial last tile copied zero-padded below.
   static thread_local std::vector<int8_t> xq;
   static thread_local std::vector<float> xscale, xq_float;
   const int64_t padded = row_tiles * kTileRows;
-  xq.resize((size_t)(padded * K));
-  xscale.resize((size_t)padded);
-  int8_rows(x, rows, padded, K, xq.data(), xscale.data());
-  if (!onednn) xq_float.assign(xq.begin(), xq.end());
-  const int8_t* xqp = xq.data();
+  const int8_t* xqp = q_in;
+  const float* sx = scales_in;
+  if (!q_in) {
+    xq.resize((size_t)(padded * K));
+    xscale.resize((size_t)padded);
+    int8_rows(x, rows, padded, K, xq.data(), xscale.data());
+    xqp = xq.data();
+    sx = xscale.data();
+  }
+  if (!onednn) {
+    xq_float.assign((size_t)(padded * K), 0.0f);
+    std::copy(xqp, xqp + rows * K, xq_float.begin());
+  }
   const float* xqf = xq_float.data();
-  const float* sx = xscale.data();
 
   std::exception_ptr failure;
   #pragma omp parallel
@@ -197,8 +210,14 @@ void linear_int8(const Context&, const LinearWeights& w, const float* x, float* 
             const Int8TileKernel& kernel = int8_tile_kernel(nc, K);
             if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
               scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
+            const int8_t* a = xqp + r0 * K;
+            if (q_in && r1 - r0 < kTileRows) {  // a given partial tile: zero-padded
+              scratch.a_pad.assign((size_t)(kTileRows * K), 0);
+              std::memcpy(scratch.a_pad.data(), a, (size_t)((r1 - r0) * K));
+              a = scratch.a_pad.data();
+            }
             kernel.matmul.execute(
-                stream, {{DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), const_cast<int8_t*>(xqp + r0 * K))},
+                stream, {{DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), const_cast<int8_t*>(a))},
                          {DNNL_ARG_WEIGHTS, cache.packed_tiles[(size_t)ct]},
                          {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), acc)},
                          {DNNL_ARG_SCRATCHPAD,
@@ -218,6 +237,17 @@ void linear_int8(const Context&, const LinearWeights& w, const float* x, float* 
     }
   }
   if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace
+
+void linear_int8(const Context&, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate) {
+  int8_tiles(w, x, nullptr, nullptr, y, rows, accumulate);
+}
+
+void linear_int8(const Context&, const LinearWeights& w, const int8_t* q, const float* scales, float* y, int64_t rows,
+                 bool accumulate) {
+  int8_tiles(w, nullptr, q, scales, y, rows, accumulate);
 }
 
 }  // namespace medenc::ops::cpu

@@ -12,6 +12,9 @@ namespace medenc::ops::cpu {
 // (symmetric, scale max|W[c]| / 127) into LinearWeights::int8_cache, x per row on every call; the
 // int32 products are exact, so results do not depend on the thread count or on the other rows.
 void linear_int8(const Context& ctx, const LinearWeights& w, const float* x, float* y, int64_t rows, bool accumulate);
+// The same on input rows already quantized as int8_rows quantizes them (q [rows, in], one scale per row).
+void linear_int8(const Context& ctx, const LinearWeights& w, const int8_t* q, const float* scales, float* y,
+                 int64_t rows, bool accumulate);
 
 // Which int8 GEMM runs: "onednn" (oneDNN's s8s8s32 matmul, taken only where the CPU has
 // AVX-512-VNNI, AVX-VNNI or AMX, whose products are exact) or "exact-fp32" (the fallback: int8

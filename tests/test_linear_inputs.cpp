@@ -1,8 +1,11 @@
-// The ops that write a linear layer's input as bf16 (layernorm_bf16, geglu_bf16) and linear() taking
-// bf16 rows: the fp32 ops right against double precision, their bf16 forms exactly those results
-// rounded to nearest even, and a linear layer on bf16 rows exactly what it computes from the same
-// values given as fp32 (in bf16 mode it would round them to these very bits). Together: the bf16
-// model path that uses them gives the same bits as the one that does not.
+// The ops that write a linear layer's input in the form it takes (layernorm_bf16 / geglu_bf16: bf16;
+// layernorm_int8 / geglu_int8: int8 rows with a scale each) and linear() taking such rows: the fp32
+// ops right against double precision; their bf16 forms exactly those results rounded to nearest
+// even, their int8 forms exactly those results quantized by the symmetric per-row rule (computed
+// here: q = round-half-even(y * 127 / max|y|), scale = max|y| / 127); and a linear layer on such rows
+// exactly what it computes from the fp32 rows that become them (in that mode it would convert them to
+// these very values). Together: the bf16 and int8 model paths that use them give the same bits as
+// the ones that do not.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,12 +33,30 @@ std::vector<uint16_t> rounded_bits(const std::vector<float>& x) {
   return out;
 }
 
+// Rows of width k quantized by the int8 linear layers' rule.
+struct Int8Rows {
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+};
+Int8Rows quantized(const std::vector<float>& x, int64_t k) {
+  Int8Rows out;
+  const int64_t rows = (int64_t)x.size() / k;
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(x[(size_t)(r * k + i)]));
+    out.scales.push_back(amax / 127.0f);
+    for (int64_t i = 0; i < k; ++i)
+      out.q.push_back(amax > 0.0f ? (int8_t)std::nearbyint(x[(size_t)(r * k + i)] * (127.0f / amax)) : 0);
+  }
+  return out;
+}
+
 }  // namespace
 
-class Bf16Activations : public test::DeviceTest {};
-MEDENC_TEST_ON_ALL_DEVICES(Bf16Activations);
+class LinearInputs : public test::DeviceTest {};
+MEDENC_TEST_ON_ALL_DEVICES(LinearInputs);
 
-TEST_P(Bf16Activations, LayerNormBf16IsTheFp32NormRounded) {
+TEST_P(LinearInputs, LayerNormIntoBf16OrInt8IsTheFp32NormConverted) {
   const int64_t rows = 37, dim = 200;  // dim not a multiple of the vector width: a tail in every row
   const std::vector<float> x = random_floats((size_t)(rows * dim), 1, 3.0, 0.5);
   const std::vector<float> gamma = random_floats((size_t)dim, 2), beta = random_floats((size_t)dim, 3);
@@ -61,10 +82,16 @@ TEST_P(Bf16Activations, LayerNormBf16IsTheFp32NormRounded) {
       }
     }
     EXPECT_EQ(get(y16), rounded_bits(fp32)) << (with_beta ? "with beta" : "without beta");
+    auto q = filled<int8_t>(rows * dim, 99);
+    auto scales = filled<float>(rows, NAN);
+    ops::layernorm_int8(ctx(), xd.data(), gd.data(), b, q.data(), scales.data(), rows, dim, eps);
+    const Int8Rows want = quantized(fp32, dim);
+    EXPECT_EQ(get(q), want.q);
+    EXPECT_EQ(get(scales), want.scales);
   }
 }
 
-TEST_P(Bf16Activations, GegluBf16IsTheFp32GegluRounded) {
+TEST_P(LinearInputs, GegluIntoBf16OrInt8IsTheFp32GegluConverted) {
   const int64_t rows = 23, inter = 150;
   const std::vector<float> z = random_floats((size_t)(rows * 2 * inter), 4, 2.0);
   for (Activation act : {Activation::GeluErf, Activation::GeluTanh}) {
@@ -83,10 +110,16 @@ TEST_P(Bf16Activations, GegluBf16IsTheFp32GegluRounded) {
         ASSERT_NEAR(fp32[(size_t)(r * inter + i)], gelu * g, 1e-5 * std::max(1.0, std::fabs(gelu * g)));
       }
     EXPECT_EQ(get(out16), rounded_bits(fp32));
+    auto q = filled<int8_t>(rows * inter, 99);
+    auto scales = filled<float>(rows, NAN);
+    ops::geglu_int8(ctx(), zd.data(), q.data(), scales.data(), rows, inter, act);
+    const Int8Rows want = quantized(fp32, inter);
+    EXPECT_EQ(get(q), want.q);
+    EXPECT_EQ(get(scales), want.scales);
   }
 }
 
-TEST_P(Bf16Activations, LinearOnBf16RowsIsLinearOnTheirValues) {
+TEST_P(LinearInputs, LinearOnBf16RowsIsLinearOnTheirValues) {
   // 300 rows: a partial row tile; 700 outputs: a partial column tile.
   const int64_t rows = 300, in = 96, out = 700;
   const std::vector<float> weight = random_floats((size_t)(in * out), 5, 0.1), bias = random_floats((size_t)out, 6);
@@ -117,6 +150,41 @@ TEST_P(Bf16Activations, LinearOnBf16RowsIsLinearOnTheirValues) {
         ops::linear(c, w, xd.data(), from_fp32.data(), rows, accumulate);
         EXPECT_EQ(got, get(from_fp32)) << "accumulate " << accumulate;
       }
+    }
+    w.invalidate();
+  }
+}
+
+TEST_P(LinearInputs, LinearOnInt8RowsIsLinearOnTheRowsTheyCameFrom) {
+  // In int8 mode: the same bits as from the fp32 rows (which it quantizes to these rows); a row of
+  // zeros included (scale 0). In the other modes: the product of the rows' values q * scale.
+  const int64_t rows = 300, in = 96, out = 700;
+  const std::vector<float> weight = random_floats((size_t)(in * out), 9, 0.1), bias = random_floats((size_t)out, 10);
+  const std::vector<float> residual = random_floats((size_t)(rows * out), 11);
+  std::vector<float> x = random_floats((size_t)(rows * in), 12);
+  std::fill(x.begin() + 7 * in, x.begin() + 8 * in, 0.0f);
+  const Int8Rows rows_q = quantized(x, in);
+  std::vector<float> values(x.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < in; ++i)
+      values[(size_t)(r * in + i)] = (float)rows_q.q[(size_t)(r * in + i)] * rows_q.scales[(size_t)r];
+  const auto wd = put(weight), bd = put(bias), xd = put(x), vd = put(values);
+  const auto qd = put(rows_q.q);
+  const auto sd = put(rows_q.scales);
+  ops::LinearWeights w;
+  w.weight = wd.data();
+  w.bias = bd.data();
+  w.in = in;
+  w.out = out;
+  for (auto compute : {ops::ComputeType::INT8, ops::ComputeType::F32, ops::ComputeType::BF16}) {
+    ops::Context c = ctx();
+    c.compute = compute;
+    for (bool accumulate : {false, true}) {
+      auto from_q = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
+      auto want = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
+      ops::linear(c, w, qd.data(), sd.data(), from_q.data(), rows, accumulate);
+      ops::linear(c, w, compute == ops::ComputeType::INT8 ? xd.data() : vd.data(), want.data(), rows, accumulate);
+      EXPECT_EQ(get(from_q), get(want)) << "compute " << (int)compute << ", accumulate " << accumulate;
     }
     w.invalidate();
   }
