@@ -53,7 +53,30 @@ Int8Rows quantized(const std::vector<float>& x, int64_t k) {
 
 }  // namespace
 
-class LinearInputs : public test::DeviceTest {};
+class LinearInputs : public test::DeviceTest {
+ protected:
+  // 300 rows leave a partial row tile, 700 outputs a partial column tile.
+  static constexpr int64_t kRows = 300, kIn = 96, kOut = 700;
+  // A random layer on the device, and residual rows for its accumulating calls.
+  struct Layer {
+    ops::Buffer<float> weight, bias;
+    ops::LinearWeights w;
+    std::vector<float> residual;
+  };
+  Layer layer(uint64_t seed) const {
+    Layer l{put(random_floats((size_t)(kIn * kOut), seed, 0.1)), put(random_floats((size_t)kOut, seed + 1)), {},
+            random_floats((size_t)(kRows * kOut), seed + 2)};
+    l.w.weight = l.weight.data();
+    l.w.bias = l.bias.data();
+    l.w.in = kIn;
+    l.w.out = kOut;
+    return l;
+  }
+  // A call's output buffer: the residual when the call accumulates, else NaN.
+  ops::Buffer<float> output(const Layer& l, bool accumulate) const {
+    return put(accumulate ? l.residual : std::vector<float>((size_t)(kRows * kOut), NAN));
+  }
+};
 MEDENC_TEST_ON_ALL_DEVICES(LinearInputs);
 
 TEST_P(LinearInputs, LayerNormIntoBf16OrInt8IsTheFp32NormConverted) {
@@ -120,72 +143,55 @@ TEST_P(LinearInputs, GegluIntoBf16OrInt8IsTheFp32GegluConverted) {
 }
 
 TEST_P(LinearInputs, LinearOnBf16RowsIsLinearOnTheirValues) {
-  // 300 rows: a partial row tile; 700 outputs: a partial column tile.
-  const int64_t rows = 300, in = 96, out = 700;
-  const std::vector<float> weight = random_floats((size_t)(in * out), 5, 0.1), bias = random_floats((size_t)out, 6);
-  const std::vector<float> residual = random_floats((size_t)(rows * out), 7);
-  const std::vector<float> x = random_floats((size_t)(rows * in), 8);
+  Layer l = layer(5);
+  const std::vector<float> x = random_floats((size_t)(kRows * kIn), 8);
   const std::vector<uint16_t> bits = rounded_bits(x);
   std::vector<float> values(bits.size());
   for (size_t i = 0; i < bits.size(); ++i) values[i] = bf16_to_f32(bits[i]);
-  const auto wd = put(weight), bd = put(bias), xd = put(x), vd = put(values);
+  const auto xd = put(x), vd = put(values);
   const auto bits_d = put(bits);
-  ops::LinearWeights w;
-  w.weight = wd.data();
-  w.bias = bd.data();
-  w.in = in;
-  w.out = out;
   for (auto compute : {ops::ComputeType::BF16, ops::ComputeType::F32, ops::ComputeType::INT8}) {
     ops::Context c = ctx();
     c.compute = compute;
     for (bool accumulate : {false, true}) {
-      auto from_bits = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
-      auto from_values = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
-      ops::linear(c, w, bits_d.data(), from_bits.data(), rows, accumulate);
-      ops::linear(c, w, vd.data(), from_values.data(), rows, accumulate);
+      auto from_bits = output(l, accumulate), from_values = output(l, accumulate);
+      ops::linear(c, l.w, bits_d.data(), from_bits.data(), kRows, accumulate);
+      ops::linear(c, l.w, vd.data(), from_values.data(), kRows, accumulate);
       const std::vector<float> got = get(from_bits);
       ASSERT_EQ(got, get(from_values)) << "compute " << (int)compute << ", accumulate " << accumulate;
       if (compute == ops::ComputeType::BF16) {  // and what the fp32 rows give: bf16 mode rounds them to these bits
-        auto from_fp32 = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
-        ops::linear(c, w, xd.data(), from_fp32.data(), rows, accumulate);
+        auto from_fp32 = output(l, accumulate);
+        ops::linear(c, l.w, xd.data(), from_fp32.data(), kRows, accumulate);
         EXPECT_EQ(got, get(from_fp32)) << "accumulate " << accumulate;
       }
     }
-    w.invalidate();
+    l.w.invalidate();
   }
 }
 
 TEST_P(LinearInputs, LinearOnInt8RowsIsLinearOnTheRowsTheyCameFrom) {
   // In int8 mode: the same bits as from the fp32 rows (which it quantizes to these rows); a row of
   // zeros included (scale 0). In the other modes: the product of the rows' values q * scale.
-  const int64_t rows = 300, in = 96, out = 700;
-  const std::vector<float> weight = random_floats((size_t)(in * out), 9, 0.1), bias = random_floats((size_t)out, 10);
-  const std::vector<float> residual = random_floats((size_t)(rows * out), 11);
-  std::vector<float> x = random_floats((size_t)(rows * in), 12);
-  std::fill(x.begin() + 7 * in, x.begin() + 8 * in, 0.0f);
-  const Int8Rows rows_q = quantized(x, in);
+  Layer l = layer(9);
+  std::vector<float> x = random_floats((size_t)(kRows * kIn), 12);
+  std::fill(x.begin() + 7 * kIn, x.begin() + 8 * kIn, 0.0f);
+  const Int8Rows rows_q = quantized(x, kIn);
   std::vector<float> values(x.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < in; ++i)
-      values[(size_t)(r * in + i)] = (float)rows_q.q[(size_t)(r * in + i)] * rows_q.scales[(size_t)r];
-  const auto wd = put(weight), bd = put(bias), xd = put(x), vd = put(values);
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t i = 0; i < kIn; ++i)
+      values[(size_t)(r * kIn + i)] = (float)rows_q.q[(size_t)(r * kIn + i)] * rows_q.scales[(size_t)r];
+  const auto xd = put(x), vd = put(values);
   const auto qd = put(rows_q.q);
   const auto sd = put(rows_q.scales);
-  ops::LinearWeights w;
-  w.weight = wd.data();
-  w.bias = bd.data();
-  w.in = in;
-  w.out = out;
   for (auto compute : {ops::ComputeType::INT8, ops::ComputeType::F32, ops::ComputeType::BF16}) {
     ops::Context c = ctx();
     c.compute = compute;
     for (bool accumulate : {false, true}) {
-      auto from_q = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
-      auto want = put(accumulate ? residual : std::vector<float>((size_t)(rows * out), NAN));
-      ops::linear(c, w, qd.data(), sd.data(), from_q.data(), rows, accumulate);
-      ops::linear(c, w, compute == ops::ComputeType::INT8 ? xd.data() : vd.data(), want.data(), rows, accumulate);
+      auto from_q = output(l, accumulate), want = output(l, accumulate);
+      ops::linear(c, l.w, qd.data(), sd.data(), from_q.data(), kRows, accumulate);
+      ops::linear(c, l.w, compute == ops::ComputeType::INT8 ? xd.data() : vd.data(), want.data(), kRows, accumulate);
       EXPECT_EQ(get(from_q), get(want)) << "compute " << (int)compute << ", accumulate " << accumulate;
     }
-    w.invalidate();
+    l.w.invalidate();
   }
 }
