@@ -43,7 +43,7 @@ struct Server {
   const ServerOptions& options;
   uint64_t next_request = 0;
   uint64_t next_connection = 0;
-  std::map<uint64_t, std::weak_ptr<Connection>> connections;
+  std::map<uint64_t, std::weak_ptr<Connection>> connections{};
   int64_t busy = 0;  // connections with a request being answered
   bool draining = false;
 };
