@@ -57,7 +57,9 @@ TEST(CliBench, JsonReportIsConsistent) {
   std::vector<std::string> names;
   for (const json& t : report["targets"]) {
     names.push_back(t["target"]);
-    if (names.back().find("determinism") != std::string::npos) EXPECT_TRUE(t["met"].get<bool>()) << t.dump();
+    if (names.back().find("determinism") != std::string::npos) {
+      EXPECT_TRUE(t["met"].get<bool>()) << t.dump();
+    }
   }
   EXPECT_EQ(names, (std::vector<std::string>{"f32 determinism (threads, batch): identical bits",
                                              "bf16 determinism (threads, batch): identical bits", "fp32 load time"}))

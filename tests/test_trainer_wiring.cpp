@@ -296,7 +296,9 @@ void check_best_model_rotation_and_early_stopping(int limit) {
   // The final model is the best checkpoint's, bit for bit, not the last step's.
   EXPECT_TRUE(test::read_file(o + "/model.safetensors") == test::read_file(best_dir + "/model.safetensors"));
   const std::string last = o + "/checkpoint-" + std::to_string(stop_step) + "/model.safetensors";
-  if (fs::exists(last)) EXPECT_FALSE(test::read_file(o + "/model.safetensors") == test::read_file(last));
+  if (fs::exists(last)) {
+    EXPECT_FALSE(test::read_file(o + "/model.safetensors") == test::read_file(last));
+  }
 }
 
 TEST(TrainerWiring, BestModelRotationAndEarlyStopping) {
