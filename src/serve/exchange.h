@@ -116,18 +116,23 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool cancelled() const { return reason_.load() != CancelReason::None; }
   CancelReason cancel_reason() const { return reason_.load(); }
   Clock::time_point start() const { return start_; }
-  // --request-timeout: set before the request is handed on. A timer answers at the deadline, but a
-  // computation finishing around it could win that race; a result made after the deadline is
-  // answered as a timeout instead (timed_out_reply), so the limit holds whatever the timing.
+  // --request-timeout: set before the request is handed on. A timer answers at the deadline
+  // (time_out), but a computation finishing around it could win that race; a result made after the
+  // deadline is answered as a timeout instead (timed_out_reply), so the limit holds whatever the timing.
   void set_timeout(double seconds) {
     timeout_s_ = seconds;
     deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   }
-  // Answers with the timeout if the deadline has passed (and cancels); false if it has not.
-  bool timed_out_reply() {
-    if (timeout_s_ <= 0 || Clock::now() < deadline_) return false;
+  Clock::time_point deadline() const { return deadline_; }
+  // Cancels and answers with the timeout (unless answered already).
+  void time_out() {
     cancel(CancelReason::Timeout);
     reply(timeout_reply(timeout_s_));
+  }
+  // time_out() if the deadline has passed; false if it has not (or there is none).
+  bool timed_out_reply() {
+    if (timeout_s_ <= 0 || Clock::now() < deadline_) return false;
+    time_out();
     return true;
   }
 

@@ -116,16 +116,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (auto self = weak.lock()) self->write(std::move(r));
     });
     if (server_.options.request_timeout > 0) {
-      const double limit = server_.options.request_timeout;
-      exchange_->set_timeout(limit);
-      timer_.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit)));
+      exchange_->set_timeout(server_.options.request_timeout);
+      timer_.expires_at(exchange_->deadline());
       std::weak_ptr<Exchange> ex = exchange_;
-      timer_.async_wait([ex, limit](beast::error_code ec) {
+      timer_.async_wait([ex](beast::error_code ec) {
         if (ec) return;
-        if (auto e = ex.lock()) {
-          e->cancel(CancelReason::Timeout);
-          e->reply(timeout_reply(limit));
-        }
+        if (auto e = ex.lock()) e->time_out();
       });
     }
     server_.service.handle(request, exchange_);
