@@ -84,9 +84,7 @@ void linear(const Context& ctx, const LinearWeights& w, const int8_t* q, const f
   switch (ctx.device) {
     case Device::CPU: {
       if (ctx.compute == ComputeType::INT8) return cpu::linear_int8(ctx, w, q, scales, y, rows, accumulate);
-      std::vector<float> values((size_t)(rows * w.in));
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t i = 0; i < w.in; ++i) values[(size_t)(r * w.in + i)] = (float)q[r * w.in + i] * scales[r];
+      const std::vector<float> values = cpu::int8_values(q, scales, rows, w.in);
       return cpu::linear(ctx, w, values.data(), y, rows, accumulate);
     }
   }

@@ -32,6 +32,7 @@
 #include <map>
 #include <mutex>
 #include <type_traits>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -138,8 +139,7 @@ struct Panels {
   std::vector<int64_t> start;  // per sequence: offset of its head-0 panel, in rows of d
   std::vector<Elem> q, k, v;  // (fused: k and v unused)
   std::vector<float> o;  // the attention output, merged back into rows at the end (not fused)
-  bool fused = false;    // run by the fused kernel (attention_bf16.h), on q and these packed K and V
-  std::vector<uint16_t> k_packed, v_packed;
+  std::vector<uint16_t> k_packed, v_packed;  // the fused kernel's K and V (attention_bf16.h), with q
   int64_t panel(int64_t b, int64_t h) const { return (start[b] + h * rows[b]) * d; }
 };
 
@@ -218,11 +218,20 @@ std::shared_ptr<const RopeTable> rope_table_for(const Rotary& rotary, int64_t ro
   return rope_table(rotary.inv_freq, half, (int64_t)hi + 1);
 }
 
+// The cos and sin of the token's position (rotary set): the table's rows, or (table null) computed
+// into cos_buf and sin_buf.
+std::pair<const float*, const float*> rope_row(const RopeTable* table, const Rotary& rotary, int64_t token, int half,
+                                               float* cos_buf, float* sin_buf) {
+  const int32_t position = rotary.positions[token];
+  if (table) return {table->cos_at(position), table->sin_at(position)};
+  rope_angles(position, rotary.inv_freq, half, cos_buf, sin_buf);
+  return {cos_buf, sin_buf};
+}
+
 // Sets the panels' sizes and offsets (the layout above); returns their total rows over all heads.
 template <typename Elem>
 int64_t lay_out_panels(const int64_t* cu_seqlens, int64_t batch, int heads, int64_t d, int64_t window, bool fused,
                        Panels<Elem>& p) {
-  p.fused = fused;
   p.d = d;
   p.heads = heads;
   p.rows.resize((size_t)batch);
@@ -277,14 +286,8 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
       const int64_t b = sequence_of(cu_seqlens, batch, b_row);
       const int64_t i = b_row - cu_seqlens[b];
       const float* row = qkv + b_row * stride;
-      const float* cos_v = cos_row.data();
-      const float* sin_v = sin_row.data();
-      if (table) {
-        cos_v = table->cos_at(rotary->positions[b_row]);
-        sin_v = table->sin_at(rotary->positions[b_row]);
-      } else if (rotary) {
-        rope_angles(rotary->positions[b_row], rotary->inv_freq, half, cos_row.data(), sin_row.data());
-      }
+      const auto [cos_v, sin_v] = rotary ? rope_row(table.get(), *rotary, b_row, half, cos_row.data(), sin_row.data())
+                                         : std::pair<const float*, const float*>{nullptr, nullptr};
       // One head's Q or K row (RoPE here instead of a pass over the qkv rows beforehand) as Elem.
       auto put_qk = [&](const float* src, Elem* dst) {
         if constexpr (std::is_same_v<Elem, float>) {
@@ -363,14 +366,8 @@ void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batc
         }
         const int64_t token = cu_seqlens[b] + row0 + r - p.front[b];
         const float* src = qkv + token * stride;
-        const float* c = cos_row;
-        const float* sn = sin_row;
-        if (table) {
-          c = table->cos_at(rotary->positions[token]);
-          sn = table->sin_at(rotary->positions[token]);
-        } else if (rotary) {
-          rope_angles(rotary->positions[token], rotary->inv_freq, (int)half, cos_row, sin_row);
-        }
+        const auto [c, sn] = rotary ? rope_row(table.get(), *rotary, token, (int)half, cos_row, sin_row)
+                                    : std::pair<const float*, const float*>{nullptr, nullptr};
         // Q and K heads (rope_rotate's arithmetic, rounded to bf16 as it goes), then V heads. Written
         // out rather than calling rope_rotate: header code stays baseline ISA (isa.h), so a call would
         // not inline into this loop; through one, the split of a local layer took twice as long.

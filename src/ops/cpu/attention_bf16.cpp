@@ -295,7 +295,7 @@ void strip(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t nk, 
     else base -= 16;
   }
   const int64_t n = ke - ks, skip = ks - base;  // scores and probabilities are indexed from base
-  float* tile_max = s.tile_max.data();
+  alignas(64) float tile_max[MR * 16];
   for (int i = 0; i < MR * 16; ++i) tile_max[i] = -INFINITY;
   int64_t j = 0;
   for (; j + 64 <= n; j += 64)
@@ -335,7 +335,6 @@ void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, fl
   s.row_max.resize((size_t)query_block);
   s.row_sum.resize((size_t)(query_block * 16));  // 16 lanes per row, added up at the end
   s.alpha.resize((size_t)kStripRows);
-  s.tile_max.resize((size_t)(kStripRows * 16));
   int64_t lo[kStripRows], hi[kStripRows];
   for (int64_t i0 = query_begin; i0 < query_end; i0 += query_block) {
     const int64_t rows = std::min(query_end, i0 + query_block) - i0;

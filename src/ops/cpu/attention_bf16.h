@@ -34,7 +34,7 @@ bool fused_bf16_attention_available();
 
 // Per-thread buffers of the fused kernel.
 struct FusedScratch {
-  std::vector<float> scores, o_block, row_max, row_sum, alpha, tile_max;
+  std::vector<float> scores, o_block, row_max, row_sum, alpha;
   std::vector<uint16_t> probs;
 };
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
@@ -91,10 +92,22 @@ void layernorm(const float* x, const float* gamma, const float* beta, float* y, 
   for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * dim, gamma, beta, y + r * dim, dim, eps);
 }
 
-// A GeGLU row computed in fp32 (in L1) rounded to bf16.
+// A row computed in fp32 rounded to bf16.
 static inline void round_row_to_bf16(const float* x, uint16_t* out, int64_t n) {
   #pragma omp simd
   for (int64_t i = 0; i < n; ++i) out[i] = bf16_or_f32<uint16_t>(x[i]);
+}
+
+// convert(r, row) for every row r, each thread with its own fp32 row buffer of `width` (in L1): the
+// kernels that compute a row in fp32 and store it converted.
+template <class Convert>
+static void rows_through_buffer(int64_t rows, int64_t width, Convert convert) {
+  #pragma omp parallel
+  {
+    std::vector<float> row((size_t)width);
+    #pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) convert(r, row.data());
+  }
 }
 
 void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint16_t* y, int64_t rows, int64_t dim,
@@ -105,15 +118,10 @@ void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint1
 
 void layernorm_int8(const float* x, const float* gamma, const float* beta, int8_t* y, float* scales, int64_t rows,
                     int64_t dim, float eps) {
-  #pragma omp parallel
-  {
-    std::vector<float> row((size_t)dim);
-    #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      normalize_row(x + r * dim, gamma, beta, row.data(), dim, eps);
-      scales[r] = quantize_row_int8(row.data(), dim, y + r * dim);
-    }
-  }
+  rows_through_buffer(rows, dim, [&](int64_t r, float* row) {
+    normalize_row(x + r * dim, gamma, beta, row, dim, eps);
+    scales[r] = quantize_row_int8(row, dim, y + r * dim);
+  });
 }
 
 void add_layernorm(const float* x, const float* r, const float* gamma, const float* beta, float* y, int64_t rows,
@@ -154,27 +162,17 @@ void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation a
 }
 
 void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act) {
-  #pragma omp parallel
-  {
-    std::vector<float> row((size_t)inter);
-    #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      geglu_row(z + r * 2 * inter, row.data(), inter, act);
-      round_row_to_bf16(row.data(), out + r * inter, inter);
-    }
-  }
+  rows_through_buffer(rows, inter, [&](int64_t r, float* row) {
+    geglu_row(z + r * 2 * inter, row, inter, act);
+    round_row_to_bf16(row, out + r * inter, inter);
+  });
 }
 
 void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act) {
-  #pragma omp parallel
-  {
-    std::vector<float> row((size_t)inter);
-    #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      geglu_row(z + r * 2 * inter, row.data(), inter, act);
-      scales[r] = quantize_row_int8(row.data(), inter, out + r * inter);
-    }
-  }
+  rows_through_buffer(rows, inter, [&](int64_t r, float* row) {
+    geglu_row(z + r * 2 * inter, row, inter, act);
+    scales[r] = quantize_row_int8(row, inter, out + r * inter);
+  });
 }
 
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate) {

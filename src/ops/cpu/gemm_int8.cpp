@@ -250,4 +250,11 @@ void linear_int8(const Context&, const LinearWeights& w, const int8_t* q, const 
   int8_tiles(w, nullptr, q, scales, y, rows, accumulate);
 }
 
+std::vector<float> int8_values(const int8_t* q, const float* scales, int64_t rows, int64_t k) {
+  std::vector<float> out((size_t)(rows * k));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < k; ++i) out[(size_t)(r * k + i)] = (float)q[r * k + i] * scales[r];
+  return out;
+}
+
 }  // namespace medenc::ops::cpu

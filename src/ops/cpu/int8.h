@@ -3,6 +3,7 @@
 // inputs (int8_rows.cpp).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ops/ops.h"
 
@@ -15,6 +16,8 @@ void linear_int8(const Context& ctx, const LinearWeights& w, const float* x, flo
 // The same on input rows already quantized as int8_rows quantizes them (q [rows, in], one scale per row).
 void linear_int8(const Context& ctx, const LinearWeights& w, const int8_t* q, const float* scales, float* y,
                  int64_t rows, bool accumulate);
+// The values of quantized rows (width k) as fp32: q[r, i] * scales[r].
+std::vector<float> int8_values(const int8_t* q, const float* scales, int64_t rows, int64_t k);
 
 // Which int8 GEMM runs: "onednn" (oneDNN's s8s8s32 matmul, taken only where the CPU has
 // AVX-512-VNNI, AVX-VNNI or AMX, whose products are exact) or "exact-fp32" (the fallback: int8
