@@ -195,3 +195,27 @@ TEST_P(LinearInputs, LinearOnInt8RowsIsLinearOnTheRowsTheyCameFrom) {
     l.w.invalidate();
   }
 }
+
+// The GeGLU run on each GEMM tile (the weight's halves packed pairwise into the tiles) gives the bits
+// of linear() followed by geglu_bf16, with a partial row tile and a partial pair tile; and the same
+// weight then serves plain linear() again (its packing follows the call).
+TEST_P(LinearInputs, LinearGegluIsLinearThenGeglu) {
+  const Layer l = layer(9);
+  const int64_t inter = kOut / 2;
+  const std::vector<uint16_t> bits = rounded_bits(random_floats((size_t)(kRows * kIn), 10));
+  const auto xd = put(bits);
+  for (auto compute : {ops::ComputeType::BF16, ops::ComputeType::F32}) {
+    ops::Context c = ctx();
+    c.compute = compute;
+    for (Activation act : {Activation::GeluErf, Activation::GeluTanh}) {
+      auto z = output(l, false), z_again = output(l, false), scratch = output(l, false);
+      auto want = filled<uint16_t>(kRows * inter, 0xffff), got = filled<uint16_t>(kRows * inter, 0xffff);
+      ops::linear(c, l.w, xd.data(), z.data(), kRows);
+      ops::geglu_bf16(c, z.data(), want.data(), kRows, inter, act);
+      ops::linear_geglu_bf16(c, l.w, xd.data(), kRows, act, scratch.data(), got.data());
+      EXPECT_EQ(get(got), get(want)) << "compute " << (int)compute << ", act " << (int)act;
+      ops::linear(c, l.w, xd.data(), z_again.data(), kRows);
+      EXPECT_EQ(get(z_again), get(z));
+    }
+  }
+}

@@ -442,12 +442,16 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
   const bool inference = !io.stats && !drop;
   const bool bf16_inputs = inference && ctx.compute == ops::ComputeType::BF16;
   const bool int8_inputs = inference && ctx.compute == ops::ComputeType::INT8 && io.row_scales;
+  // LN(x) as the bf16 rows a bf16 GEMM takes, in io.normed.
+  auto normed_bf16 = [&](const float* x, const NormWeights& norm) {
+    uint16_t* t = reinterpret_cast<uint16_t*>(io.normed);
+    ops::layernorm_bf16(ctx, x, norm.weight, norm.bias, t, N, H, eps);
+    return t;
+  };
   // y (+)= LN(x) W^T + b, LN's output in io.normed.
   auto norm_linear = [&](const float* x, const NormWeights& norm, const ops::LinearWeights& lin, float* y) {
     if (bf16_inputs) {
-      uint16_t* t = reinterpret_cast<uint16_t*>(io.normed);
-      ops::layernorm_bf16(ctx, x, norm.weight, norm.bias, t, N, H, eps);
-      ops::linear(ctx, lin, t, y, N);
+      ops::linear(ctx, lin, normed_bf16(x, norm), y, N);
     } else if (int8_inputs) {
       int8_t* t = reinterpret_cast<int8_t*>(io.normed);
       ops::layernorm_int8(ctx, x, norm.weight, norm.bias, t, io.row_scales, N, H, eps);
@@ -457,20 +461,24 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
       ops::linear(ctx, lin, io.normed, y, N);
     }
   };
-  if (l == 0)
-    ops::linear(ctx, L.qkv, io.x_in, io.qkv, N);
-  else
-    norm_linear(io.x_in, L.attn_norm, L.qkv, io.qkv);
   const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
   const int64_t window = global ? -1 : c.half_window();
   const float scale = 1.0f / std::sqrt((float)hd);
-  if (io.stats) {  // training: the backward pass reads the rotated Q and K from io.qkv
-    ops::rope_qkv(ctx, io.qkv, positions, N, heads, hd, inv_freq);
-    ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd,
-                                 window, scale, drop ? drop->probs : ops::Dropout{});
-  } else {  // inference: RoPE fused into attention's split of the qkv rows
-    const ops::Rotary rotary{positions, inv_freq};
-    ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale, &rotary);
+  const ops::Rotary rotary{positions, inv_freq};
+  if (bf16_inputs) {  // the QKV GEMM's tiles straight into attention's panels where the kernels allow
+    const uint16_t* t = l == 0 ? nullptr : normed_bf16(io.x_in, L.attn_norm);
+    ops::qkv_attention(ctx, L.qkv, l == 0 ? io.x_in : nullptr, t, io.qkv, io.attn, batch.offsets.data(),
+                       batch.size(), heads, hd, window, scale, &rotary);
+  } else {
+    if (l == 0) ops::linear(ctx, L.qkv, io.x_in, io.qkv, N);
+    else norm_linear(io.x_in, L.attn_norm, L.qkv, io.qkv);
+    if (io.stats) {  // training: the backward pass reads the rotated Q and K from io.qkv
+      ops::rope_qkv(ctx, io.qkv, positions, N, heads, hd, inv_freq);
+      ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd,
+                                   window, scale, drop ? drop->probs : ops::Dropout{});
+    } else {  // inference: RoPE fused into attention's split of the qkv rows
+      ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale, &rotary);
+    }
   }
   ops::copy(ctx, io.x_in, io.x_mid, N * H);  // a no-op when they alias
   if (drop && drop->attn_out.active()) {
@@ -481,14 +489,14 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
     ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
   }
 
-  norm_linear(io.x_mid, L.mlp_norm, L.mlp_in, io.mlp_z);
-  if (bf16_inputs) {
+  if (bf16_inputs) {  // the GeGLU on the GEMM's tiles where the kernels allow
     uint16_t* g = reinterpret_cast<uint16_t*>(io.mlp_g);
-    ops::geglu_bf16(ctx, io.mlp_z, g, N, I, m.hidden_act);
+    ops::linear_geglu_bf16(ctx, L.mlp_in, normed_bf16(io.x_mid, L.mlp_norm), N, m.hidden_act, io.mlp_z, g);
     ops::copy(ctx, io.x_mid, io.x_out, N * H);
     ops::linear(ctx, L.mlp_out, g, io.x_out, N, /*accumulate=*/true);
     return;
   }
+  norm_linear(io.x_mid, L.mlp_norm, L.mlp_in, io.mlp_z);
   if (int8_inputs) {
     int8_t* g = reinterpret_cast<int8_t*>(io.mlp_g);
     ops::geglu_int8(ctx, io.mlp_z, g, io.row_scales, N, I, m.hidden_act);

@@ -36,7 +36,8 @@ std::vector<OpTime> take_op_profile() {
   return out;
 }
 
-OpTimer::OpTimer(const char* op) : op_(profiling.load(std::memory_order_relaxed) ? op : nullptr) {
+OpTimer::OpTimer(const char* op, bool counts_call)
+    : op_(profiling.load(std::memory_order_relaxed) ? op : nullptr), counts_call_(counts_call) {
   if (op_) start_ = std::chrono::steady_clock::now();
 }
 
@@ -47,7 +48,7 @@ OpTimer::~OpTimer() {
   OpTime& t = profile_sums()[op_];
   t.op = op_;
   t.seconds += s;
-  t.calls += 1;
+  t.calls += counts_call_ ? 1 : 0;
 }
 
 ThreadScope::ThreadScope(int threads) {
@@ -163,6 +164,25 @@ void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows,
   }
 }
 
+void linear_geglu_bf16(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, int64_t rows,
+                       Activation act, float* z, uint16_t* out) {
+  switch (ctx.device) {
+    case Device::CPU:
+      if (cpu::linear_bf16_tiles_available(ctx)) {
+        const OpTimer timer("linear");  // the GEMM, with the GeGLU as its tiles' epilogue
+        const int64_t inter = w.out / 2;
+        return cpu::linear_bf16_tiles(ctx, w, nullptr, x_bf16, rows, /*paired=*/true,
+                                      [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0,
+                                          int64_t cols) {
+                                        cpu::geglu_pairs_bf16(tile, ld, r1 - r0, cols / 2,
+                                                              out + r0 * inter + c0 / 2, inter, act);
+                                      });
+      }
+      linear(ctx, w, x_bf16, z, rows);
+      return geglu_bf16(ctx, z, out, rows, w.out / 2, act);
+  }
+}
+
 void geglu_int8(const Context& ctx, const float* z, int8_t* q, float* scales, int64_t rows, int64_t inter,
                 Activation act) {
   const OpTimer timer("geglu");
@@ -196,6 +216,23 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
   switch (ctx.device) {
     case Device::CPU: return cpu::attention(actx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
   }
+}
+
+void qkv_attention(const Context& ctx, const LinearWeights& w_qkv, const float* x, const uint16_t* x_bf16, float* qkv,
+                   float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window,
+                   float scale, const Rotary* rotary) {
+  switch (ctx.device) {
+    case Device::CPU: {
+      bool done = false;
+      cpu::qkv_attention(ctx, w_qkv, x, x_bf16, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary, &done);
+      if (done) return;
+      break;
+    }
+  }
+  const int64_t rows = cu_seqlens[batch];
+  if (x_bf16) linear(ctx, w_qkv, x_bf16, qkv, rows);
+  else linear(ctx, w_qkv, x, qkv, rows);
+  attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
 }
 
 }  // namespace medenc::ops

@@ -57,11 +57,13 @@ std::vector<OpTime> take_op_profile();
 
 class OpTimer {
  public:
-  explicit OpTimer(const char* op);
+  // counts_call false: time added to the op's without counting another call (an op timed in parts).
+  explicit OpTimer(const char* op, bool counts_call = true);
   ~OpTimer();
 
  private:
   const char* op_;
+  bool counts_call_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -141,6 +143,11 @@ float activation_scalar(float x, Activation act);
 void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 // geglu with the output rounded to bf16 (the input of a bf16 linear layer).
 void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
+// geglu_bf16(linear(x_bf16)) as one op: out [rows, w.out / 2] as bf16 bits. With a native bf16
+// matmul the GeGLU runs on each GEMM tile as it is finished and the [rows, w.out] fp32 product is
+// never written; otherwise it goes through z ([rows, w.out] scratch). The same bits either way.
+void linear_geglu_bf16(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, int64_t rows,
+                       Activation act, float* z, uint16_t* out);
 // geglu with the output quantized per row as layernorm_int8 quantizes.
 void geglu_int8(const Context& ctx, const float* z, int8_t* q, float* scales, int64_t rows, int64_t inter,
                 Activation act);
@@ -168,6 +175,15 @@ struct Rotary {
 // K are rotated on the way in (qkv itself is left as it is).
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
                int head_dim, int64_t window, float scale, const Rotary* rotary = nullptr);
+
+// attention(linear(x)) as one op: the QKV projection of rows x (fp32, or x_bf16 as bf16 bits: one of
+// the two set) then attention as above. In bf16 mode with the fused bf16 attention kernel (a native
+// bf16 matmul with AVX-512-BF16, head size 64), each tile of the projection is written straight into
+// the kernel's Q/K/V panels as it is finished and the [rows, 3 * heads * head_dim] fp32 rows are never
+// written; otherwise they go through qkv (that size, scratch). The same bits either way.
+void qkv_attention(const Context& ctx, const LinearWeights& w_qkv, const float* x, const uint16_t* x_bf16, float* qkv,
+                   float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window,
+                   float scale, const Rotary* rotary);
 
 // Row-wise numerically stable softmax, in place.
 void softmax_rows(float* x, int64_t rows, int64_t cols);

@@ -317,6 +317,25 @@ void split_heads(const float* qkv, const int64_t* cu_seqlens, int64_t batch, int
   }
 }
 
+// One head's 64 values of a qkv row as bf16 bits, rotated first where cos_v is set (rope_rotate's
+// arithmetic, rounded as it goes). Written out rather than calling rope_rotate: header code stays
+// baseline ISA (isa.h), so a call would not inline into the loops below; through one, the split of a
+// local layer took twice as long.
+__attribute__((always_inline)) inline void head_row_bf16(const float* x, const float* cos_v, const float* sin_v,
+                                                         uint16_t* out) {
+  constexpr int64_t d = kFusedHeadDim, half = d / 2;
+  if (cos_v) {
+    #pragma omp simd
+    for (int64_t j = 0; j < half; ++j) {
+      out[j] = bf16_bits(x[j] * cos_v[j] - x[j + half] * sin_v[j]);
+      out[j + half] = bf16_bits(x[j + half] * cos_v[j] + x[j] * sin_v[j]);
+    }
+  } else {
+    #pragma omp simd
+    for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
+  }
+}
+
 // The fused kernel's operands straight from the qkv rows in one pass (the same values as split_heads
 // followed by pack_kv_bf16_d64, which wrote every K and V row and read it back once more): for each
 // 16 panel rows of a sequence (one K group), each token's qkv row is read once from start to end
@@ -368,31 +387,14 @@ void split_heads_fused(const float* qkv, const int64_t* cu_seqlens, int64_t batc
         const float* src = qkv + token * stride;
         const auto [c, sn] = rotary ? rope_row(table.get(), *rotary, token, (int)half, cos_row, sin_row)
                                     : std::pair<const float*, const float*>{nullptr, nullptr};
-        // Q and K heads (rope_rotate's arithmetic, rounded to bf16 as it goes), then V heads. Written
-        // out rather than calling rope_rotate: header code stays baseline ISA (isa.h), so a call would
-        // not inline into this loop; through one, the split of a local layer took twice as long.
+        // Q and K heads rotated and rounded, then V heads rounded.
         for (int64_t part = 0; part < 2; ++part)
-          for (int64_t h = 0; h < heads; ++h) {
-            const float* x = src + part * hidden + h * d;
-            uint16_t* out = part == 0 ? p.q.data() + p.panel(b, h) + (row0 + r) * d
-                                      : k_rows.data() + (h * kGroup + r) * d;
-            if (rotary) {
-              #pragma omp simd
-              for (int64_t j = 0; j < half; ++j) {
-                out[j] = bf16_bits(x[j] * c[j] - x[j + half] * sn[j]);
-                out[j + half] = bf16_bits(x[j + half] * c[j] + x[j] * sn[j]);
-              }
-            } else {
-              #pragma omp simd
-              for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
-            }
-          }
-        for (int64_t h = 0; h < heads; ++h) {
-          const float* x = src + 2 * hidden + h * d;
-          uint16_t* out = v_rows.data() + (h * kGroup + r) * d;
-          #pragma omp simd
-          for (int64_t t = 0; t < d; ++t) out[t] = bf16_bits(x[t]);
-        }
+          for (int64_t h = 0; h < heads; ++h)
+            head_row_bf16(src + part * hidden + h * d, c, sn,
+                          part == 0 ? p.q.data() + p.panel(b, h) + (row0 + r) * d
+                                    : k_rows.data() + (h * kGroup + r) * d);
+        for (int64_t h = 0; h < heads; ++h)
+          head_row_bf16(src + 2 * hidden + h * d, nullptr, nullptr, v_rows.data() + (h * kGroup + r) * d);
       }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t at = p.panel(b, h) + row0 * d;
@@ -581,6 +583,88 @@ void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t bat
   if (failure) std::rethrow_exception(failure);
 }
 
+// The fused kernel's panels for these sequences, laid out, with every row that is not a token's
+// zeroed (whole 16-row groups around each sequence's tokens: the token rows among them are written
+// afterwards, by qkv_tile_to_panels).
+void panels_for_tiles(const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window, Panels<uint16_t>& p) {
+  constexpr int64_t d = kFusedHeadDim, kGroup = 16;
+  const int64_t total = lay_out_panels(cu_seqlens, batch, heads, d, window, true, p);
+  p.q.resize((size_t)(total * d));
+  p.k_packed.resize((size_t)(total * d));
+  p.v_packed.resize((size_t)(total * d));
+  #pragma omp parallel for schedule(static) collapse(2)
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b], at = p.panel(b, h);
+      const int64_t head_end = round_up(p.front[b], kGroup), tail_begin = (p.front[b] + len) / kGroup * kGroup;
+      for (std::vector<uint16_t>* panel : {&p.q, &p.k_packed, &p.v_packed}) {
+        std::memset(panel->data() + at, 0, sizeof(uint16_t) * (size_t)(head_end * d));
+        std::memset(panel->data() + at + tail_begin * d, 0, sizeof(uint16_t) * (size_t)((p.rows[b] - tail_begin) * d));
+      }
+    }
+}
+
+// Rows [r0, r1) (tokens) and columns [c0, c0 + cols) (whole heads) of the QKV projection, fp32 at
+// tile + (r - r0) * ld, into the fused kernel's panels: Q heads rotated and rounded into the Q
+// panels, K heads rotated, rounded and stored word by word into the packed K groups, V heads rounded
+// into the packed key pairs (attention_bf16.h): the values split_heads_fused makes of the same rows.
+void qkv_tile_to_panels(const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols,
+                        const int64_t* cu_seqlens, int64_t batch, const Rotary* rotary, const RopeTable* table,
+                        Panels<uint16_t>& p) {
+  constexpr int64_t d = kFusedHeadDim, half = d / 2;
+  const int64_t hidden = p.heads * d;
+  alignas(64) float cos_buf[half], sin_buf[half];  // without a table
+  alignas(64) uint16_t row[d];
+  int64_t b = sequence_of(cu_seqlens, batch, r0);
+  for (int64_t r = r0; r < r1; ++r) {
+    while (r >= cu_seqlens[b + 1]) ++b;
+    const int64_t panel_row = p.front[b] + r - cu_seqlens[b];
+    const bool rotates = rotary && c0 < 2 * hidden;  // the tile holds Q or K heads
+    const auto [c, sn] = rotates ? rope_row(table, *rotary, r, (int)half, cos_buf, sin_buf)
+                                 : std::pair<const float*, const float*>{nullptr, nullptr};
+    for (int64_t j = 0; j < cols; j += d) {
+      const int64_t col = c0 + j, part = col / hidden, h = (col % hidden) / d;
+      const float* x = tile + (r - r0) * ld + j;
+      const int64_t at = p.panel(b, h);
+      if (part == 0) {
+        head_row_bf16(x, c, sn, p.q.data() + at + panel_row * d);
+      } else if (part == 1) {
+        head_row_bf16(x, c, sn, row);
+        put_k_row_bf16_d64(row, panel_row, p.k_packed.data() + at);
+      } else {
+        head_row_bf16(x, nullptr, nullptr, row);
+        put_v_row_bf16_d64(row, panel_row, p.v_packed.data() + at);
+      }
+    }
+  }
+}
+
+// attention(linear(x)) through the QKV GEMM's tiles (see qkv_attention in cpu_kernels.h).
+void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
+                         float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window, float scale,
+                         const Rotary* rotary) {
+  static thread_local Panels<uint16_t> panels;  // reused across layers and calls
+  Panels<uint16_t>& p = panels;
+  const int64_t rows = cu_seqlens[batch];
+  const char* attention_op = window < 0 ? "attention (global)" : "attention (local)";
+  std::shared_ptr<const RopeTable> table;
+  {
+    const OpTimer timer(attention_op, /*counts_call=*/false);  // counted below
+    count_fused_bf16_attention_call();
+    panels_for_tiles(cu_seqlens, batch, heads, window, p);
+    if (rotary) table = rope_table_for(*rotary, rows, (int)(kFusedHeadDim / 2));
+  }
+  {
+    const OpTimer timer("linear");  // the GEMM, its tiles written into the panels as its epilogue
+    linear_bf16_tiles(ctx, w, x, x_bf16, rows, /*paired=*/false,
+                      [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
+                        qkv_tile_to_panels(tile, ld, r0, r1, c0, cols, cu_seqlens, batch, rotary, table.get(), p);
+                      });
+  }
+  const OpTimer timer(attention_op);
+  attention_fused(p, cu_seqlens, batch, window, scale, out);
+}
+
 template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                     int64_t window, float scale, bool round, const Rotary* rotary) {
@@ -619,6 +703,17 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
 }
 
 }  // namespace
+
+void qkv_attention(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16, float* out,
+                   const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
+                   const Rotary* rotary, bool* done) {
+  *done = false;
+  const bool tiles = linear_bf16_tiles_available(ctx) && head_dim == kFusedHeadDim && scale > 0.0f &&
+                     fused_bf16_attention_available() && w.out == 3 * heads * head_dim;
+  if (!tiles) return;
+  qkv_attention_fused(ctx, w, x, x_bf16, out, cu_seqlens, batch, heads, window, scale, rotary);
+  *done = true;
+}
 
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
                int head_dim, int64_t window, float scale, const Rotary* rotary) {

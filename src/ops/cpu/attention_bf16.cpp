@@ -323,6 +323,23 @@ void pack_kv_bf16_d64(const uint16_t* k_rows, const uint16_t* v_rows, int64_t ro
   pack_v(v_rows, rows, v_out);
 }
 
+void put_k_row_bf16_d64(const uint16_t* values, int64_t row, uint16_t* k_panel) {
+  // Value pair tp of the row: word (row % 16) of the group's tp-th 16-word vector.
+  uint16_t* group = k_panel + row / 16 * 16 * kD + row % 16 * 2;
+  for (int tp = 0; tp < (int)kD / 2; ++tp) std::memcpy(group + tp * 32, values + 2 * tp, 4);
+}
+
+void put_v_row_bf16_d64(const uint16_t* values, int64_t row, uint16_t* v_panel) {
+  // Value j of the row: the low (even row) or high (odd row) half of word j of its key pair.
+  uint16_t* pair = v_panel + row / 2 * 2 * kD;
+  const __mmask32 halves = row % 2 ? 0xaaaaaaaau : 0x55555555u;
+  for (int g = 0; g < 4; ++g) {
+    __m512i x = widened(values + g * 16);
+    if (row % 2) x = _mm512_maskz_slli_epi32(0xffff, x, 16);
+    _mm512_mask_storeu_epi16(pair + g * 32, halves, x);
+  }
+}
+
 void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, int64_t out_stride, int64_t len,
                      int64_t query_begin, int64_t query_end, int64_t window, int64_t front, bool band,
                      int64_t query_block, int64_t keys_per_block, float scale, FusedScratch& s) {
@@ -384,6 +401,8 @@ void attend_bf16_d64(const uint16_t* q, const uint16_t* k, const uint16_t* v, fl
 bool fused_bf16_attention_available() { return false; }
 
 void pack_kv_bf16_d64(const uint16_t*, const uint16_t*, int64_t, uint16_t*, uint16_t*) {}
+void put_k_row_bf16_d64(const uint16_t*, int64_t, uint16_t*) {}
+void put_v_row_bf16_d64(const uint16_t*, int64_t, uint16_t*) {}
 
 void attend_bf16_d64(const uint16_t*, const uint16_t*, const uint16_t*, float*, int64_t, int64_t, int64_t, int64_t,
                      int64_t, int64_t, bool, int64_t, int64_t, float, FusedScratch&) {}

@@ -42,6 +42,11 @@ struct FusedScratch {
 // into the layouts above.
 void pack_kv_bf16_d64(const uint16_t* k_rows, const uint16_t* v_rows, int64_t rows, uint16_t* k_out, uint16_t* v_out);
 
+// One row (64 bf16 values) stored into a panel's packed K groups or V key pairs at panel row `row`
+// (the other rows' values around it untouched): for writers that get a panel's rows one at a time.
+void put_k_row_bf16_d64(const uint16_t* values, int64_t row, uint16_t* k_panel);
+void put_v_row_bf16_d64(const uint16_t* values, int64_t row, uint16_t* v_panel);
+
 // Attention of the queries at tokens [query_begin, query_end) of one (sequence, head) of `len`
 // tokens (query_begin a multiple of query_block), on its row-major bf16 Q panel and packed K and V:
 // queries in blocks of `query_block` rows, each block against `keys_per_block` panel rows (a

@@ -1,6 +1,7 @@
 #pragma once
 // CPU implementations of the ops in ops/ops.h (same signatures, no context dispatch).
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "ops/ops.h"
@@ -12,6 +13,20 @@ void linear(const Context& ctx, const LinearWeights& w, const float* x, float* y
 // bf16 mode with the input rows already bf16 (ops.h).
 void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, float* y, int64_t rows,
             bool accumulate);
+// A finished tile of a bf16 linear layer: rows [r0, r1) of the output, its columns [c0, c0 + cols)
+// (in the paired-halves order when asked), fp32 at tile[(r - r0) * ld + (j - c0)]. Column tiles are
+// 512 wide (the last one what is left) and start at multiples of 512; row tiles at multiples of 96.
+using TileEpilogue = std::function<void(const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0,
+                                        int64_t cols)>;
+// Whether linear_bf16_tiles runs in this mode (bf16 with a native bf16 matmul).
+bool linear_bf16_tiles_available(const Context& ctx);
+// linear() without an output buffer: each tile of x W^T + b (fp32 rows x, or x_bf16) is
+// handed to `epilogue` as it is finished, from the thread that computed it, instead of being copied
+// into y; the values are linear()'s. `paired`: the output is two halves whose column j and
+// j + out / 2 go together (GeGLU), and every tile holds matching columns of both: its first cols / 2
+// are columns c0 / 2 + [0, cols / 2) of the first half, the rest the same columns of the second.
+void linear_bf16_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
+                       int64_t rows, bool paired, const TileEpilogue& epilogue);
 // n bf16 values as fp32 (exact).
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n);
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -27,10 +42,22 @@ void activation(float* x, int64_t n, Activation act);
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
 void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act);
+// geglu_bf16 on a paired-halves tile (linear_bf16_tiles): row r's activated half at tile + r * ld,
+// its gate `pairs` floats later; out row r at out + r * ldo. The same bits as geglu_bf16 of the
+// unpaired rows where the tile's pairs start at a multiple of 8 (its vector width).
+void geglu_pairs_bf16(const float* tile, int64_t ld, int64_t rows, int64_t pairs, uint16_t* out, int64_t ldo,
+                      Activation act);
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate);
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                int64_t window, float scale, const Rotary* rotary);
+// attention(linear(x)) with the QKV projection's tiles written straight into the fused bf16
+// attention kernel's panels (ops::qkv_attention), timing its GEMM as "linear" and the rest as
+// attention; *done = false (and nothing done) where that path does not apply (not bf16 with a native
+// bf16 matmul and the fused kernel, or head size not 64).
+void qkv_attention(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16, float* out,
+                   const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
+                   const Rotary* rotary, bool* done);
 // Rows [0, rows) of x (width k) rounded to bf16 (bits, or the same values as fp32), rows
 // [rows, padded_rows) zero.
 void bf16_rows(const float* x, int64_t rows, int64_t padded_rows, int64_t k, uint16_t* out);

@@ -145,15 +145,18 @@ void activation(float* x, int64_t n, Activation act) {
   for (int64_t i = 0; i < n; ++i) x[i] = activation_scalar(x[i], act);
 }
 
-// One GeGLU row: o[i] = act(u[i]) * g[i], u the first half of z_row and g the second.
-static inline void geglu_row(const float* z_row, float* o, int64_t inter, Activation act) {
-  const float* u = z_row;
-  const float* g = u + inter;
+// One GeGLU row: o[i] = act(u[i]) * g[i], i < inter.
+static inline void geglu_halves(const float* u, const float* g, float* o, int64_t inter, Activation act) {
   if (act == Activation::GeluErf) {
     vec::gelu_erf_gate(u, g, o, inter);
   } else {
     for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
   }
+}
+
+// u the first half of z_row and g the second.
+static inline void geglu_row(const float* z_row, float* o, int64_t inter, Activation act) {
+  geglu_halves(z_row, z_row + inter, o, inter, act);
 }
 
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act) {
@@ -166,6 +169,18 @@ void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Acti
     geglu_row(z + r * 2 * inter, row, inter, act);
     round_row_to_bf16(row, out + r * inter, inter);
   });
+}
+
+void geglu_pairs_bf16(const float* tile, int64_t ld, int64_t rows, int64_t pairs, uint16_t* out, int64_t ldo,
+                      Activation act) {
+  // One tile from one thread (in L1/L2): no parallel loop. The row buffer is the stack's.
+  float row[1024];
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < pairs; j += 1024) {
+      const int64_t n = std::min<int64_t>(1024, pairs - j);
+      geglu_halves(tile + r * ld + j, tile + r * ld + pairs + j, row, n, act);
+      round_row_to_bf16(row, out + r * ldo + j, n);
+    }
 }
 
 void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act) {

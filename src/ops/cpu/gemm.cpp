@@ -145,6 +145,8 @@ struct LinearCache {
   std::vector<dnnl::memory> packed_tiles;
   dnnl::memory::desc packed_full, packed_tail;
   bool packed_rounded = false;  // fp32 tiles holding bf16-rounded values
+  bool packed_paired = false;   // output columns in paired-halves order (linear_bf16_tiles)
+  std::vector<float> paired_bias;  // the bias in that order
   std::mutex packing;
 };
 
@@ -158,12 +160,29 @@ LinearCache& linear_cache(const LinearWeights& w) {
 // The weight's column tiles reordered into the full and tail kernels' blocked layouts (once, or again
 // if this weight meets kernels with other layouts). `round_to_bf16`: emulated bf16 (fp32 kernels fed
 // bf16-rounded values); a bf16 kernel's layout takes bf16 bits.
+// Paired halves (`paired`, for an output [a | b] of two halves of w.out / 2 columns whose column j
+// and j + w.out / 2 belong together, as GeGLU's): column tile ct holds the next nc / 2 columns of
+// each half, a's then b's, so that a tile epilogue sees both columns of every pair it is handed.
+// Every column's products and sums are those of the unpaired layout: only the order of the tile's
+// columns changes, not the tile widths (a tile of 512 takes 256 of each half).
 const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
-                                             const TileKernel& tail, int64_t col_tiles, bool round_to_bf16) {
+                                             const TileKernel& tail, int64_t col_tiles, bool round_to_bf16,
+                                             bool paired) {
   std::lock_guard<std::mutex> lock(cache.packing);
   if (!cache.packed_tiles.empty() && cache.packed_full == full.w && cache.packed_tail == tail.w &&
-      cache.packed_rounded == round_to_bf16)
+      cache.packed_rounded == round_to_bf16 && cache.packed_paired == paired)
     return cache.packed_tiles;
+  const int64_t half = w.out / 2;
+  if (paired && w.bias) {
+    cache.paired_bias.resize((size_t)w.out);
+    for (int64_t ct = 0; ct < col_tiles; ++ct) {
+      const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols, first = ct * kTileCols / 2;
+      for (int64_t u = 0; u < nc / 2; ++u) {
+        cache.paired_bias[(size_t)(ct * kTileCols + u)] = w.bias[first + u];
+        cache.paired_bias[(size_t)(ct * kTileCols + nc / 2 + u)] = w.bias[half + first + u];
+      }
+    }
+  }
   std::vector<dnnl::memory> tiles((size_t)col_tiles);
   #pragma omp parallel for schedule(static)
   for (int64_t ct = 0; ct < col_tiles; ++ct) {
@@ -171,6 +190,14 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
     const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols;
     const TileKernel& kernel = nc == kTileCols ? full : tail;  // as linear() picks it
     const float* source = w.weight + ct * kTileCols * w.in;   // nc rows of width in
+    std::vector<float> gathered;  // paired: the tile's rows of each half
+    if (paired) {
+      const int64_t first = ct * kTileCols / 2, n = nc / 2;
+      gathered.resize((size_t)(nc * w.in));
+      std::memcpy(gathered.data(), w.weight + first * w.in, sizeof(float) * (size_t)(n * w.in));
+      std::memcpy(gathered.data() + n * w.in, w.weight + (half + first) * w.in, sizeof(float) * (size_t)(n * w.in));
+      source = gathered.data();
+    }
     std::vector<uint16_t> bits;
     std::vector<float> rounded;
     void* user_data = const_cast<float*>(source);
@@ -193,6 +220,7 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
   cache.packed_full = full.w;
   cache.packed_tail = tail.w;
   cache.packed_rounded = round_to_bf16;
+  cache.packed_paired = paired;
   return cache.packed_tiles;
 }
 
@@ -203,8 +231,10 @@ struct ThreadScratch {
 };
 
 // linear() on fp32 rows x, or (x_bf16 set, bf16 mode with a native bf16 matmul) on rows already bf16.
+// With `epilogue` (bf16 tiles only) each finished tile goes to it instead of into y; `paired`: the
+// paired-halves column order (packed_tiles).
 void linear_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16, float* y,
-                  int64_t rows, bool accumulate) {
+                  int64_t rows, bool accumulate, const TileEpilogue* epilogue = nullptr, bool paired = false) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
   const bool bf16_mode = ctx.compute == ComputeType::BF16;
@@ -220,7 +250,9 @@ void linear_tiles(const Context& ctx, const LinearWeights& w, const float* x, co
   };
   const TileKernel& tail = tile_kernel(key(tail_cols));
   const TileKernel& full = N >= kTileCols ? tile_kernel(key(kTileCols)) : tail;
-  const std::vector<dnnl::memory>& weights = packed_tiles(w, linear_cache(w), full, tail, col_tiles, bf16_mode);
+  LinearCache& cache = linear_cache(w);
+  const std::vector<dnnl::memory>& weights = packed_tiles(w, cache, full, tail, col_tiles, bf16_mode, paired);
+  const float* bias = paired && has_bias ? cache.paired_bias.data() : w.bias;
 
   // bf16 inputs: the rows converted once, zero-padded to whole tiles.
   // Emulated bf16: the rows rounded to bf16 values in fp32, zero-padded likewise.
@@ -288,14 +320,16 @@ void linear_tiles(const Context& ctx, const LinearWeights& w, const float* x, co
               {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), c)},
               {DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}};
           if (has_bias)
-            args.emplace(DNNL_ARG_BIAS, dnnl::memory(kernel.bias, cpu_engine(), const_cast<float*>(w.bias + c0)));
+            args.emplace(DNNL_ARG_BIAS, dnnl::memory(kernel.bias, cpu_engine(), const_cast<float*>(bias + c0)));
           kernel.matmul.execute(stream, args);
         } catch (...) {
           #pragma omp critical
           if (!failure) failure = std::current_exception();
         }
         if (in_place) continue;
-        if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
+        if (epilogue) {
+          (*epilogue)(scratch.c_tile.data(), ldc, r0, r1, c0, nc);
+        } else if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
           add_tile_rows(scratch.c_tile.data(), r1 - r0, nc, ldc, y + r0 * N + c0, N);
         } else {
           for (int64_t r = r0; r < r1; ++r)
@@ -319,6 +353,17 @@ void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, 
     return linear_tiles(ctx, w, nullptr, x_bf16, y, rows, accumulate);
   const std::vector<float> widened = bf16_widened(x_bf16, rows * w.in);
   linear_tiles(ctx, w, widened.data(), nullptr, y, rows, accumulate);
+}
+
+bool linear_bf16_tiles_available(const Context& ctx) {
+  return ctx.compute == ComputeType::BF16 && native_bf16_matmul();
+}
+
+void linear_bf16_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
+                       int64_t rows, bool paired, const TileEpilogue& epilogue) {
+  if (!linear_bf16_tiles_available(ctx)) throw Error("linear_bf16_tiles: no native bf16 matmul in this mode");
+  if (paired && w.out % 2 != 0) throw Error("linear_bf16_tiles: paired halves need an even number of outputs");
+  linear_tiles(ctx, w, x_bf16 ? nullptr : x, x_bf16, nullptr, rows, false, &epilogue, paired);
 }
 
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n) {
