@@ -350,10 +350,11 @@ TEST_P(AttentionBf16Fused, RotaryInTheSplitMatchesRopeThenAttention) {
 }
 
 // ops::qkv_attention, whose QKV GEMM writes its tiles straight into the fused kernel's panels, gives
-// the bits of linear() then attention() (whose split makes the panels from the fp32 rows): rows from
-// fp32 and from bf16 inputs; sequences that start and end inside the GEMM's 96-row tiles and the
-// kernel's 16-row groups (a half-window of 100 puts them off the groups too); with RoPE from the
-// table, from positions past it, and without; 3 heads, so that a 512-column tile ends inside K.
+// the bits of linear() then attention() (whose split makes the panels from the fp32 rows), in bf16
+// and int8 modes, on rows given as fp32, bf16 and int8 with scales; sequences that start and end
+// inside the GEMM's 96-row tiles and the kernel's 16-row groups (a half-window of 100 puts them off
+// the groups too); with RoPE from the table, from positions past it, and without; 3 heads, so that a
+// 512-column tile ends inside K.
 TEST_P(AttentionBf16Fused, QkvAttentionIsLinearThenAttention) {
   const std::vector<int64_t> lengths{1, 17, 100, 200, 333};
   const int heads = 3, d = 64;
@@ -365,8 +366,13 @@ TEST_P(AttentionBf16Fused, QkvAttentionIsLinearThenAttention) {
   for (float& v : x) v = (float)rng.normal();
   std::vector<uint16_t> x_bits(x.size());
   for (size_t i = 0; i < x.size(); ++i) x_bits[i] = f32_to_bf16(x[i]);
-  const auto weight_d = put(weight), bias_d = put(bias), x_d = put(x);
+  std::vector<int8_t> x_q(x.size());  // any int8 rows with any scales
+  std::vector<float> x_scales((size_t)rows);
+  for (size_t i = 0; i < x.size(); ++i) x_q[i] = (int8_t)(rng.uniform() * 255.0 - 127.0);
+  for (float& v : x_scales) v = (float)(rng.uniform() * 0.02);
+  const auto weight_d = put(weight), bias_d = put(bias), x_d = put(x), x_scales_d = put(x_scales);
   const auto x_bits_d = put(x_bits);
+  const auto x_q_d = put(x_q);
   ops::LinearWeights w;
   w.weight = weight_d.data();
   w.bias = bias_d.data();
@@ -379,25 +385,29 @@ TEST_P(AttentionBf16Fused, QkvAttentionIsLinearThenAttention) {
   const auto inv_freq_d = put(rope.inv_freq);
   const ops::Rotary near_rotary{positions_d.data(), inv_freq_d.data()}, far_rotary{far_d.data(), inv_freq_d.data()};
   const auto cu = put(std::vector<int64_t>{0, 1, 18, 118, 318, 651});
-  ops::Context c = ctx();
-  c.compute = ops::ComputeType::BF16;
-  for (const ops::Rotary* rotary : {&near_rotary, &far_rotary, (const ops::Rotary*)nullptr})
-    for (int64_t window : {-1, 64, 100})
-      for (bool bf16_rows : {false, true}) {
-        SCOPED_TRACE("window " + std::to_string(window) + (bf16_rows ? ", bf16 rows" : ", fp32 rows") +
-                     (rotary == &far_rotary ? ", far positions" : rotary ? "" : ", no RoPE"));
-        const float* xf = bf16_rows ? nullptr : x_d.data();
-        const uint16_t* xb = bf16_rows ? x_bits_d.data() : nullptr;
-        auto qkv = filled<float>(rows * 3 * hidden, NAN), want = filled<float>(rows * hidden, NAN);
-        if (bf16_rows) ops::linear(c, w, xb, qkv.data(), rows);
-        else ops::linear(c, w, xf, qkv.data(), rows);
-        ops::attention(c, qkv.data(), want.data(), cu.data(), 5, heads, d, window, 0.125f, rotary);
-        auto scratch = filled<float>(rows * 3 * hidden, NAN), got = filled<float>(rows * hidden, NAN);
-        const int64_t calls = ops::cpu::fused_bf16_attention_calls();
-        ops::qkv_attention(c, w, xf, xb, scratch.data(), got.data(), cu.data(), 5, heads, d, window, 0.125f, rotary);
-        if (fused_here()) {
-          EXPECT_EQ(ops::cpu::fused_bf16_attention_calls(), calls + 1) << "the fused kernel did not run";
+  const std::vector<std::pair<const char*, ops::LinearInput>> inputs{
+      {"fp32 rows", {.f32 = x_d.data()}},
+      {"bf16 rows", {.bf16 = x_bits_d.data()}},
+      {"int8 rows", {.q = x_q_d.data(), .scales = x_scales_d.data()}}};
+  for (auto compute : {ops::ComputeType::BF16, ops::ComputeType::INT8}) {
+    ops::Context c = ctx();
+    c.compute = compute;
+    for (const ops::Rotary* rotary : {&near_rotary, &far_rotary, (const ops::Rotary*)nullptr})
+      for (int64_t window : {-1, 64, 100})
+        for (const auto& [form, in] : inputs) {
+          SCOPED_TRACE(std::string(compute == ops::ComputeType::BF16 ? "bf16" : "int8") + ", window " +
+                       std::to_string(window) + ", " + form +
+                       (rotary == &far_rotary ? ", far positions" : rotary ? "" : ", no RoPE"));
+          auto qkv = filled<float>(rows * 3 * hidden, NAN), want = filled<float>(rows * hidden, NAN);
+          ops::linear(c, w, in, qkv.data(), rows);
+          ops::attention(c, qkv.data(), want.data(), cu.data(), 5, heads, d, window, 0.125f, rotary);
+          auto scratch = filled<float>(rows * 3 * hidden, NAN), got = filled<float>(rows * hidden, NAN);
+          const int64_t calls = ops::cpu::fused_bf16_attention_calls();
+          ops::qkv_attention(c, w, in, scratch.data(), got.data(), cu.data(), 5, heads, d, window, 0.125f, rotary);
+          if (fused_here()) {
+            EXPECT_EQ(ops::cpu::fused_bf16_attention_calls(), calls + 1) << "the fused kernel did not run";
+          }
+          EXPECT_EQ(get(got), get(want));
         }
-        EXPECT_EQ(get(got), get(want));
-      }
+  }
 }

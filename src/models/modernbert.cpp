@@ -442,36 +442,32 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
   const bool inference = !io.stats && !drop;
   const bool bf16_inputs = inference && ctx.compute == ops::ComputeType::BF16;
   const bool int8_inputs = inference && ctx.compute == ops::ComputeType::INT8 && io.row_scales;
-  // LN(x) as the bf16 rows a bf16 GEMM takes, in io.normed.
-  auto normed_bf16 = [&](const float* x, const NormWeights& norm) {
-    uint16_t* t = reinterpret_cast<uint16_t*>(io.normed);
-    ops::layernorm_bf16(ctx, x, norm.weight, norm.bias, t, N, H, eps);
-    return t;
-  };
-  // y (+)= LN(x) W^T + b, LN's output in io.normed.
-  auto norm_linear = [&](const float* x, const NormWeights& norm, const ops::LinearWeights& lin, float* y) {
+  // LN(x) in io.normed as the rows the next GEMM takes (bf16 and int8 inference).
+  auto normed_input = [&](const float* x, const NormWeights& norm) {
     if (bf16_inputs) {
-      ops::linear(ctx, lin, normed_bf16(x, norm), y, N);
-    } else if (int8_inputs) {
-      int8_t* t = reinterpret_cast<int8_t*>(io.normed);
-      ops::layernorm_int8(ctx, x, norm.weight, norm.bias, t, io.row_scales, N, H, eps);
-      ops::linear(ctx, lin, t, io.row_scales, y, N);
-    } else {
-      ops::layernorm(ctx, x, norm.weight, norm.bias, io.normed, N, H, eps);
-      ops::linear(ctx, lin, io.normed, y, N);
+      uint16_t* t = reinterpret_cast<uint16_t*>(io.normed);
+      ops::layernorm_bf16(ctx, x, norm.weight, norm.bias, t, N, H, eps);
+      return ops::LinearInput{.bf16 = t};
     }
+    int8_t* t = reinterpret_cast<int8_t*>(io.normed);
+    ops::layernorm_int8(ctx, x, norm.weight, norm.bias, t, io.row_scales, N, H, eps);
+    return ops::LinearInput{.q = t, .scales = io.row_scales};
   };
   const float* inv_freq = global ? m.inv_freq_global.data() : m.inv_freq_local.data();
   const int64_t window = global ? -1 : c.half_window();
   const float scale = 1.0f / std::sqrt((float)hd);
   const ops::Rotary rotary{positions, inv_freq};
-  if (bf16_inputs) {  // the QKV GEMM's tiles straight into attention's panels where the kernels allow
-    const uint16_t* t = l == 0 ? nullptr : normed_bf16(io.x_in, L.attn_norm);
-    ops::qkv_attention(ctx, L.qkv, l == 0 ? io.x_in : nullptr, t, io.qkv, io.attn, batch.offsets.data(),
-                       batch.size(), heads, hd, window, scale, &rotary);
+  if (bf16_inputs || int8_inputs) {  // the QKV GEMM's tiles straight into attention's panels where the kernels allow
+    const ops::LinearInput in = l == 0 ? ops::LinearInput{.f32 = io.x_in} : normed_input(io.x_in, L.attn_norm);
+    ops::qkv_attention(ctx, L.qkv, in, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, window, scale,
+                       &rotary);
   } else {
-    if (l == 0) ops::linear(ctx, L.qkv, io.x_in, io.qkv, N);
-    else norm_linear(io.x_in, L.attn_norm, L.qkv, io.qkv);
+    if (l == 0) {
+      ops::linear(ctx, L.qkv, io.x_in, io.qkv, N);
+    } else {
+      ops::layernorm(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, io.normed, N, H, eps);
+      ops::linear(ctx, L.qkv, io.normed, io.qkv, N);
+    }
     if (io.stats) {  // training: the backward pass reads the rotated Q and K from io.qkv
       ops::rope_qkv(ctx, io.qkv, positions, N, heads, hd, inv_freq);
       ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd,
@@ -491,19 +487,21 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
 
   if (bf16_inputs) {  // the GeGLU on the GEMM's tiles where the kernels allow
     uint16_t* g = reinterpret_cast<uint16_t*>(io.mlp_g);
-    ops::linear_geglu_bf16(ctx, L.mlp_in, normed_bf16(io.x_mid, L.mlp_norm), N, m.hidden_act, io.mlp_z, g);
+    ops::linear_geglu_bf16(ctx, L.mlp_in, normed_input(io.x_mid, L.mlp_norm).bf16, N, m.hidden_act, io.mlp_z, g);
     ops::copy(ctx, io.x_mid, io.x_out, N * H);
     ops::linear(ctx, L.mlp_out, g, io.x_out, N, /*accumulate=*/true);
     return;
   }
-  norm_linear(io.x_mid, L.mlp_norm, L.mlp_in, io.mlp_z);
   if (int8_inputs) {
+    ops::linear(ctx, L.mlp_in, normed_input(io.x_mid, L.mlp_norm), io.mlp_z, N);
     int8_t* g = reinterpret_cast<int8_t*>(io.mlp_g);
     ops::geglu_int8(ctx, io.mlp_z, g, io.row_scales, N, I, m.hidden_act);
     ops::copy(ctx, io.x_mid, io.x_out, N * H);
     ops::linear(ctx, L.mlp_out, g, io.row_scales, io.x_out, N, /*accumulate=*/true);
     return;
   }
+  ops::layernorm(ctx, io.x_mid, L.mlp_norm.weight, L.mlp_norm.bias, io.normed, N, H, eps);
+  ops::linear(ctx, L.mlp_in, io.normed, io.mlp_z, N);
   ops::geglu(ctx, io.mlp_z, io.mlp_g, N, I, m.hidden_act);
   if (drop) ops::dropout(ctx, io.mlp_g, N * I, drop->mlp);
   ops::copy(ctx, io.x_mid, io.x_out, N * H);

@@ -103,6 +103,13 @@ void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, 
   }
 }
 
+void linear(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* y, int64_t rows,
+            bool accumulate) {
+  if (x.q) return linear(ctx, w, x.q, x.scales, y, rows, accumulate);
+  if (x.bf16) return linear(ctx, w, x.bf16, y, rows, accumulate);
+  linear(ctx, w, x.f32, y, rows, accumulate);
+}
+
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const OpTimer timer("gemm");
@@ -168,10 +175,10 @@ void linear_geglu_bf16(const Context& ctx, const LinearWeights& w, const uint16_
                        Activation act, float* z, uint16_t* out) {
   switch (ctx.device) {
     case Device::CPU:
-      if (cpu::linear_bf16_tiles_available(ctx)) {
+      if (ctx.compute == ComputeType::BF16 && cpu::linear_tiles_available(ctx)) {
         const OpTimer timer("linear");  // the GEMM, with the GeGLU as its tiles' epilogue
         const int64_t inter = w.out / 2;
-        return cpu::linear_bf16_tiles(ctx, w, nullptr, x_bf16, rows, /*paired=*/true,
+        return cpu::linear_tiles(ctx, w, LinearInput{.bf16 = x_bf16}, rows, /*paired=*/true,
                                       [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0,
                                           int64_t cols) {
                                         cpu::geglu_pairs_bf16(tile, ld, r1 - r0, cols / 2,
@@ -218,20 +225,18 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
   }
 }
 
-void qkv_attention(const Context& ctx, const LinearWeights& w_qkv, const float* x, const uint16_t* x_bf16, float* qkv,
-                   float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window,
-                   float scale, const Rotary* rotary) {
+void qkv_attention(const Context& ctx, const LinearWeights& w_qkv, const LinearInput& x, float* qkv, float* out,
+                   const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
+                   const Rotary* rotary) {
   switch (ctx.device) {
     case Device::CPU: {
       bool done = false;
-      cpu::qkv_attention(ctx, w_qkv, x, x_bf16, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary, &done);
+      cpu::qkv_attention(ctx, w_qkv, x, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary, &done);
       if (done) return;
       break;
     }
   }
-  const int64_t rows = cu_seqlens[batch];
-  if (x_bf16) linear(ctx, w_qkv, x_bf16, qkv, rows);
-  else linear(ctx, w_qkv, x, qkv, rows);
+  linear(ctx, w_qkv, x, qkv, cu_seqlens[batch]);
   attention(ctx, qkv, out, cu_seqlens, batch, heads, head_dim, window, scale, rotary);
 }
 

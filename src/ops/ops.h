@@ -118,6 +118,18 @@ void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, 
 void linear(const Context& ctx, const LinearWeights& w, const int8_t* q, const float* scales, float* y, int64_t rows,
             bool accumulate = false);
 
+// The rows a linear layer multiplies, in one of the three forms above: fp32, bf16 bits, or int8 with
+// a scale per row.
+struct LinearInput {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+  const int8_t* q = nullptr;
+  const float* scales = nullptr;  // with q
+};
+// linear() on whichever form x holds.
+void linear(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* y, int64_t rows,
+            bool accumulate = false);
+
 // General fp32 GEMM, row-major: C = alpha * op(A) . op(B) + beta * C, op = transpose when trans.
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
@@ -176,14 +188,14 @@ struct Rotary {
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads,
                int head_dim, int64_t window, float scale, const Rotary* rotary = nullptr);
 
-// attention(linear(x)) as one op: the QKV projection of rows x (fp32, or x_bf16 as bf16 bits: one of
-// the two set) then attention as above. In bf16 mode with the fused bf16 attention kernel (a native
-// bf16 matmul with AVX-512-BF16, head size 64), each tile of the projection is written straight into
-// the kernel's Q/K/V panels as it is finished and the [rows, 3 * heads * head_dim] fp32 rows are never
-// written; otherwise they go through qkv (that size, scratch). The same bits either way.
-void qkv_attention(const Context& ctx, const LinearWeights& w_qkv, const float* x, const uint16_t* x_bf16, float* qkv,
-                   float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window,
-                   float scale, const Rotary* rotary);
+// attention(linear(x)) as one op: the QKV projection of rows x then attention as above. In bf16 and
+// int8 modes with the fused bf16 attention kernel (AVX-512-BF16, head size 64), each tile of the
+// projection is written straight into the kernel's Q/K/V panels as it is finished and the
+// [rows, 3 * heads * head_dim] fp32 rows are never written; otherwise they go through qkv (that
+// size, scratch). The same bits either way.
+void qkv_attention(const Context& ctx, const LinearWeights& w_qkv, const LinearInput& x, float* qkv, float* out,
+                   const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
+                   const Rotary* rotary);
 
 // Row-wise numerically stable softmax, in place.
 void softmax_rows(float* x, int64_t rows, int64_t cols);

@@ -640,8 +640,7 @@ void qkv_tile_to_panels(const float* tile, int64_t ld, int64_t r0, int64_t r1, i
 }
 
 // attention(linear(x)) through the QKV GEMM's tiles (see qkv_attention in cpu_kernels.h).
-void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
-                         float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window, float scale,
+void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window, float scale,
                          const Rotary* rotary) {
   static thread_local Panels<uint16_t> panels;  // reused across layers and calls
   Panels<uint16_t>& p = panels;
@@ -656,7 +655,7 @@ void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const float
   }
   {
     const OpTimer timer("linear");  // the GEMM, its tiles written into the panels as its epilogue
-    linear_bf16_tiles(ctx, w, x, x_bf16, rows, /*paired=*/false,
+    linear_tiles(ctx, w, x, rows, /*paired=*/false,
                       [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
                         qkv_tile_to_panels(tile, ld, r0, r1, c0, cols, cu_seqlens, batch, rotary, table.get(), p);
                       });
@@ -704,14 +703,15 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
 
 }  // namespace
 
-void qkv_attention(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16, float* out,
+void qkv_attention(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* out,
                    const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
                    const Rotary* rotary, bool* done) {
   *done = false;
-  const bool tiles = linear_bf16_tiles_available(ctx) && head_dim == kFusedHeadDim && scale > 0.0f &&
-                     fused_bf16_attention_available() && w.out == 3 * heads * head_dim;
-  if (!tiles) return;
-  qkv_attention_fused(ctx, w, x, x_bf16, out, cu_seqlens, batch, heads, window, scale, rotary);
+  // Where attention() would run the fused kernel (int8 models' attention runs as bf16's).
+  const bool fused = native_bf16_matmul() && head_dim == kFusedHeadDim && scale > 0.0f &&
+                     fused_bf16_attention_available();
+  if (!fused || !linear_tiles_available(ctx) || w.out != 3 * heads * head_dim) return;
+  qkv_attention_fused(ctx, w, x, out, cu_seqlens, batch, heads, window, scale, rotary);
   *done = true;
 }
 

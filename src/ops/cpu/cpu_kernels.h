@@ -18,15 +18,20 @@ void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, 
 // 512 wide (the last one what is left) and start at multiples of 512; row tiles at multiples of 96.
 using TileEpilogue = std::function<void(const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0,
                                         int64_t cols)>;
-// Whether linear_bf16_tiles runs in this mode (bf16 with a native bf16 matmul).
-bool linear_bf16_tiles_available(const Context& ctx);
-// linear() without an output buffer: each tile of x W^T + b (fp32 rows x, or x_bf16) is
-// handed to `epilogue` as it is finished, from the thread that computed it, instead of being copied
-// into y; the values are linear()'s. `paired`: the output is two halves whose column j and
-// j + out / 2 go together (GeGLU), and every tile holds matching columns of both: its first cols / 2
-// are columns c0 / 2 + [0, cols / 2) of the first half, the rest the same columns of the second.
+// Whether linear_tiles runs in this mode: bf16 with a native bf16 matmul, or int8.
+bool linear_tiles_available(const Context& ctx);
+// ops::linear() without an output buffer: each tile of x W^T + b is handed to `epilogue` as it is
+// finished, from the thread that computed it, instead of being written into y; the values are
+// linear()'s. `paired` (bf16 only): the output is two halves whose column j and j + out / 2 go
+// together (GeGLU), and every tile holds matching columns of both: its first cols / 2 are columns
+// c0 / 2 + [0, cols / 2) of the first half, the rest the same columns of the second.
+void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows, bool paired,
+                  const TileEpilogue& epilogue);
+// The bf16 and int8 halves of linear_tiles (gemm.cpp, gemm_int8.cpp).
 void linear_bf16_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
                        int64_t rows, bool paired, const TileEpilogue& epilogue);
+void linear_int8_tiles(const LinearWeights& w, const float* x, const int8_t* q, const float* scales, int64_t rows,
+                       const TileEpilogue& epilogue);
 // n bf16 values as fp32 (exact).
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n);
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -53,9 +58,9 @@ void attention(const Context& ctx, const float* qkv, float* out, const int64_t* 
                int64_t window, float scale, const Rotary* rotary);
 // attention(linear(x)) with the QKV projection's tiles written straight into the fused bf16
 // attention kernel's panels (ops::qkv_attention), timing its GEMM as "linear" and the rest as
-// attention; *done = false (and nothing done) where that path does not apply (not bf16 with a native
-// bf16 matmul and the fused kernel, or head size not 64).
-void qkv_attention(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16, float* out,
+// attention; *done = false (and nothing done) where that path does not apply (no linear_tiles, no
+// fused kernel, or head size not 64).
+void qkv_attention(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* out,
                    const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
                    const Rotary* rotary, bool* done);
 // Rows [0, rows) of x (width k) rounded to bf16 (bits, or the same values as fp32), rows

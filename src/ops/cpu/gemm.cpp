@@ -25,6 +25,7 @@
 #include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
+#include "ops/cpu/int8.h"
 
 namespace medenc::ops::cpu {
 
@@ -355,14 +356,31 @@ void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, 
   linear_tiles(ctx, w, widened.data(), nullptr, y, rows, accumulate);
 }
 
-bool linear_bf16_tiles_available(const Context& ctx) {
-  return ctx.compute == ComputeType::BF16 && native_bf16_matmul();
+bool linear_tiles_available(const Context& ctx) {
+  return ctx.compute == ComputeType::INT8 || (ctx.compute == ComputeType::BF16 && native_bf16_matmul());
+}
+
+void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows, bool paired,
+                  const TileEpilogue& epilogue) {
+  if (!linear_tiles_available(ctx)) throw Error("linear_tiles: not in bf16 with a native bf16 matmul, nor in int8");
+  if (paired && (ctx.compute != ComputeType::BF16 || w.out % 2 != 0))
+    throw Error("linear_tiles: paired halves need bf16 and an even number of outputs");
+  // Other input forms as ops::linear takes them: int8 rows in bf16 mode as their values, bf16 rows in
+  // int8 mode widened.
+  if (ctx.compute == ComputeType::INT8) {
+    if (x.q) return linear_int8_tiles(w, nullptr, x.q, x.scales, rows, epilogue);
+    const std::vector<float> widened = x.bf16 ? bf16_widened(x.bf16, rows * w.in) : std::vector<float>();
+    return linear_int8_tiles(w, x.bf16 ? widened.data() : x.f32, nullptr, nullptr, rows, epilogue);
+  }
+  if (x.q) {
+    const std::vector<float> values = int8_values(x.q, x.scales, rows, w.in);
+    return linear_bf16_tiles(ctx, w, values.data(), nullptr, rows, paired, epilogue);
+  }
+  linear_bf16_tiles(ctx, w, x.f32, x.bf16, rows, paired, epilogue);
 }
 
 void linear_bf16_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
                        int64_t rows, bool paired, const TileEpilogue& epilogue) {
-  if (!linear_bf16_tiles_available(ctx)) throw Error("linear_bf16_tiles: no native bf16 matmul in this mode");
-  if (paired && w.out % 2 != 0) throw Error("linear_bf16_tiles: paired halves need an even number of outputs");
   linear_tiles(ctx, w, x_bf16 ? nullptr : x, x_bf16, nullptr, rows, false, &epilogue, paired);
 }
 

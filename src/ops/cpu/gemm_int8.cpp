@@ -26,6 +26,7 @@
 #include <omp.h>
 
 #include "medenc/error.h"
+#include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
 #include "ops/cpu/int8.h"
 
@@ -140,6 +141,7 @@ struct Int8Scratch {
   std::vector<int8_t> a_pad;
   std::vector<int32_t> acc;
   std::vector<float> block;
+  std::vector<float> tile;  // a dequantized tile for an epilogue
   std::vector<uint8_t> dnnl_scratch;
 };
 
@@ -164,8 +166,9 @@ void force_int8_fallback(bool on) { g_force_fallback.store(on, std::memory_order
 namespace {
 
 // linear_int8 on fp32 rows x, or (q_in set) on rows already quantized, with their scales.
+// With `epilogue`, each tile goes to it (dequantized into a dense scratch tile) instead of into y.
 void int8_tiles(const LinearWeights& w, const float* x, const int8_t* q_in, const float* scales_in, float* y,
-                int64_t rows, bool accumulate) {
+                int64_t rows, bool accumulate, const TileEpilogue* epilogue = nullptr) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
   const bool onednn = use_onednn();
@@ -231,8 +234,16 @@ void int8_tiles(const LinearWeights& w, const float* x, const int8_t* q_in, cons
           continue;
         }
         // Back to fp32: one scale product per output, then the bias, then the residual.
-        int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, w.bias ? w.bias + c0 : nullptr,
-                             y + r0 * N + c0, N, accumulate);
+        const float* bias = w.bias ? w.bias + c0 : nullptr;
+        if (epilogue) {
+          scratch.tile.resize((size_t)(kTileRows * nc));
+          int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, scratch.tile.data(), nc,
+                               false);
+          (*epilogue)(scratch.tile.data(), nc, r0, r1, c0, nc);
+        } else {
+          int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, y + r0 * N + c0, N,
+                               accumulate);
+        }
       }
     }
   }
@@ -248,6 +259,11 @@ void linear_int8(const Context&, const LinearWeights& w, const float* x, float* 
 void linear_int8(const Context&, const LinearWeights& w, const int8_t* q, const float* scales, float* y, int64_t rows,
                  bool accumulate) {
   int8_tiles(w, nullptr, q, scales, y, rows, accumulate);
+}
+
+void linear_int8_tiles(const LinearWeights& w, const float* x, const int8_t* q, const float* scales, int64_t rows,
+                       const TileEpilogue& epilogue) {
+  int8_tiles(w, x, q, scales, nullptr, rows, false, &epilogue);
 }
 
 std::vector<float> int8_values(const int8_t* q, const float* scales, int64_t rows, int64_t k) {
