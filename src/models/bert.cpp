@@ -478,12 +478,14 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
     ops::layernorm(ctx, io.x_in, L.attn_norm.weight, L.attn_norm.bias, io.t, N, H, eps);
     attn_in = io.t;
   }
-  ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
-  if (io.stats)
+  if (io.stats) {  // training: the backward pass reads io.qkv
+    ops::linear(ctx, L.qkv, attn_in, io.qkv, N);
     ops::attention_forward_train(ctx, io.qkv, io.attn, io.stats, batch.offsets.data(), batch.size(), heads, hd, -1,
                                  scale, drop ? drop->probs : ops::Dropout{});
-  else
-    ops::attention(ctx, io.qkv, io.attn, batch.offsets.data(), batch.size(), heads, hd, -1, scale);
+  } else {  // bf16 and int8: the QKV GEMM's tiles straight into attention's panels where the kernels allow
+    ops::qkv_attention(ctx, L.qkv, ops::LinearInput{.f32 = attn_in}, io.qkv, io.attn, batch.offsets.data(),
+                       batch.size(), heads, hd, -1, scale, nullptr);
+  }
   if (pre_norm) {
     ops::copy(ctx, io.x_in, io.x_mid, N * H);  // a no-op when they alias
     if (drop && drop->attn_out.active()) {
