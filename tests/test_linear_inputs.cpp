@@ -13,6 +13,7 @@
 
 #include "device_test.h"
 #include "medenc/safetensors.h"
+#include "ops/cpu/cpu_kernels.h"
 #include "ops/ops.h"
 #include "util/random.h"
 
@@ -217,5 +218,43 @@ TEST_P(LinearInputs, LinearGegluIsLinearThenGeglu) {
       ops::linear(c, l.w, xd.data(), z_again.data(), kRows);
       EXPECT_EQ(get(z_again), get(z));
     }
+  }
+}
+
+// act(linear(x)) as bf16 rows: the activation run on each GEMM tile gives the bits of the same
+// activation on the whole rows (cpu::activation_bf16), and both are GELU within bf16's rounding of
+// the double-precision value; activation_int8's rows are that GELU quantized (to half a step).
+TEST_P(LinearInputs, LinearActivationIntoBf16OrInt8) {
+  const Layer l = layer(11);
+  const std::vector<uint16_t> bits = rounded_bits(random_floats((size_t)(kRows * kIn), 12));
+  const auto xd = put(bits);
+  ops::Context c = ctx();
+  c.compute = ops::ComputeType::BF16;
+  auto y = output(l, false), scratch = output(l, false);
+  ops::linear(c, l.w, xd.data(), y.data(), kRows);
+  const std::vector<float> yv = get(y);
+  auto got = filled<uint16_t>(kRows * kOut, 0xffff);
+  ops::linear_activation_bf16(c, l.w, ops::LinearInput{.bf16 = xd.data()}, kRows, Activation::GeluErf,
+                              scratch.data(), got.data());
+  std::vector<uint16_t> whole_rows(yv.size());
+  ops::cpu::activation_bf16(yv.data(), whole_rows.data(), kRows, kOut, Activation::GeluErf);
+  const std::vector<uint16_t> gv = get(got);
+  EXPECT_EQ(gv, whole_rows);
+  auto gelu = [](double u) { return 0.5 * u * (1.0 + std::erf(u / std::sqrt(2.0))); };
+  for (size_t i = 0; i < yv.size(); ++i) {
+    const double want = gelu(yv[i]);
+    ASSERT_NEAR(bf16_to_f32(gv[i]), want, std::fabs(want) * 0x1p-8 + 1e-6) << "element " << i;
+  }
+  auto q = filled<int8_t>(kRows * kOut, 99);
+  auto scales = filled<float>(kRows, NAN);
+  ops::activation_int8(c, y.data(), q.data(), scales.data(), kRows, kOut, Activation::GeluErf);
+  const std::vector<int8_t> qv = get(q);
+  const std::vector<float> sv = get(scales);
+  for (int64_t r = 0; r < kRows; ++r) {
+    double amax = 0;
+    for (int64_t j = 0; j < kOut; ++j) amax = std::max(amax, std::fabs(gelu(yv[(size_t)(r * kOut + j)])));
+    ASSERT_NEAR(sv[(size_t)r], amax / 127.0, amax * 1e-5);
+    for (int64_t j = 0; j < kOut; ++j)
+      ASSERT_NEAR(qv[(size_t)(r * kOut + j)] * sv[(size_t)r], gelu(yv[(size_t)(r * kOut + j)]), sv[(size_t)r] * 0.51);
   }
 }

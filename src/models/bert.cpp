@@ -213,6 +213,7 @@ struct State {
     float* qkv;    // [N, 3H]
     float* attn;   // [N, H] attention output
     float* stats;  // [N, heads, 2] softmax statistics; null: inference attention
+    float* row_scales = nullptr;  // [N] inference: int8 rows' scales (the activation's output, in qkv)
   };
   // Dropout of one layer (training only).
   struct LayerDropout {
@@ -512,6 +513,30 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
     ops::layernorm(ctx, io.x_mid, L.ffn_norm.weight, L.ffn_norm.bias, io.t, N, H, eps);
     ffn_in = io.t;
   }
+  // bf16 and int8 inference: the activation writes the second GEMM's input in the form it takes (bf16
+  // rows; int8 rows with their scales), into io.qkv, free once attention is done (sized for it).
+  const bool inference = !io.stats && !drop;
+  if (inference && (ctx.compute == ops::ComputeType::BF16 || (ctx.compute == ops::ComputeType::INT8 && io.row_scales))) {
+    ops::LinearInput act_rows;
+    if (ctx.compute == ops::ComputeType::BF16) {
+      uint16_t* a = reinterpret_cast<uint16_t*>(io.qkv);
+      ops::linear_activation_bf16(ctx, L.ffn_in, ops::LinearInput{.f32 = ffn_in}, N, m.hidden_act, io.f, a);
+      act_rows = {.bf16 = a};
+    } else {
+      int8_t* q = reinterpret_cast<int8_t*>(io.qkv);
+      ops::linear(ctx, L.ffn_in, ffn_in, io.f, N);
+      ops::activation_int8(ctx, io.f, q, io.row_scales, N, I, m.hidden_act);
+      act_rows = {.q = q, .scales = io.row_scales};
+    }
+    if (pre_norm) {
+      ops::copy(ctx, io.x_mid, io.x_out, N * H);
+      ops::linear(ctx, L.ffn_out, act_rows, io.x_out, N, /*accumulate=*/true);
+    } else {
+      ops::linear(ctx, L.ffn_out, act_rows, io.t, N);
+      ops::add_layernorm(ctx, io.x_mid, io.t, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
+    }
+    return;
+  }
   ops::linear(ctx, L.ffn_in, ffn_in, io.f, N);
   ops::copy(ctx, io.f, io.act, N * I);
   ops::activation(ctx, io.act, N * I, m.hidden_act);
@@ -582,6 +607,7 @@ namespace {
 struct BertWorkspace : EncoderWorkspace {
   ops::Arena arena;
   float *normed = nullptr, *qkv = nullptr, *attn = nullptr, *ffn = nullptr;  // [N, H | 3H | H | I]
+  float* row_scales = nullptr;                                                 // [N] (LayerIO::row_scales)
   float *head_rows = nullptr, *head_scratch = nullptr;                         // [R, H] the head's input, inside
   std::vector<int32_t> positions, zero_types;
 };
@@ -615,7 +641,8 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
   const HeadRows rows = logits ? inference_head_rows(kind, batch, options.mlm_rows) : HeadRows{};
   const int64_t R = rows.count;
   w.arena.layout(ctx, {{&w.normed, N * H},
-                       {&w.qkv, N * 3 * H},
+                       {&w.qkv, N * std::max(3 * H, (I + 1) / 2)},  // also the activation's bf16/int8 rows
+                       {&w.row_scales, N},
                        {&w.attn, N * H},
                        {&w.ffn, N * I},
                        {&w.head_rows, std::max(R, B) * H},
@@ -628,7 +655,7 @@ ForwardOutput BertModel::forward(const Batch& batch, const ForwardOptions& optio
 
   embed(m, ps, H, batch.ids.data(), type_ids, w.positions.data(), N, x);
   if (!c.pre_norm()) ops::layernorm(ctx, x, m.emb_norm.weight, m.emb_norm.bias, x, N, H, eps);
-  const Impl::LayerIO io{x, nullptr, x, w.ffn, w.ffn, nullptr, x, w.normed, w.qkv, w.attn, nullptr};
+  const Impl::LayerIO io{x, nullptr, x, w.ffn, w.ffn, nullptr, x, w.normed, w.qkv, w.attn, nullptr, w.row_scales};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     check_stop(options);
     layer_forward(c, m, ps, l, batch, io, nullptr);

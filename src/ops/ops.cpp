@@ -157,6 +157,32 @@ void activation(const Context& ctx, float* x, int64_t n, Activation act) {
   }
 }
 
+void linear_activation_bf16(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows,
+                            Activation act, float* y, uint16_t* out) {
+  switch (ctx.device) {
+    case Device::CPU:
+      if (ctx.compute == ComputeType::BF16 && cpu::linear_tiles_available(ctx)) {
+        const OpTimer timer("linear");  // the GEMM, with the activation as its tiles' epilogue
+        return cpu::linear_tiles(ctx, w, x, rows, /*paired=*/false,
+                                 [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
+                                   cpu::activation_bf16_rows(tile, ld, r1 - r0, cols, out + r0 * w.out + c0, w.out,
+                                                             act);
+                                 });
+      }
+      linear(ctx, w, x, y, rows);
+      const OpTimer timer("activation");
+      return cpu::activation_bf16(y, out, rows, w.out, act);
+  }
+}
+
+void activation_int8(const Context& ctx, const float* x, int8_t* q, float* scales, int64_t rows, int64_t cols,
+                     Activation act) {
+  const OpTimer timer("activation");
+  switch (ctx.device) {
+    case Device::CPU: return cpu::activation_int8(x, q, scales, rows, cols, act);
+  }
+}
+
 void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act) {
   const OpTimer timer("geglu");
   switch (ctx.device) {

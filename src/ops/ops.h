@@ -151,6 +151,17 @@ void add_layernorm(const Context& ctx, const float* x, const float* r, const flo
 // x = act(x), elementwise.
 void activation(const Context& ctx, float* x, int64_t n, Activation act);
 float activation_scalar(float x, Activation act);
+// act(linear(x)) as the bf16 rows of the next bf16 linear layer: out [rows, w.out] bf16 bits. With
+// a native bf16 matmul the activation runs on each GEMM tile as it is finished and the fp32 product
+// is never written; otherwise it goes through y ([rows, w.out] scratch, not aliasing out). The same
+// bits either way. GELU (erf) is computed by the vectorized erf GeGLU uses (vec::gelu_erf_gate),
+// not std::erf as activation() does: these outputs are rounded to bf16 anyway.
+void linear_activation_bf16(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows,
+                            Activation act, float* y, uint16_t* out);
+// act(x) quantized per row as layernorm_int8 quantizes (the input of the next int8 linear layer);
+// GELU (erf) as in linear_activation_bf16.
+void activation_int8(const Context& ctx, const float* x, int8_t* q, float* scales, int64_t rows, int64_t cols,
+                     Activation act);
 // out[r, i] = act(z[r, i]) * z[r, inter + i]  (z is [rows, 2*inter]: activated half first).
 void geglu(const Context& ctx, const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 // geglu with the output rounded to bf16 (the input of a bf16 linear layer).

@@ -47,6 +47,12 @@ void activation(float* x, int64_t n, Activation act);
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act);
 void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Activation act);
 void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act);
+// act over rows of cols values (row stride ld), rounded to bf16 into out (row stride ldo): one tile,
+// single-threaded. activation_bf16: all rows, in parallel; activation_int8: quantized per row.
+void activation_bf16_rows(const float* x, int64_t ld, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo,
+                          Activation act);
+void activation_bf16(const float* x, uint16_t* out, int64_t rows, int64_t cols, Activation act);
+void activation_int8(const float* x, int8_t* q, float* scales, int64_t rows, int64_t cols, Activation act);
 // geglu_bf16 on a paired-halves tile (linear_bf16_tiles): row r's activated half at tile + r * ld,
 // its gate `pairs` floats later; out row r at out + r * ldo. The same bits as geglu_bf16 of the
 // unpaired rows where the tile's pairs start at a multiple of 8 (its vector width).

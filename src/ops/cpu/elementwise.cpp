@@ -145,6 +145,26 @@ void activation(float* x, int64_t n, Activation act) {
   for (int64_t i = 0; i < n; ++i) x[i] = activation_scalar(x[i], act);
 }
 
+// One row of act(x) into o, for the layers' inputs in bf16 and int8 (GELU vectorized, see ops.h).
+static inline void activation_row(const float* x, float* o, int64_t n, Activation act) {
+  if (act == Activation::GeluErf) {
+    vec::gelu_erf_gate(x, nullptr, o, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i] = activation_scalar(x[i], act);
+  }
+}
+
+void activation_bf16_rows(const float* x, int64_t ld, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo,
+                          Activation act) {
+  float row[512];  // a tile's row in pieces (pieces start at multiples of 8: gelu_erf_gate's vector width)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; j += 512) {
+      const int64_t n = std::min<int64_t>(512, cols - j);
+      activation_row(x + r * ld + j, row, n, act);
+      round_row_to_bf16(row, out + r * ldo + j, n);
+    }
+}
+
 // One GeGLU row: o[i] = act(u[i]) * g[i], i < inter.
 static inline void geglu_halves(const float* u, const float* g, float* o, int64_t inter, Activation act) {
   if (act == Activation::GeluErf) {
@@ -157,6 +177,18 @@ static inline void geglu_halves(const float* u, const float* g, float* o, int64_
 // u the first half of z_row and g the second.
 static inline void geglu_row(const float* z_row, float* o, int64_t inter, Activation act) {
   geglu_halves(z_row, z_row + inter, o, inter, act);
+}
+
+void activation_bf16(const float* x, uint16_t* out, int64_t rows, int64_t cols, Activation act) {
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) activation_bf16_rows(x + r * cols, cols, 1, cols, out + r * cols, cols, act);
+}
+
+void activation_int8(const float* x, int8_t* q, float* scales, int64_t rows, int64_t cols, Activation act) {
+  rows_through_buffer(rows, cols, [&](int64_t r, float* row) {
+    activation_row(x + r * cols, row, cols, act);
+    scales[r] = quantize_row_int8(row, cols, q + r * cols);
+  });
 }
 
 void geglu(const float* z, float* out, int64_t rows, int64_t inter, Activation act) {
