@@ -27,11 +27,6 @@ bool linear_tiles_available(const Context& ctx);
 // c0 / 2 + [0, cols / 2) of the first half, the rest the same columns of the second.
 void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows, bool paired,
                   const TileEpilogue& epilogue);
-// The bf16 and int8 halves of linear_tiles (gemm.cpp, gemm_int8.cpp).
-void linear_bf16_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
-                       int64_t rows, bool paired, const TileEpilogue& epilogue);
-void linear_int8_tiles(const LinearWeights& w, const float* x, const int8_t* q, const float* scales, int64_t rows,
-                       const TileEpilogue& epilogue);
 // n bf16 values as fp32 (exact).
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n);
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -53,7 +48,7 @@ void activation_bf16_rows(const float* x, int64_t ld, int64_t rows, int64_t cols
                           Activation act);
 void activation_bf16(const float* x, uint16_t* out, int64_t rows, int64_t cols, Activation act);
 void activation_int8(const float* x, int8_t* q, float* scales, int64_t rows, int64_t cols, Activation act);
-// geglu_bf16 on a paired-halves tile (linear_bf16_tiles): row r's activated half at tile + r * ld,
+// geglu_bf16 on a paired-halves tile (linear_tiles): row r's activated half at tile + r * ld,
 // its gate `pairs` floats later; out row r at out + r * ldo. The same bits as geglu_bf16 of the
 // unpaired rows where the tile's pairs start at a multiple of 8 (its vector width).
 void geglu_pairs_bf16(const float* tile, int64_t ld, int64_t rows, int64_t pairs, uint16_t* out, int64_t ldo,

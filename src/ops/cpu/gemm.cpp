@@ -146,7 +146,7 @@ struct LinearCache {
   std::vector<dnnl::memory> packed_tiles;
   dnnl::memory::desc packed_full, packed_tail;
   bool packed_rounded = false;  // fp32 tiles holding bf16-rounded values
-  bool packed_paired = false;   // output columns in paired-halves order (linear_bf16_tiles)
+  bool packed_paired = false;   // output columns in paired-halves order (linear_tiles)
   std::vector<float> paired_bias;  // the bias in that order
   std::mutex packing;
 };
@@ -374,14 +374,9 @@ void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput&
   }
   if (x.q) {
     const std::vector<float> values = int8_values(x.q, x.scales, rows, w.in);
-    return linear_bf16_tiles(ctx, w, values.data(), nullptr, rows, paired, epilogue);
+    return linear_tiles(ctx, w, values.data(), nullptr, nullptr, rows, false, &epilogue, paired);
   }
-  linear_bf16_tiles(ctx, w, x.f32, x.bf16, rows, paired, epilogue);
-}
-
-void linear_bf16_tiles(const Context& ctx, const LinearWeights& w, const float* x, const uint16_t* x_bf16,
-                       int64_t rows, bool paired, const TileEpilogue& epilogue) {
-  linear_tiles(ctx, w, x_bf16 ? nullptr : x, x_bf16, nullptr, rows, false, &epilogue, paired);
+  linear_tiles(ctx, w, x.bf16 ? nullptr : x.f32, x.bf16, nullptr, rows, false, &epilogue, paired);
 }
 
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n) {
