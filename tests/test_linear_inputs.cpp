@@ -199,7 +199,7 @@ TEST_P(LinearInputs, LinearOnInt8RowsIsLinearOnTheRowsTheyCameFrom) {
 
 // The GeGLU run on each GEMM tile (the weight's halves packed pairwise into the tiles) gives the bits
 // of linear() followed by geglu_bf16, with a partial row tile and a partial pair tile; and the same
-// weight then serves plain linear() again (its packing follows the call).
+// weight then serves plain linear() again (each column order packed once, kept apart).
 TEST_P(LinearInputs, LinearGegluIsLinearThenGeglu) {
   const Layer l = layer(9);
   const int64_t inter = kOut / 2;

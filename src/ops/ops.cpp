@@ -205,11 +205,10 @@ void linear_geglu_bf16(const Context& ctx, const LinearWeights& w, const uint16_
         const OpTimer timer("linear");  // the GEMM, with the GeGLU as its tiles' epilogue
         const int64_t inter = w.out / 2;
         return cpu::linear_tiles(ctx, w, LinearInput{.bf16 = x_bf16}, rows, /*paired=*/true,
-                                      [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0,
-                                          int64_t cols) {
-                                        cpu::geglu_pairs_bf16(tile, ld, r1 - r0, cols / 2,
-                                                              out + r0 * inter + c0 / 2, inter, act);
-                                      });
+                                 [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
+                                   cpu::geglu_pairs_bf16(tile, ld, r1 - r0, cols / 2, out + r0 * inter + c0 / 2,
+                                                         inter, act);
+                                 });
       }
       linear(ctx, w, x_bf16, z, rows);
       return geglu_bf16(ctx, z, out, rows, w.out / 2, act);

@@ -142,12 +142,16 @@ void to_bf16_padded(const float* x, int64_t rows, int64_t padded_rows, int64_t k
 // of the weight in the blocked layout its kernel asked for (fp32, bf16, or fp32 holding bf16-rounded
 // values for emulated bf16). Blocked weights save re-packing them in every tile (~15% faster in
 // fp32, ~20% in bf16), for one more copy of the weights in memory.
+struct PackedWeight {
+  std::vector<dnnl::memory> tiles;
+  dnnl::memory::desc full, tail;
+  bool rounded = false;     // fp32 tiles holding bf16-rounded values
+  std::vector<float> bias;  // paired: the bias in that order
+};
 struct LinearCache {
-  std::vector<dnnl::memory> packed_tiles;
-  dnnl::memory::desc packed_full, packed_tail;
-  bool packed_rounded = false;  // fp32 tiles holding bf16-rounded values
-  bool packed_paired = false;   // output columns in paired-halves order (linear_tiles)
-  std::vector<float> paired_bias;  // the bias in that order
+  // In the weight's column order, and in the paired-halves order (linear_tiles): kept apart, so that
+  // a weight used both ways (inference and training of one model) is packed once for each.
+  PackedWeight packed[2];
   std::mutex packing;
 };
 
@@ -166,21 +170,20 @@ LinearCache& linear_cache(const LinearWeights& w) {
 // each half, a's then b's, so that a tile epilogue sees both columns of every pair it is handed.
 // Every column's products and sums are those of the unpaired layout: only the order of the tile's
 // columns changes, not the tile widths (a tile of 512 takes 256 of each half).
-const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
-                                             const TileKernel& tail, int64_t col_tiles, bool round_to_bf16,
-                                             bool paired) {
+const PackedWeight& packed_tiles(const LinearWeights& w, LinearCache& cache, const TileKernel& full,
+                                const TileKernel& tail, int64_t col_tiles, bool round_to_bf16, bool paired) {
   std::lock_guard<std::mutex> lock(cache.packing);
-  if (!cache.packed_tiles.empty() && cache.packed_full == full.w && cache.packed_tail == tail.w &&
-      cache.packed_rounded == round_to_bf16 && cache.packed_paired == paired)
-    return cache.packed_tiles;
+  PackedWeight& packed = cache.packed[paired ? 1 : 0];
+  if (!packed.tiles.empty() && packed.full == full.w && packed.tail == tail.w && packed.rounded == round_to_bf16)
+    return packed;
   const int64_t half = w.out / 2;
   if (paired && w.bias) {
-    cache.paired_bias.resize((size_t)w.out);
+    packed.bias.resize((size_t)w.out);
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
       const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols, first = ct * kTileCols / 2;
       for (int64_t u = 0; u < nc / 2; ++u) {
-        cache.paired_bias[(size_t)(ct * kTileCols + u)] = w.bias[first + u];
-        cache.paired_bias[(size_t)(ct * kTileCols + nc / 2 + u)] = w.bias[half + first + u];
+        packed.bias[(size_t)(ct * kTileCols + u)] = w.bias[first + u];
+        packed.bias[(size_t)(ct * kTileCols + nc / 2 + u)] = w.bias[half + first + u];
       }
     }
   }
@@ -217,12 +220,11 @@ const std::vector<dnnl::memory>& packed_tiles(const LinearWeights& w, LinearCach
     stream.wait();
     tiles[(size_t)ct] = packed;
   }
-  cache.packed_tiles = std::move(tiles);
-  cache.packed_full = full.w;
-  cache.packed_tail = tail.w;
-  cache.packed_rounded = round_to_bf16;
-  cache.packed_paired = paired;
-  return cache.packed_tiles;
+  packed.tiles = std::move(tiles);
+  packed.full = full.w;
+  packed.tail = tail.w;
+  packed.rounded = round_to_bf16;
+  return packed;
 }
 
 struct ThreadScratch {
@@ -251,9 +253,9 @@ void linear_tiles(const Context& ctx, const LinearWeights& w, const float* x, co
   };
   const TileKernel& tail = tile_kernel(key(tail_cols));
   const TileKernel& full = N >= kTileCols ? tile_kernel(key(kTileCols)) : tail;
-  LinearCache& cache = linear_cache(w);
-  const std::vector<dnnl::memory>& weights = packed_tiles(w, cache, full, tail, col_tiles, bf16_mode, paired);
-  const float* bias = paired && has_bias ? cache.paired_bias.data() : w.bias;
+  const PackedWeight& packed = packed_tiles(w, linear_cache(w), full, tail, col_tiles, bf16_mode, paired);
+  const std::vector<dnnl::memory>& weights = packed.tiles;
+  const float* bias = paired && has_bias ? packed.bias.data() : w.bias;
 
   // bf16 inputs: the rows converted once, zero-padded to whole tiles.
   // Emulated bf16: the rows rounded to bf16 values in fp32, zero-padded likewise.
