@@ -103,3 +103,41 @@ TEST(CliBench, LengthTargetComesFromItsCases) {
   EXPECT_GT(by_linear, 1.0);
   EXPECT_GT((double)long_case["gflop_per_token"], (double)short_case["gflop_per_token"]);
 }
+
+// The bf16 targets are read off the bf16 cases: the 8x512 linear layers' share and the 1x8192
+// fraction of the ceiling and global attention's share, each against its limit.
+TEST(CliBench, Bf16TargetsComeFromTheirCases) {
+  const std::string fx = test::fixture_dir("modernbert_seqcls_regression_mean");
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("bench --model " + fx + " --dtype bf16 --cases 8x512 1x8192 --reps 1 --profile --json",
+                          &out, &err),
+            0)
+      << err;
+  const json report = json::parse(out);
+  auto target = [&](const std::string& name) -> const json& {
+    for (const json& t : report["targets"])
+      if (t["target"] == name) return t;
+    ADD_FAILURE() << "no target '" << name << "' in " << report["targets"].dump();
+    static const json none = json::object();
+    return none;
+  };
+  auto share = [](const json& c, const std::string& op) {
+    for (const json& o : c["profile"])
+      if (o["op"] == op) return (double)o["share"];
+    return 0.0;
+  };
+  for (const json& c : report["runs"][0]["cases"]) {
+    if (c["case"] == "8x512") {
+      const json& t = target("bf16 8x512: share of the pass in the linear layers");
+      EXPECT_EQ((double)t["value"], share(c, "linear"));
+      EXPECT_EQ(t["met"].get<bool>(), share(c, "linear") >= 0.85);
+    } else {
+      const json& f = target("bf16 1x8192: fraction of the bf16 GEMM ceiling");
+      EXPECT_EQ((double)f["value"], (double)c["fraction_of_ceiling"]);
+      const json& g = target("bf16 1x8192: global attention's share of the pass");
+      EXPECT_EQ((double)g["value"], share(c, "attention (global)"));
+      EXPECT_GT((double)g["value"], 0.0);
+      EXPECT_EQ(g["met"].get<bool>(), share(c, "attention (global)") <= 0.40);
+    }
+  }
+}

@@ -257,13 +257,15 @@ const json* find_case(const json& report, const std::string& dtype, const std::s
   return nullptr;
 }
 
-// The share of case `c`'s time spent in linear layers (with --profile; 0 without).
-double linear_share(const json& c) {
+// The share of case `c`'s time spent in op `op` (with --profile; 0 without). The linear layers'
+// share includes the epilogues their GEMM tiles run (the QKV split into attention's panels, GeGLU).
+double op_share(const json& c, const std::string& op) {
   if (c.contains("profile"))
-    for (const json& op : c["profile"])
-      if (op["op"] == "linear") return op["share"];
+    for (const json& o : c["profile"])
+      if (o["op"] == op) return o["share"];
   return 0.0;
 }
+double linear_share(const json& c) { return op_share(c, "linear"); }
 
 // The speed targets, each computed from this run's numbers (skipped when its cases were not run).
 // With --profile, ratios between fp32 cases also carry their value measured against each case's own
@@ -284,6 +286,13 @@ json check_targets(const json& report) {
   if (f512 && b512)
     add("bf16 8x512 throughput / fp32 8x512", (double)(*b512)["tokens_per_s"] / (double)(*f512)["tokens_per_s"], 1.6,
         true, "x");
+  if (b512 && linear_share(*b512) > 0)
+    add("bf16 8x512: share of the pass in the linear layers", linear_share(*b512), 0.85, true, "");
+  if (const json* b8k = find_case(report, "bf16", "1x8192")) {
+    add("bf16 1x8192: fraction of the bf16 GEMM ceiling", (*b8k)["fraction_of_ceiling"], 0.75, true, "");
+    if (linear_share(*b8k) > 0)
+      add("bf16 1x8192: global attention's share of the pass", op_share(*b8k, "attention (global)"), 0.40, false, "");
+  }
   const json* i512 = find_case(report, "int8", "8x512");
   if (i512 && b512)
     add("int8 8x512 throughput / bf16 8x512", (double)(*i512)["tokens_per_s"] / (double)(*b512)["tokens_per_s"], 1.5,
