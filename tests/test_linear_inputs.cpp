@@ -258,3 +258,32 @@ TEST_P(LinearInputs, LinearActivationIntoBf16OrInt8) {
       ASSERT_NEAR(qv[(size_t)(r * kOut + j)] * sv[(size_t)r], gelu(yv[(size_t)(r * kOut + j)]), sv[(size_t)r] * 0.51);
   }
 }
+
+// The same for int8 rows out: GeGLU on each int8 GEMM tile (the quantized channels rearranged into
+// pairs), then the rows quantized, gives the bits of linear() then geglu_int8, from fp32 and from
+// int8 input rows; in other modes the op is those two calls.
+TEST_P(LinearInputs, LinearGegluInt8IsLinearThenGegluInt8) {
+  const Layer l = layer(13);
+  const int64_t inter = kOut / 2;
+  const std::vector<float> x = random_floats((size_t)(kRows * kIn), 14);
+  const Int8Rows xq = quantized(x, kIn);
+  const auto xd = put(x), xs = put(xq.scales);
+  const auto xqd = put(xq.q);
+  for (auto compute : {ops::ComputeType::INT8, ops::ComputeType::BF16}) {
+    ops::Context c = ctx();
+    c.compute = compute;
+    for (const ops::LinearInput& in : {ops::LinearInput{.f32 = xd.data()},
+                                       ops::LinearInput{.q = xqd.data(), .scales = xs.data()}}) {
+      auto z = output(l, false), scratch = output(l, false), z_again = output(l, false);
+      auto want = filled<int8_t>(kRows * inter, 99), got = filled<int8_t>(kRows * inter, 99);
+      auto want_scales = filled<float>(kRows, NAN), got_scales = filled<float>(kRows, NAN);
+      ops::linear(c, l.w, in, z.data(), kRows);
+      ops::geglu_int8(c, z.data(), want.data(), want_scales.data(), kRows, inter, Activation::GeluErf);
+      ops::linear_geglu_int8(c, l.w, in, kRows, Activation::GeluErf, scratch.data(), got.data(), got_scales.data());
+      EXPECT_EQ(get(got), get(want)) << "compute " << (int)compute << (in.q ? ", int8 rows" : ", fp32 rows");
+      EXPECT_EQ(get(got_scales), get(want_scales));
+      ops::linear(c, l.w, in, z_again.data(), kRows);
+      EXPECT_EQ(get(z_again), get(z));
+    }
+  }
+}

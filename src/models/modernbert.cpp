@@ -492,10 +492,10 @@ static void layer_forward(const ModernBertConfig& c, const Impl& m, const Parame
     ops::linear(ctx, L.mlp_out, g, io.x_out, N, /*accumulate=*/true);
     return;
   }
-  if (int8_inputs) {
-    ops::linear(ctx, L.mlp_in, normed_input(io.x_mid, L.mlp_norm), io.mlp_z, N);
+  if (int8_inputs) {  // the GeGLU on the GEMM's tiles, then its rows quantized
     int8_t* g = reinterpret_cast<int8_t*>(io.mlp_g);
-    ops::geglu_int8(ctx, io.mlp_z, g, io.row_scales, N, I, m.hidden_act);
+    ops::linear_geglu_int8(ctx, L.mlp_in, normed_input(io.x_mid, L.mlp_norm), N, m.hidden_act, io.mlp_z, g,
+                           io.row_scales);
     ops::copy(ctx, io.x_mid, io.x_out, N * H);
     ops::linear(ctx, L.mlp_out, g, io.row_scales, io.x_out, N, /*accumulate=*/true);
     return;

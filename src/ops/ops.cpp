@@ -215,6 +215,27 @@ void linear_geglu_bf16(const Context& ctx, const LinearWeights& w, const uint16_
   }
 }
 
+void linear_geglu_int8(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows,
+                       Activation act, float* z, int8_t* out, float* scales) {
+  const int64_t inter = w.out / 2;
+  switch (ctx.device) {
+    case Device::CPU:
+      if (ctx.compute == ComputeType::INT8 && cpu::linear_tiles_available(ctx)) {
+        {
+          const OpTimer timer("linear");  // the GEMM, with the GeGLU as its tiles' epilogue
+          cpu::linear_tiles(ctx, w, x, rows, /*paired=*/true,
+                            [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
+                              cpu::geglu_pairs(tile, ld, r1 - r0, cols / 2, z + r0 * inter + c0 / 2, inter, act);
+                            });
+        }
+        const OpTimer timer("geglu");  // its rows quantized
+        return cpu::int8_rows(z, rows, rows, inter, out, scales);
+      }
+      linear(ctx, w, x, z, rows);
+      return geglu_int8(ctx, z, out, scales, rows, inter, act);
+  }
+}
+
 void geglu_int8(const Context& ctx, const float* z, int8_t* q, float* scales, int64_t rows, int64_t inter,
                 Activation act) {
   const OpTimer timer("geglu");

@@ -171,6 +171,12 @@ void geglu_bf16(const Context& ctx, const float* z, uint16_t* out, int64_t rows,
 // never written; otherwise it goes through z ([rows, w.out] scratch). The same bits either way.
 void linear_geglu_bf16(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, int64_t rows,
                        Activation act, float* z, uint16_t* out);
+// geglu_int8(linear(x)) as one op: out [rows, w.out / 2] quantized per row, scales [rows]. In int8
+// mode the GeGLU runs on each GEMM tile as it is finished, into the first rows * w.out / 2 floats of
+// z, which are then quantized: the [rows, w.out] fp32 product is never written. Otherwise through z
+// ([rows, w.out] scratch). The same bits either way.
+void linear_geglu_int8(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows,
+                       Activation act, float* z, int8_t* out, float* scales);
 // geglu with the output quantized per row as layernorm_int8 quantizes.
 void geglu_int8(const Context& ctx, const float* z, int8_t* q, float* scales, int64_t rows, int64_t inter,
                 Activation act);

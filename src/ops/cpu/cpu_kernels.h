@@ -22,11 +22,13 @@ using TileEpilogue = std::function<void(const float* tile, int64_t ld, int64_t r
 bool linear_tiles_available(const Context& ctx);
 // ops::linear() without an output buffer: each tile of x W^T + b is handed to `epilogue` as it is
 // finished, from the thread that computed it, instead of being written into y; the values are
-// linear()'s. `paired` (bf16 only): the output is two halves whose column j and j + out / 2 go
-// together (GeGLU), and every tile holds matching columns of both: its first cols / 2 are columns
+// linear()'s. `paired`: the output is two halves whose column j and j + out / 2 go together
+// (GeGLU), and every tile holds matching columns of both: its first cols / 2 are columns
 // c0 / 2 + [0, cols / 2) of the first half, the rest the same columns of the second.
 void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows, bool paired,
                   const TileEpilogue& epilogue);
+// The output column at position p of the paired-halves order, for tiles of tile_cols columns.
+int64_t paired_column(int64_t out, int64_t tile_cols, int64_t p);
 // n bf16 values as fp32 (exact).
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n);
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -53,6 +55,8 @@ void activation_int8(const float* x, int8_t* q, float* scales, int64_t rows, int
 // unpaired rows where the tile's pairs start at a multiple of 8 (its vector width).
 void geglu_pairs_bf16(const float* tile, int64_t ld, int64_t rows, int64_t pairs, uint16_t* out, int64_t ldo,
                       Activation act);
+// The same in fp32 (geglu's values).
+void geglu_pairs(const float* tile, int64_t ld, int64_t rows, int64_t pairs, float* out, int64_t ldo, Activation act);
 void embedding(const float* table, int64_t dim, const int32_t* ids, int64_t n, float* out, bool accumulate);
 void rope_qkv(float* qkv, const int32_t* positions, int64_t rows, int heads, int head_dim, const float* inv_freq);
 void attention(const Context& ctx, const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,

@@ -215,6 +215,10 @@ void geglu_pairs_bf16(const float* tile, int64_t ld, int64_t rows, int64_t pairs
     }
 }
 
+void geglu_pairs(const float* tile, int64_t ld, int64_t rows, int64_t pairs, float* out, int64_t ldo, Activation act) {
+  for (int64_t r = 0; r < rows; ++r) geglu_halves(tile + r * ld, tile + r * ld + pairs, out + r * ldo, pairs, act);
+}
+
 void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act) {
   rows_through_buffer(rows, inter, [&](int64_t r, float* row) {
     geglu_row(z + r * 2 * inter, row, inter, act);

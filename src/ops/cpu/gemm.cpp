@@ -176,16 +176,9 @@ const PackedWeight& packed_tiles(const LinearWeights& w, LinearCache& cache, con
   PackedWeight& packed = cache.packed[paired ? 1 : 0];
   if (!packed.tiles.empty() && packed.full == full.w && packed.tail == tail.w && packed.rounded == round_to_bf16)
     return packed;
-  const int64_t half = w.out / 2;
   if (paired && w.bias) {
     packed.bias.resize((size_t)w.out);
-    for (int64_t ct = 0; ct < col_tiles; ++ct) {
-      const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols, first = ct * kTileCols / 2;
-      for (int64_t u = 0; u < nc / 2; ++u) {
-        packed.bias[(size_t)(ct * kTileCols + u)] = w.bias[first + u];
-        packed.bias[(size_t)(ct * kTileCols + nc / 2 + u)] = w.bias[half + first + u];
-      }
-    }
+    for (int64_t p = 0; p < w.out; ++p) packed.bias[(size_t)p] = w.bias[paired_column(w.out, kTileCols, p)];
   }
   std::vector<dnnl::memory> tiles((size_t)col_tiles);
   #pragma omp parallel for schedule(static)
@@ -194,12 +187,12 @@ const PackedWeight& packed_tiles(const LinearWeights& w, LinearCache& cache, con
     const int64_t nc = std::min(w.out, (ct + 1) * kTileCols) - ct * kTileCols;
     const TileKernel& kernel = nc == kTileCols ? full : tail;  // as linear() picks it
     const float* source = w.weight + ct * kTileCols * w.in;   // nc rows of width in
-    std::vector<float> gathered;  // paired: the tile's rows of each half
+    std::vector<float> gathered;  // paired: the tile's weight rows in that order
     if (paired) {
-      const int64_t first = ct * kTileCols / 2, n = nc / 2;
       gathered.resize((size_t)(nc * w.in));
-      std::memcpy(gathered.data(), w.weight + first * w.in, sizeof(float) * (size_t)(n * w.in));
-      std::memcpy(gathered.data() + n * w.in, w.weight + (half + first) * w.in, sizeof(float) * (size_t)(n * w.in));
+      for (int64_t u = 0; u < nc; ++u)
+        std::memcpy(gathered.data() + u * w.in, w.weight + paired_column(w.out, kTileCols, ct * kTileCols + u) * w.in,
+                    sizeof(float) * (size_t)w.in);
       source = gathered.data();
     }
     std::vector<uint16_t> bits;
@@ -358,6 +351,12 @@ void linear(const Context& ctx, const LinearWeights& w, const uint16_t* x_bf16, 
   linear_tiles(ctx, w, widened.data(), nullptr, y, rows, accumulate);
 }
 
+int64_t paired_column(int64_t out, int64_t tile_cols, int64_t p) {
+  const int64_t ct = p / tile_cols, u = p % tile_cols;
+  const int64_t nc = std::min(out, (ct + 1) * tile_cols) - ct * tile_cols, first = ct * tile_cols / 2;
+  return u < nc / 2 ? first + u : out / 2 + first + (u - nc / 2);
+}
+
 bool linear_tiles_available(const Context& ctx) {
   return ctx.compute == ComputeType::INT8 || (ctx.compute == ComputeType::BF16 && native_bf16_matmul());
 }
@@ -365,14 +364,13 @@ bool linear_tiles_available(const Context& ctx) {
 void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput& x, int64_t rows, bool paired,
                   const TileEpilogue& epilogue) {
   if (!linear_tiles_available(ctx)) throw Error("linear_tiles: not in bf16 with a native bf16 matmul, nor in int8");
-  if (paired && (ctx.compute != ComputeType::BF16 || w.out % 2 != 0))
-    throw Error("linear_tiles: paired halves need bf16 and an even number of outputs");
+  if (paired && w.out % 2 != 0) throw Error("linear_tiles: paired halves need an even number of outputs");
   // Other input forms as ops::linear takes them: int8 rows in bf16 mode as their values, bf16 rows in
   // int8 mode widened.
   if (ctx.compute == ComputeType::INT8) {
-    if (x.q) return linear_int8_tiles(w, nullptr, x.q, x.scales, rows, epilogue);
+    if (x.q) return linear_int8_tiles(w, nullptr, x.q, x.scales, rows, paired, epilogue);
     const std::vector<float> widened = x.bf16 ? bf16_widened(x.bf16, rows * w.in) : std::vector<float>();
-    return linear_int8_tiles(w, x.bf16 ? widened.data() : x.f32, nullptr, nullptr, rows, epilogue);
+    return linear_int8_tiles(w, x.bf16 ? widened.data() : x.f32, nullptr, nullptr, rows, paired, epilogue);
   }
   if (x.q) {
     const std::vector<float> values = int8_values(x.q, x.scales, rows, w.in);

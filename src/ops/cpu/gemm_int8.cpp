@@ -92,12 +92,18 @@ const Int8TileKernel& int8_tile_kernel(int64_t cols, int64_t in) {
 // What linear_int8 derives from one weight (LinearWeights::int8_cache): the per-channel scales, the
 // quantized weight, and its column tiles packed for the oneDNN kernels or, for the fallback, as
 // floats.
-struct Int8Cache {
-  std::mutex mu;
+struct Int8Weight {
   std::vector<float> scales;  // [out]
   std::vector<int8_t> q;      // [out, in]
+  std::vector<float> bias;    // the paired order's bias (the plain order uses w.bias)
   std::vector<dnnl::memory> packed_tiles;
   std::vector<float> q_float;  // [out, in], the fallback's operand
+};
+// In the weight's column order and in linear_tiles' paired-halves order (each made only when used; a
+// channel's quantization does not depend on its position, so both orders hold the same channels).
+struct Int8Cache {
+  std::mutex mu;
+  Int8Weight order[2];
 };
 
 Int8Cache& int8_cache(const LinearWeights& w) {
@@ -107,16 +113,29 @@ Int8Cache& int8_cache(const LinearWeights& w) {
   return *static_cast<Int8Cache*>(w.int8_cache.get());
 }
 
-// Quantizes the weight (once), and packs it for the kernel in use (once per kind).
-const Int8Cache& prepared(const LinearWeights& w, bool onednn) {
-  Int8Cache& cache = int8_cache(w);
-  std::lock_guard<std::mutex> lock(cache.mu);
+// Quantizes the weight (once), and packs it for the kernel in use (once per kind and order).
+const Int8Weight& prepared(const LinearWeights& w, bool onednn, bool paired) {
+  Int8Cache& c = int8_cache(w);
+  std::lock_guard<std::mutex> lock(c.mu);
   const int64_t K = w.in, N = w.out;
+  Int8Weight& cache = c.order[paired ? 1 : 0];
   if (cache.q.empty()) {
     cache.scales.resize((size_t)N);
     cache.q.resize((size_t)(N * K));
+    const float* rows = w.weight;
+    std::vector<float> gathered;  // paired: the weight's rows in that order
+    if (paired) {
+      gathered.resize((size_t)(N * K));
+      if (w.bias) cache.bias.resize((size_t)N);
+      for (int64_t p = 0; p < N; ++p) {
+        const int64_t from = paired_column(N, kTileCols, p);
+        std::memcpy(gathered.data() + p * K, w.weight + from * K, sizeof(float) * (size_t)K);
+        if (w.bias) cache.bias[(size_t)p] = w.bias[from];
+      }
+      rows = gathered.data();
+    }
     // A weight row is an activation row to int8_rows: the same symmetric rule, per output channel.
-    int8_rows(w.weight, N, N, K, cache.q.data(), cache.scales.data());
+    int8_rows(rows, N, N, K, cache.q.data(), cache.scales.data());
   }
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   if (onednn && cache.packed_tiles.empty()) {
@@ -166,13 +185,15 @@ void force_int8_fallback(bool on) { g_force_fallback.store(on, std::memory_order
 namespace {
 
 // linear_int8 on fp32 rows x, or (q_in set) on rows already quantized, with their scales.
-// With `epilogue`, each tile goes to it (dequantized into a dense scratch tile) instead of into y.
+// With `epilogue`, each tile goes to it (dequantized into a dense scratch tile) instead of into y;
+// `paired`: in linear_tiles' paired-halves column order.
 void int8_tiles(const LinearWeights& w, const float* x, const int8_t* q_in, const float* scales_in, float* y,
-                int64_t rows, bool accumulate, const TileEpilogue* epilogue = nullptr) {
+                int64_t rows, bool accumulate, const TileEpilogue* epilogue = nullptr, bool paired = false) {
   if (rows == 0) return;
   const int64_t K = w.in, N = w.out;
   const bool onednn = use_onednn();
-  const Int8Cache& cache = prepared(w, onednn);
+  const Int8Weight& cache = prepared(w, onednn, paired);
+  const float* bias_all = paired && w.bias ? cache.bias.data() : w.bias;
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
 
@@ -234,7 +255,7 @@ void int8_tiles(const LinearWeights& w, const float* x, const int8_t* q_in, cons
           continue;
         }
         // Back to fp32: one scale product per output, then the bias, then the residual.
-        const float* bias = w.bias ? w.bias + c0 : nullptr;
+        const float* bias = bias_all ? bias_all + c0 : nullptr;
         if (epilogue) {
           scratch.tile.resize((size_t)(kTileRows * nc));
           int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, scratch.tile.data(), nc,
@@ -262,8 +283,8 @@ void linear_int8(const Context&, const LinearWeights& w, const int8_t* q, const 
 }
 
 void linear_int8_tiles(const LinearWeights& w, const float* x, const int8_t* q, const float* scales, int64_t rows,
-                       const TileEpilogue& epilogue) {
-  int8_tiles(w, x, q, scales, nullptr, rows, false, &epilogue);
+                       bool paired, const TileEpilogue& epilogue) {
+  int8_tiles(w, x, q, scales, nullptr, rows, false, &epilogue, paired);
 }
 
 std::vector<float> int8_values(const int8_t* q, const float* scales, int64_t rows, int64_t k) {

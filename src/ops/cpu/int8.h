@@ -20,7 +20,7 @@ void linear_int8(const Context& ctx, const LinearWeights& w, const int8_t* q, co
 // linear_int8 with each tile handed to an epilogue instead of written into y (linear_tiles in
 // cpu_kernels.h): on fp32 rows x, or on quantized rows q with their scales.
 void linear_int8_tiles(const LinearWeights& w, const float* x, const int8_t* q, const float* scales, int64_t rows,
-                       const TileEpilogue& epilogue);
+                       bool paired, const TileEpilogue& epilogue);
 // The values of quantized rows (width k) as fp32: q[r, i] * scales[r].
 std::vector<float> int8_values(const int8_t* q, const float* scales, int64_t rows, int64_t k);
 
