@@ -583,6 +583,11 @@ void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t bat
   if (failure) std::rethrow_exception(failure);
 }
 
+// Whether bf16 attention (bf16 panels) of this head size and scale runs the fused kernel.
+bool fused_kernel_runs(int head_dim, float scale) {
+  return head_dim == kFusedHeadDim && scale > 0.0f && fused_bf16_attention_available();
+}
+
 // The fused kernel's panels for these sequences, laid out, with every row that is not a token's
 // zeroed (whole 16-row groups around each sequence's tokens: the token rows among them are written
 // afterwards, by qkv_tile_to_panels).
@@ -615,11 +620,11 @@ void qkv_tile_to_panels(const float* tile, int64_t ld, int64_t r0, int64_t r1, i
   const int64_t hidden = p.heads * d;
   alignas(64) float cos_buf[half], sin_buf[half];  // without a table
   alignas(64) uint16_t row[d];
+  const bool rotates = rotary && c0 < 2 * hidden;  // the tile holds Q or K heads
   int64_t b = sequence_of(cu_seqlens, batch, r0);
   for (int64_t r = r0; r < r1; ++r) {
     while (r >= cu_seqlens[b + 1]) ++b;
     const int64_t panel_row = p.front[b] + r - cu_seqlens[b];
-    const bool rotates = rotary && c0 < 2 * hidden;  // the tile holds Q or K heads
     const auto [c, sn] = rotates ? rope_row(table, *rotary, r, (int)half, cos_buf, sin_buf)
                                  : std::pair<const float*, const float*>{nullptr, nullptr};
     for (int64_t j = 0; j < cols; j += d) {
@@ -640,7 +645,8 @@ void qkv_tile_to_panels(const float* tile, int64_t ld, int64_t r0, int64_t r1, i
 }
 
 // attention(linear(x)) through the QKV GEMM's tiles (see qkv_attention in cpu_kernels.h).
-void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window, float scale,
+void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const LinearInput& x, float* out,
+                         const int64_t* cu_seqlens, int64_t batch, int heads, int64_t window, float scale,
                          const Rotary* rotary) {
   static thread_local Panels<uint16_t> panels;  // reused across layers and calls
   Panels<uint16_t>& p = panels;
@@ -656,9 +662,9 @@ void qkv_attention_fused(const Context& ctx, const LinearWeights& w, const Linea
   {
     const OpTimer timer("linear");  // the GEMM, its tiles written into the panels as its epilogue
     linear_tiles(ctx, w, x, rows, /*paired=*/false,
-                      [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
-                        qkv_tile_to_panels(tile, ld, r0, r1, c0, cols, cu_seqlens, batch, rotary, table.get(), p);
-                      });
+                 [&](const float* tile, int64_t ld, int64_t r0, int64_t r1, int64_t c0, int64_t cols) {
+                   qkv_tile_to_panels(tile, ld, r0, r1, c0, cols, cu_seqlens, batch, rotary, table.get(), p);
+                 });
   }
   const OpTimer timer(attention_op);
   attention_fused(p, cu_seqlens, batch, window, scale, out);
@@ -668,8 +674,7 @@ template <typename Elem>
 void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim,
                     int64_t window, float scale, bool round, const Rotary* rotary) {
   static thread_local Panels<Elem> panels;  // reused across layers and calls
-  const bool fused = std::is_same_v<Elem, uint16_t> && head_dim == kFusedHeadDim && scale > 0.0f &&
-                     fused_bf16_attention_available();
+  const bool fused = std::is_same_v<Elem, uint16_t> && fused_kernel_runs(head_dim, scale);
   Panels<Elem>& p = panels;
   if constexpr (std::is_same_v<Elem, uint16_t>) {
     if (fused) {
@@ -707,9 +712,9 @@ void qkv_attention(const Context& ctx, const LinearWeights& w, const LinearInput
                    const int64_t* cu_seqlens, int64_t batch, int heads, int head_dim, int64_t window, float scale,
                    const Rotary* rotary, bool* done) {
   *done = false;
-  // Where attention() would run the fused kernel (int8 models' attention runs as bf16's).
-  const bool fused = native_bf16_matmul() && head_dim == kFusedHeadDim && scale > 0.0f &&
-                     fused_bf16_attention_available();
+  // Where attention() would run the fused kernel: bf16 panels (a native bf16 matmul; int8 models'
+  // attention runs as bf16's) of head size 64.
+  const bool fused = native_bf16_matmul() && fused_kernel_runs(head_dim, scale);
   if (!fused || !linear_tiles_available(ctx) || w.out != 3 * heads * head_dim) return;
   qkv_attention_fused(ctx, w, x, out, cu_seqlens, batch, heads, window, scale, rotary);
   *done = true;

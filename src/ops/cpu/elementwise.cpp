@@ -145,38 +145,44 @@ void activation(float* x, int64_t n, Activation act) {
   for (int64_t i = 0; i < n; ++i) x[i] = activation_scalar(x[i], act);
 }
 
-// One row of act(x) into o, for the layers' inputs in bf16 and int8 (GELU vectorized, see ops.h).
-static inline void activation_row(const float* x, float* o, int64_t n, Activation act) {
+// o[i] = act(u[i]) * g[i] (GeGLU), or act(u[i]) without g, i < n: GELU (erf) by the vectorized
+// erf; the layers' inputs in bf16 and int8 take it without g too (ops.h).
+static inline void activation_gated(const float* u, const float* g, float* o, int64_t n, Activation act) {
   if (act == Activation::GeluErf) {
-    vec::gelu_erf_gate(x, nullptr, o, n);
+    vec::gelu_erf_gate(u, g, o, n);
+  } else if (g) {
+    for (int64_t i = 0; i < n; ++i) o[i] = activation_scalar(u[i], act) * g[i];
   } else {
-    for (int64_t i = 0; i < n; ++i) o[i] = activation_scalar(x[i], act);
+    for (int64_t i = 0; i < n; ++i) o[i] = activation_scalar(u[i], act);
   }
+}
+
+// For each of `rows` rows: compute(r, j, n, buf) writes values [j, j + n) of row r in fp32 into buf,
+// which are then rounded to bf16 at out + r * ldo + j. One tile from one thread: the buffer is on the
+// stack, and the pieces start at multiples of 8 (gelu_erf_gate's vector width), so a value takes the
+// same code path whatever the tile width.
+template <class Compute>
+static inline void rows_rounded_to_bf16(int64_t rows, int64_t cols, uint16_t* out, int64_t ldo, Compute compute) {
+  constexpr int64_t kPiece = 512;
+  float buf[kPiece];
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; j += kPiece) {
+      const int64_t n = std::min(kPiece, cols - j);
+      compute(r, j, n, buf);
+      round_row_to_bf16(buf, out + r * ldo + j, n);
+    }
 }
 
 void activation_bf16_rows(const float* x, int64_t ld, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo,
                           Activation act) {
-  float row[512];  // a tile's row in pieces (pieces start at multiples of 8: gelu_erf_gate's vector width)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; j += 512) {
-      const int64_t n = std::min<int64_t>(512, cols - j);
-      activation_row(x + r * ld + j, row, n, act);
-      round_row_to_bf16(row, out + r * ldo + j, n);
-    }
+  rows_rounded_to_bf16(rows, cols, out, ldo, [&](int64_t r, int64_t j, int64_t n, float* buf) {
+    activation_gated(x + r * ld + j, nullptr, buf, n, act);
+  });
 }
 
-// One GeGLU row: o[i] = act(u[i]) * g[i], i < inter.
-static inline void geglu_halves(const float* u, const float* g, float* o, int64_t inter, Activation act) {
-  if (act == Activation::GeluErf) {
-    vec::gelu_erf_gate(u, g, o, inter);
-  } else {
-    for (int64_t i = 0; i < inter; ++i) o[i] = activation_scalar(u[i], act) * g[i];
-  }
-}
-
-// u the first half of z_row and g the second.
+// One GeGLU row: z_row's first half activated, times its second.
 static inline void geglu_row(const float* z_row, float* o, int64_t inter, Activation act) {
-  geglu_halves(z_row, z_row + inter, o, inter, act);
+  activation_gated(z_row, z_row + inter, o, inter, act);
 }
 
 void activation_bf16(const float* x, uint16_t* out, int64_t rows, int64_t cols, Activation act) {
@@ -186,7 +192,7 @@ void activation_bf16(const float* x, uint16_t* out, int64_t rows, int64_t cols, 
 
 void activation_int8(const float* x, int8_t* q, float* scales, int64_t rows, int64_t cols, Activation act) {
   rows_through_buffer(rows, cols, [&](int64_t r, float* row) {
-    activation_row(x + r * cols, row, cols, act);
+    activation_gated(x + r * cols, nullptr, row, cols, act);
     scales[r] = quantize_row_int8(row, cols, q + r * cols);
   });
 }
@@ -205,18 +211,13 @@ void geglu_bf16(const float* z, uint16_t* out, int64_t rows, int64_t inter, Acti
 
 void geglu_pairs_bf16(const float* tile, int64_t ld, int64_t rows, int64_t pairs, uint16_t* out, int64_t ldo,
                       Activation act) {
-  // One tile from one thread (in L1/L2): no parallel loop. The row buffer is the stack's.
-  float row[1024];
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < pairs; j += 1024) {
-      const int64_t n = std::min<int64_t>(1024, pairs - j);
-      geglu_halves(tile + r * ld + j, tile + r * ld + pairs + j, row, n, act);
-      round_row_to_bf16(row, out + r * ldo + j, n);
-    }
+  rows_rounded_to_bf16(rows, pairs, out, ldo, [&](int64_t r, int64_t j, int64_t n, float* buf) {
+    activation_gated(tile + r * ld + j, tile + r * ld + pairs + j, buf, n, act);
+  });
 }
 
 void geglu_pairs(const float* tile, int64_t ld, int64_t rows, int64_t pairs, float* out, int64_t ldo, Activation act) {
-  for (int64_t r = 0; r < rows; ++r) geglu_halves(tile + r * ld, tile + r * ld + pairs, out + r * ldo, pairs, act);
+  for (int64_t r = 0; r < rows; ++r) activation_gated(tile + r * ld, tile + r * ld + pairs, out + r * ldo, pairs, act);
 }
 
 void geglu_int8(const float* z, int8_t* out, float* scales, int64_t rows, int64_t inter, Activation act) {
