@@ -105,13 +105,36 @@ TEST_P(LinearInputs, LayerNormIntoBf16OrInt8IsTheFp32NormConverted) {
         ASSERT_NEAR(fp32[(size_t)(r * dim + i)], want, 1e-5 * std::max(1.0, std::fabs(want)));
       }
     }
-    EXPECT_EQ(get(y16), rounded_bits(fp32)) << (with_beta ? "with beta" : "without beta");
+    const std::vector<uint16_t> want16 = rounded_bits(fp32);
+    EXPECT_EQ(get(y16), want16) << (with_beta ? "with beta" : "without beta");
     auto q = filled<int8_t>(rows * dim, 99);
     auto scales = filled<float>(rows, NAN);
     ops::layernorm_int8(ctx(), xd.data(), gd.data(), b, q.data(), scales.data(), rows, dim, eps);
     const Int8Rows want = quantized(fp32, dim);
     EXPECT_EQ(get(q), want.q);
     EXPECT_EQ(get(scales), want.scales);
+    // A row's result does not depend on the rows normalized beside it (the kernels take rows in
+    // groups): each row alone gives the same bits, and so does add_layernorm of its two halves.
+    std::vector<float> halves(x.size());
+    for (size_t i = 0; i < x.size(); ++i) halves[i] = x[i] * 0.5f;  // exact: x = halves + halves
+    const auto hd = put(halves);
+    auto summed = filled<float>(rows * dim, NAN);
+    ops::add_layernorm(ctx(), hd.data(), hd.data(), gd.data(), b, summed.data(), rows, dim, eps);
+    EXPECT_EQ(get(summed), fp32);
+    for (int64_t r = 0; r < rows; r += 5) {
+      const auto row = put(std::vector<float>(x.begin() + r * dim, x.begin() + (r + 1) * dim));
+      auto one = filled<float>(dim, NAN);
+      auto one16 = filled<uint16_t>(dim, 0xffff);
+      auto one_q = filled<int8_t>(dim, 99);
+      auto one_scale = filled<float>(1, NAN);
+      ops::layernorm(ctx(), row.data(), gd.data(), b, one.data(), 1, dim, eps);
+      ops::layernorm_bf16(ctx(), row.data(), gd.data(), b, one16.data(), 1, dim, eps);
+      ops::layernorm_int8(ctx(), row.data(), gd.data(), b, one_q.data(), one_scale.data(), 1, dim, eps);
+      ASSERT_EQ(get(one), std::vector<float>(fp32.begin() + r * dim, fp32.begin() + (r + 1) * dim)) << "row " << r;
+      ASSERT_EQ(get(one16), std::vector<uint16_t>(want16.begin() + r * dim, want16.begin() + (r + 1) * dim));
+      ASSERT_EQ(get(one_q), std::vector<int8_t>(want.q.begin() + r * dim, want.q.begin() + (r + 1) * dim));
+      ASSERT_EQ(get(one_scale)[0], want.scales[(size_t)r]);
+    }
   }
 }
 
