@@ -68,8 +68,9 @@ medenc::cli::Registrar reg(
           ->check(CLI::NonNegativeNumber);
       app.add_option("--dtype", s.dtype, "f32 | bf16 | int8 (default: f32)")
           ->check(CLI::IsMember({"f32", "bf16", "int8"}));
-      app.add_option("--pooling", s.pooling, "Pooling of /embed: mean | cls (default: mean)")
-          ->check(CLI::IsMember({"mean", "cls"}));
+      app.add_option("--pooling", s.pooling,
+                     "Pooling of /embed: mean | cls | splade (masked-LM models as SPLADE embedders; default: mean)")
+          ->check(CLI::IsMember({"mean", "cls", "splade"}));
       auto* prompt = app.add_option("--default-prompt", s.default_prompt,
                                     "Text prepended to the inputs of the embedding routes and /tokenize when a request "
                                     "names no prompt_name");

@@ -337,6 +337,12 @@ void Service::load() {
       prompt_found = true;
     }
     served->model = Model::load(spec.dir, mo);
+    // TEI's rule: SPLADE pooling serves masked-LM models; classifiers ignore the pooling.
+    const HeadKind head = served->model->info().head.kind;
+    if (options_.pooling == "splade" && head != HeadKind::MaskedLM && head != HeadKind::SequenceClassification)
+      throw Error(ErrorKind::InvalidInput,
+                  fmt::format("--pooling splade: model '{}' ({}) has no masked-LM head (a *ForMaskedLM model)",
+                              spec.name, spec.dir));
     // A window longer than --max-batch-tokens runs alone (run_jobs), so no clamp is needed.
     served->batcher = std::make_unique<Batcher>(served->model, bo, metrics_, tokenizers_);
     models_.push_back(std::move(served));
@@ -626,6 +632,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
   // How the computed inputs become the reply body.
   std::function<ordered_json(InferenceRequest&)> render;
 
+  const bool splade = options_.pooling == "splade";
   if (path == "/embed" || path == "/similarity" || openai) {
     std::optional<int64_t> dimensions;
     bool normalize = true;
@@ -666,7 +673,9 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
         dimensions = d->get<int64_t>();
       }
     }
-    if (dimensions && *dimensions > model.info().hidden_size)
+    if (splade && normalize) throw backend_error("normalize is not available for SPLADE models");
+    const int64_t width = splade ? model.info().vocab_size : model.info().hidden_size;
+    if (dimensions && *dimensions > width)
       throw validation_error("dimensions should be smaller than the maximum embedding dimension.");
     if (path != "/similarity") check_batch_size(inputs.size(), options_.max_client_batch_size);
     EmbedOptions eo;
@@ -721,6 +730,7 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
       return out;
     };
   } else if (path == "/embed_all") {
+    if (splade) throw backend_error("`/embed_all` is not available for SPLADE models");
     inputs = tei_inputs(field(body, "inputs"), tokenizer, "inputs", r->characters);
     check_batch_size(inputs.size(), options_.max_client_batch_size);
     if (stride > 0) throw validation_error("`stride` is not supported by /embed_all (one vector per token of one window)");

@@ -32,7 +32,9 @@ struct ServerOptions {
   bool auto_truncate = true;
   int64_t stride = 0;  // default stride of requests that give none (0: truncate)
   std::string dtype = "f32";
-  std::string pooling = "mean";  // /embed, /similarity, /v1/embeddings
+  // /embed, /similarity, /v1/embeddings: "mean", "cls", or "splade" (masked-LM models as SPLADE
+  // embedders, TEI's --pooling splade: vocabulary-wide vectors, no L2 normalization, no /embed_all).
+  std::string pooling = "mean";
   // Prepended to the texts of the embedding routes and /tokenize when a request names no
   // prompt_name: the text itself, or the name of a prompt in config_sentence_transformers.json.
   std::string default_prompt, default_prompt_name;

@@ -144,3 +144,39 @@ def test_bad_default_prompt_name_stops_the_server(prompt_model):
                         "--default-prompt-name", "query", "--default-prompt", "x"], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode != 0 and "exclude" in p.stderr.lower()
+
+
+def test_splade_pooling_serves_masked_lm_models_as_tei_does(models):
+    # TEI's --pooling splade: /info names it, /embed without normalization is the dense SPLADE vector
+    # (the same values /embed_sparse lists), normalization and /embed_all are refused with 424, and a
+    # model without a masked-LM head (other than a classifier) refuses to start.
+    s = Server("--model", f"mlm={models['mlm']}", "--model", f"cls={models['cls']}", "--pooling", "splade",
+               "--threads", "1")
+    try:
+        info = s.get("/info").json()
+        assert info["model_type"] == {"embedding": {"pooling": "splade"}}
+        texts = TEXTS[:2]
+        dense = s.post("/embed", {"inputs": texts, "normalize": False})
+        assert dense.status_code == 200, dense.text
+        dense = np.array(dense.json())
+        sparse = s.post("/embed_sparse", {"inputs": texts}).json()
+        vocab = json.load(open(os.path.join(models["mlm"], "config.json")))["vocab_size"]
+        assert dense.shape == (2, vocab)
+        for b, entries in enumerate(sparse):
+            want = np.zeros(vocab)
+            for e in entries:
+                want[e["index"]] = e["value"]
+            assert np.array_equal(dense[b], want)  # both the same float32 values, printed alike
+        cut = s.post("/embed", {"inputs": texts[0], "normalize": False, "dimensions": 100}).json()
+        assert np.array_equal(np.array(cut[0]), dense[0][:100])
+        refused = s.post("/embed", {"inputs": texts})
+        check_error(refused, 424, "Backend")
+        assert "normalize is not available for SPLADE models" in refused.json()["error"]
+        check_error(s.post("/embed_all", {"inputs": texts}), 424, "Backend")
+        assert s.post("/predict", {"inputs": texts[0], "model": "cls"}).status_code == 200  # classifiers unaffected
+    finally:
+        assert s.stop() == 0
+    p = subprocess.run([MEDENC, "serve", "--model", f"ner={models['ner']}", "--host", "127.0.0.1", "--port", "0",
+                        "--pooling", "splade"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "--pooling splade" in p.stderr and "'ner'" in p.stderr and "masked-LM" in p.stderr, p.stderr
