@@ -460,6 +460,33 @@ static void embed(const Impl& m, const ParameterSet& ps, int64_t H, const int32_
   ops::embedding(m.ctx, param_or_null(ps, m.pos_emb), H, positions, N, out, /*accumulate=*/true);
 }
 
+// A sub-layer's output W a joined to the residual stream x: x_out = x + dropout(W a) (pre-norm), or
+// x_out = LN(x + dropout(W a)) (post-norm; training keeps the sum in `sum` for the backward pass).
+// x_out may alias x; t is [N, H] scratch.
+static void add_sublayer(const ops::Context& ctx, const ops::LinearWeights& w, const ops::LinearInput& a,
+                         const float* x, float* x_out, float* t, float* sum, const NormWeights& norm,
+                         const ops::Dropout* drop, bool pre_norm, int64_t N, int64_t H, float eps) {
+  if (pre_norm) {
+    ops::copy(ctx, x, x_out, N * H);  // a no-op when they alias
+    if (drop && drop->active()) {
+      ops::linear(ctx, w, a, t, N);
+      ops::dropout(ctx, t, N * H, *drop);
+      ops::add(ctx, x_out, t, x_out, N * H);
+    } else {
+      ops::linear(ctx, w, a, x_out, N, /*accumulate=*/true);
+    }
+    return;
+  }
+  ops::linear(ctx, w, a, t, N);
+  if (drop) ops::dropout(ctx, t, N * H, *drop);
+  if (sum) {
+    ops::add(ctx, x, t, sum, N * H);
+    ops::layernorm(ctx, sum, norm.weight, norm.bias, x_out, N, H, eps);
+  } else {
+    ops::add_layernorm(ctx, x, t, norm.weight, norm.bias, x_out, N, H, eps);
+  }
+}
+
 // Layer l.  BERT: x = LN(x + attn(x)); x = LN(x + W2 act(W1 x)).
 //           Megatron: x += attn(LN(x)); x += W2 act(W1 LN(x)).
 // Dropout (training) sits on the attention probabilities and on each sub-layer's output.
@@ -487,26 +514,8 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
     ops::qkv_attention(ctx, L.qkv, ops::LinearInput{.f32 = attn_in}, io.qkv, io.attn, batch.offsets.data(),
                        batch.size(), heads, hd, -1, scale, nullptr);
   }
-  if (pre_norm) {
-    ops::copy(ctx, io.x_in, io.x_mid, N * H);  // a no-op when they alias
-    if (drop && drop->attn_out.active()) {
-      ops::linear(ctx, L.attn_out, io.attn, io.t, N);
-      ops::dropout(ctx, io.t, N * H, drop->attn_out);
-      ops::add(ctx, io.x_mid, io.t, io.x_mid, N * H);
-    } else {
-      ops::linear(ctx, L.attn_out, io.attn, io.x_mid, N, /*accumulate=*/true);
-    }
-  } else {
-    ops::linear(ctx, L.attn_out, io.attn, io.t, N);
-    if (drop) ops::dropout(ctx, io.t, N * H, drop->attn_out);
-    if (io.a_pre) {
-      ops::add(ctx, io.x_in, io.t, io.a_pre, N * H);
-      ops::layernorm(ctx, io.a_pre, L.attn_out_norm.weight, L.attn_out_norm.bias, io.x_mid, N, H, eps);
-    } else {
-      ops::add_layernorm(ctx, io.x_in, io.t, L.attn_out_norm.weight, L.attn_out_norm.bias, io.x_mid, N, H,
-                         eps);
-    }
-  }
+  add_sublayer(ctx, L.attn_out, ops::LinearInput{.f32 = io.attn}, io.x_in, io.x_mid, io.t, io.a_pre,
+               L.attn_out_norm, drop ? &drop->attn_out : nullptr, pre_norm, N, H, eps);
 
   const float* ffn_in = io.x_mid;
   if (pre_norm) {
@@ -528,37 +537,15 @@ static void layer_forward(const BertConfig& c, const Impl& m, const ParameterSet
       ops::activation_int8(ctx, io.f, q, io.row_scales, N, I, m.hidden_act);
       act_rows = {.q = q, .scales = io.row_scales};
     }
-    if (pre_norm) {
-      ops::copy(ctx, io.x_mid, io.x_out, N * H);
-      ops::linear(ctx, L.ffn_out, act_rows, io.x_out, N, /*accumulate=*/true);
-    } else {
-      ops::linear(ctx, L.ffn_out, act_rows, io.t, N);
-      ops::add_layernorm(ctx, io.x_mid, io.t, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
-    }
+    add_sublayer(ctx, L.ffn_out, act_rows, io.x_mid, io.x_out, io.t, nullptr, L.out_norm, nullptr, pre_norm, N, H,
+                 eps);
     return;
   }
   ops::linear(ctx, L.ffn_in, ffn_in, io.f, N);
   ops::copy(ctx, io.f, io.act, N * I);
   ops::activation(ctx, io.act, N * I, m.hidden_act);
-  if (pre_norm) {
-    ops::copy(ctx, io.x_mid, io.x_out, N * H);
-    if (drop && drop->ffn_out.active()) {
-      ops::linear(ctx, L.ffn_out, io.act, io.t, N);
-      ops::dropout(ctx, io.t, N * H, drop->ffn_out);
-      ops::add(ctx, io.x_out, io.t, io.x_out, N * H);
-    } else {
-      ops::linear(ctx, L.ffn_out, io.act, io.x_out, N, /*accumulate=*/true);
-    }
-  } else {
-    ops::linear(ctx, L.ffn_out, io.act, io.t, N);
-    if (drop) ops::dropout(ctx, io.t, N * H, drop->ffn_out);
-    if (io.y_pre) {
-      ops::add(ctx, io.x_mid, io.t, io.y_pre, N * H);
-      ops::layernorm(ctx, io.y_pre, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
-    } else {
-      ops::add_layernorm(ctx, io.x_mid, io.t, L.out_norm.weight, L.out_norm.bias, io.x_out, N, H, eps);
-    }
-  }
+  add_sublayer(ctx, L.ffn_out, ops::LinearInput{.f32 = io.act}, io.x_mid, io.x_out, io.t, io.y_pre, L.out_norm,
+               drop ? &drop->ffn_out : nullptr, pre_norm, N, H, eps);
 }
 
 // The tanh pooler over rows (each sequence's [CLS] row): out = tanh(pre), pre = W in + b (out may
