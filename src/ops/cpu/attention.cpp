@@ -41,6 +41,7 @@
 #include "ops/cpu/bf16.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
+#include "ops/cpu/parallel.h"
 #include "ops/cpu/vec_math.h"
 
 namespace medenc::ops::cpu::MEDENC_CPU_ISA_NS {
@@ -554,7 +555,6 @@ void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t bat
     int64_t b, h, begin, end;
   };
   std::vector<Item> items;
-  std::exception_ptr failure;
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
     const int64_t block = query_block_of(len, window, true);
@@ -562,25 +562,15 @@ void attention_fused(Panels<uint16_t>& p, const int64_t* cu_seqlens, int64_t bat
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t i0 = 0; i0 < len; i0 += span) items.push_back({b, h, i0, std::min(len, i0 + span)});
   }
-  #pragma omp parallel
-  {
+  parallel_items((int64_t)items.size(), [&](int64_t n) {
     static thread_local FusedScratch scratch;
-    #pragma omp for schedule(dynamic, 1)
-    for (size_t n = 0; n < items.size(); ++n) {
-      const Item& it = items[n];
-      const int64_t len = cu_seqlens[it.b + 1] - cu_seqlens[it.b], at = p.panel(it.b, it.h);
-      try {
-        float* o = out + cu_seqlens[it.b] * hidden + it.h * d;  // no merge pass: rows written in place
-        attend_bf16_d64(p.q.data() + at, p.k_packed.data() + at, p.v_packed.data() + at, o, hidden, len, it.begin,
-                        it.end, window, p.front[it.b], uses_bands(len, window),
-                        query_block_of(len, window, true), fused_keys_per_block(len, window), scale, scratch);
-      } catch (...) {  // its scratch's allocation
-        #pragma omp critical
-        if (!failure) failure = std::current_exception();
-      }
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+    const Item& it = items[(size_t)n];
+    const int64_t len = cu_seqlens[it.b + 1] - cu_seqlens[it.b], at = p.panel(it.b, it.h);
+    float* o = out + cu_seqlens[it.b] * hidden + it.h * d;  // no merge pass: rows written in place
+    attend_bf16_d64(p.q.data() + at, p.k_packed.data() + at, p.v_packed.data() + at, o, hidden, len, it.begin, it.end,
+                    window, p.front[it.b], uses_bands(len, window), query_block_of(len, window, true),
+                    fused_keys_per_block(len, window), scale, scratch);
+  });
 }
 
 // Whether bf16 attention (bf16 panels) of this head size and scale runs the fused kernel.
@@ -684,25 +674,12 @@ void attention_impl(const float* qkv, float* out, const int64_t* cu_seqlens, int
     }
   }
   split_heads(qkv, cu_seqlens, batch, heads, head_dim, window, round, rotary, p);
-  const int64_t items = batch * heads;
-  std::exception_ptr failure;
-  #pragma omp parallel
-  {
+  parallel_items(batch * heads, [&](int64_t item) {
     static thread_local Scratch<Elem> scratch;
-    #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t b = item / heads, h = item % heads;
-      const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
-      if (len <= 0) continue;
-      try {
-        attend(p, b, h, len, window, scale, round, scratch);
-      } catch (...) {
-        #pragma omp critical
-        if (!failure) failure = std::current_exception();
-      }
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+    const int64_t b = item / heads, h = item % heads;
+    const int64_t len = cu_seqlens[b + 1] - cu_seqlens[b];
+    if (len > 0) attend(p, b, h, len, window, scale, round, scratch);
+  });
   merge_heads(p, cu_seqlens, batch, out);
 }
 

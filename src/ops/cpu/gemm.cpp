@@ -26,6 +26,7 @@
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
 #include "ops/cpu/int8.h"
+#include "ops/cpu/parallel.h"
 
 namespace medenc::ops::cpu {
 
@@ -266,75 +267,61 @@ void linear_tiles(const Context& ctx, const LinearWeights& w, const float* x, co
     x = x_rounded.data();  // whole tiles: no partial-tile copy needed below
   }
 
-  std::exception_ptr failure;
-  #pragma omp parallel
-  {
+  // The tile, not the thread, fixes each output's summation order.
+  parallel_items(row_tiles * col_tiles, [&](int64_t tile) {
     static thread_local ThreadScratch scratch;
     static thread_local dnnl::stream stream(cpu_engine());
-    // Dynamic: on a shared VM one core is often briefly descheduled, and a static split would leave
-    // the other waiting at the end (the tile, not the thread, fixes each output's summation order).
-    #pragma omp for schedule(dynamic, 1) collapse(2)
-    for (int64_t rt = 0; rt < row_tiles; ++rt) {
-      for (int64_t ct = 0; ct < col_tiles; ++ct) {
-        const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
-        const int64_t c0 = ct * kTileCols, nc = std::min(N, c0 + kTileCols) - c0;
-        const bool full_rows = (r1 - r0) == kTileRows;
-        const TileKernel& kernel = nc == kTileCols ? full : tail;
-        // A operand: bf16 rows, the input rows directly, or a zero-padded copy for a partial tile.
-        void* a = nullptr;
-        if (bf16 && x_bf16 && !full_rows) {
-          scratch.a_pad_bf16.assign((size_t)(kTileRows * K), 0);
-          std::memcpy(scratch.a_pad_bf16.data(), xb + r0 * K, sizeof(uint16_t) * (size_t)((r1 - r0) * K));
-          a = scratch.a_pad_bf16.data();
-        } else if (bf16) {
-          a = const_cast<uint16_t*>(xb + r0 * K);
-        } else if (full_rows || bf16_mode) {
-          a = const_cast<float*>(x + r0 * K);
-        } else {
-          scratch.a_pad.assign((size_t)(kTileRows * K), 0.0f);
-          std::memcpy(scratch.a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
-          a = scratch.a_pad.data();
-        }
-        // C operand: y itself for full fp32 tiles, else a scratch tile copied out afterwards.
-        const bool in_place = !bf16 && full_rows;
-        const int64_t ldc = bf16 ? nc : N;
-        float* c = y + r0 * N + c0;
-        if (!in_place) {
-          // Rows past r1 are computed from zero inputs and dropped, so the scratch needs no zeroing.
-          if (scratch.c_tile.size() < (size_t)(kTileRows * ldc)) scratch.c_tile.resize((size_t)(kTileRows * ldc));
-          if (accumulate && !bf16)  // the sum post-op adds what the tile holds
-            for (int64_t r = r0; r < r1; ++r)
-              std::memcpy(scratch.c_tile.data() + (r - r0) * ldc, y + r * N + c0, sizeof(float) * (size_t)nc);
-          c = scratch.c_tile.data();
-        }
-        if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
-          scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
-        try {
-          std::unordered_map<int, dnnl::memory> args{
-              {DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), a)},
-              {DNNL_ARG_WEIGHTS, weights[(size_t)ct]},
-              {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), c)},
-              {DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}};
-          if (has_bias)
-            args.emplace(DNNL_ARG_BIAS, dnnl::memory(kernel.bias, cpu_engine(), const_cast<float*>(bias + c0)));
-          kernel.matmul.execute(stream, args);
-        } catch (...) {
-          #pragma omp critical
-          if (!failure) failure = std::current_exception();
-        }
-        if (in_place) continue;
-        if (epilogue) {
-          (*epilogue)(scratch.c_tile.data(), ldc, r0, r1, c0, nc);
-        } else if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
-          add_tile_rows(scratch.c_tile.data(), r1 - r0, nc, ldc, y + r0 * N + c0, N);
-        } else {
-          for (int64_t r = r0; r < r1; ++r)
-            std::memcpy(y + r * N + c0, scratch.c_tile.data() + (r - r0) * ldc, sizeof(float) * (size_t)nc);
-        }
-      }
+    const int64_t rt = tile / col_tiles, ct = tile % col_tiles;
+    const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
+    const int64_t c0 = ct * kTileCols, nc = std::min(N, c0 + kTileCols) - c0;
+    const bool full_rows = (r1 - r0) == kTileRows;
+    const TileKernel& kernel = nc == kTileCols ? full : tail;
+    // A operand: bf16 rows, the input rows directly, or a zero-padded copy for a partial tile.
+    void* a = nullptr;
+    if (bf16 && x_bf16 && !full_rows) {
+      scratch.a_pad_bf16.assign((size_t)(kTileRows * K), 0);
+      std::memcpy(scratch.a_pad_bf16.data(), xb + r0 * K, sizeof(uint16_t) * (size_t)((r1 - r0) * K));
+      a = scratch.a_pad_bf16.data();
+    } else if (bf16) {
+      a = const_cast<uint16_t*>(xb + r0 * K);
+    } else if (full_rows || bf16_mode) {
+      a = const_cast<float*>(x + r0 * K);
+    } else {
+      scratch.a_pad.assign((size_t)(kTileRows * K), 0.0f);
+      std::memcpy(scratch.a_pad.data(), x + r0 * K, sizeof(float) * (size_t)((r1 - r0) * K));
+      a = scratch.a_pad.data();
     }
-  }
-  if (failure) std::rethrow_exception(failure);
+    // C operand: y itself for full fp32 tiles, else a scratch tile copied out afterwards.
+    const bool in_place = !bf16 && full_rows;
+    const int64_t ldc = bf16 ? nc : N;
+    float* c = y + r0 * N + c0;
+    if (!in_place) {
+      // Rows past r1 are computed from zero inputs and dropped, so the scratch needs no zeroing.
+      if (scratch.c_tile.size() < (size_t)(kTileRows * ldc)) scratch.c_tile.resize((size_t)(kTileRows * ldc));
+      if (accumulate && !bf16)  // the sum post-op adds what the tile holds
+        for (int64_t r = r0; r < r1; ++r)
+          std::memcpy(scratch.c_tile.data() + (r - r0) * ldc, y + r * N + c0, sizeof(float) * (size_t)nc);
+      c = scratch.c_tile.data();
+    }
+    if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
+      scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), a)},
+        {DNNL_ARG_WEIGHTS, weights[(size_t)ct]},
+        {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), c)},
+        {DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}};
+    if (has_bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(kernel.bias, cpu_engine(), const_cast<float*>(bias + c0)));
+    kernel.matmul.execute(stream, args);
+    if (in_place) return;
+    if (epilogue) {
+      (*epilogue)(scratch.c_tile.data(), ldc, r0, r1, c0, nc);
+    } else if (bf16 && accumulate) {  // (x W + b) + residual: the one rounding the sum post-op makes
+      add_tile_rows(scratch.c_tile.data(), r1 - r0, nc, ldc, y + r0 * N + c0, N);
+    } else {
+      for (int64_t r = r0; r < r1; ++r)
+        std::memcpy(y + r * N + c0, scratch.c_tile.data() + (r - r0) * ldc, sizeof(float) * (size_t)nc);
+    }
+  });
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_engine.h"
 #include "ops/cpu/int8.h"
+#include "ops/cpu/parallel.h"
 
 namespace medenc::ops::cpu {
 
@@ -217,58 +218,45 @@ void int8_tiles(const LinearWeights& w, const float* x, const int8_t* q_in, cons
   }
   const float* xqf = xq_float.data();
 
-  std::exception_ptr failure;
-  #pragma omp parallel
-  {
+  parallel_items(row_tiles * col_tiles, [&](int64_t tile) {
     static thread_local Int8Scratch scratch;
     static thread_local dnnl::stream stream(cpu_engine());
-    #pragma omp for schedule(dynamic, 1) collapse(2)
-    for (int64_t rt = 0; rt < row_tiles; ++rt) {
-      for (int64_t ct = 0; ct < col_tiles; ++ct) {
-        const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
-        const int64_t c0 = ct * kTileCols, nc = std::min(N, c0 + kTileCols) - c0;
-        if (scratch.acc.size() < (size_t)(kTileRows * nc)) scratch.acc.resize((size_t)(kTileRows * nc));
-        int32_t* acc = scratch.acc.data();
-        try {
-          if (onednn) {
-            const Int8TileKernel& kernel = int8_tile_kernel(nc, K);
-            if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
-              scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
-            const int8_t* a = xqp + r0 * K;
-            if (q_in && r1 - r0 < kTileRows) {  // a given partial tile: zero-padded
-              scratch.a_pad.assign((size_t)(kTileRows * K), 0);
-              std::memcpy(scratch.a_pad.data(), a, (size_t)((r1 - r0) * K));
-              a = scratch.a_pad.data();
-            }
-            kernel.matmul.execute(
-                stream, {{DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), const_cast<int8_t*>(a))},
-                         {DNNL_ARG_WEIGHTS, cache.packed_tiles[(size_t)ct]},
-                         {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), acc)},
-                         {DNNL_ARG_SCRATCHPAD,
-                          dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}});
-          } else {
-            exact_tile_fp32(xqf + r0 * K, cache.q_float.data() + c0 * K, K, nc, acc, scratch);
-          }
-        } catch (...) {
-          #pragma omp critical
-          if (!failure) failure = std::current_exception();
-          continue;
-        }
-        // Back to fp32: one scale product per output, then the bias, then the residual.
-        const float* bias = bias_all ? bias_all + c0 : nullptr;
-        if (epilogue) {
-          scratch.tile.resize((size_t)(kTileRows * nc));
-          int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, scratch.tile.data(), nc,
-                               false);
-          (*epilogue)(scratch.tile.data(), nc, r0, r1, c0, nc);
-        } else {
-          int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, y + r0 * N + c0, N,
-                               accumulate);
-        }
+    const int64_t rt = tile / col_tiles, ct = tile % col_tiles;
+    const int64_t r0 = rt * kTileRows, r1 = std::min(rows, r0 + kTileRows);
+    const int64_t c0 = ct * kTileCols, nc = std::min(N, c0 + kTileCols) - c0;
+    if (scratch.acc.size() < (size_t)(kTileRows * nc)) scratch.acc.resize((size_t)(kTileRows * nc));
+    int32_t* acc = scratch.acc.data();
+    if (onednn) {
+      const Int8TileKernel& kernel = int8_tile_kernel(nc, K);
+      if (scratch.dnnl_scratch.size() < kernel.scratchpad.get_size())
+        scratch.dnnl_scratch.resize(kernel.scratchpad.get_size());
+      const int8_t* a = xqp + r0 * K;
+      if (q_in && r1 - r0 < kTileRows) {  // a given partial tile: zero-padded
+        scratch.a_pad.assign((size_t)(kTileRows * K), 0);
+        std::memcpy(scratch.a_pad.data(), a, (size_t)((r1 - r0) * K));
+        a = scratch.a_pad.data();
       }
+      kernel.matmul.execute(
+          stream, {{DNNL_ARG_SRC, dnnl::memory(kernel.a, cpu_engine(), const_cast<int8_t*>(a))},
+                   {DNNL_ARG_WEIGHTS, cache.packed_tiles[(size_t)ct]},
+                   {DNNL_ARG_DST, dnnl::memory(kernel.c, cpu_engine(), acc)},
+                   {DNNL_ARG_SCRATCHPAD,
+                    dnnl::memory(kernel.scratchpad, cpu_engine(), scratch.dnnl_scratch.data())}});
+    } else {
+      exact_tile_fp32(xqf + r0 * K, cache.q_float.data() + c0 * K, K, nc, acc, scratch);
     }
-  }
-  if (failure) std::rethrow_exception(failure);
+    // Back to fp32: one scale product per output, then the bias, then the residual.
+    const float* bias = bias_all ? bias_all + c0 : nullptr;
+    if (epilogue) {
+      scratch.tile.resize((size_t)(kTileRows * nc));
+      int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, scratch.tile.data(), nc,
+                           false);
+      (*epilogue)(scratch.tile.data(), nc, r0, r1, c0, nc);
+    } else {
+      int8_dequantize_rows(acc, r1 - r0, nc, sx + r0, cache.scales.data() + c0, bias, y + r0 * N + c0, N,
+                           accumulate);
+    }
+  });
 }
 
 }  // namespace
