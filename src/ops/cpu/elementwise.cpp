@@ -131,10 +131,17 @@ static void layernorm_rows(const float* x, const float* gamma, const float* beta
   });
 }
 
-void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps) {
+// layernorm_rows on all rows, in parallel work items of kNormRowsPerItem rows.
+template <typename Out>
+static void layernorm_parallel(const float* x, const float* gamma, const float* beta, Out* y, int64_t rows,
+                               int64_t dim, float eps) {
   #pragma omp parallel for schedule(static)
   for (int64_t r0 = 0; r0 < rows; r0 += kNormRowsPerItem)
     layernorm_rows(x + r0 * dim, gamma, beta, y + r0 * dim, std::min(kNormRowsPerItem, rows - r0), dim, eps);
+}
+
+void layernorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int64_t dim, float eps) {
+  layernorm_parallel(x, gamma, beta, y, rows, dim, eps);
 }
 
 // A row computed in fp32 rounded to bf16.
@@ -157,9 +164,7 @@ static void rows_through_buffer(int64_t rows, int64_t width, Convert convert) {
 
 void layernorm_bf16(const float* x, const float* gamma, const float* beta, uint16_t* y, int64_t rows, int64_t dim,
                     float eps) {
-  #pragma omp parallel for schedule(static)
-  for (int64_t r0 = 0; r0 < rows; r0 += kNormRowsPerItem)
-    layernorm_rows(x + r0 * dim, gamma, beta, y + r0 * dim, std::min(kNormRowsPerItem, rows - r0), dim, eps);
+  layernorm_parallel(x, gamma, beta, y, rows, dim, eps);
 }
 
 void layernorm_int8(const float* x, const float* gamma, const float* beta, int8_t* y, float* scales, int64_t rows,
