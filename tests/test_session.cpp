@@ -1,6 +1,7 @@
 // The library API: sessions over one shared model run concurrently with the same bits as one
 // session alone; request calls return typed results equal to the CLI's JSON lines; cancellation.
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <thread>
 
@@ -121,6 +122,50 @@ TEST(Session, BadInputsGetErrorsInPlaceAndWrongHeadsAreUnsupported) {
     FAIL() << "an empty folder is not a model";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidModel) << e.what();
+  }
+}
+
+// Session::embed with SPLADE pooling returns vocabulary-wide rows (not the hidden size's: those rows
+// were once dropped for zeros), each the max over the tokens of log(1 + relu(logit)) computed here
+// from the model's own logits; "tokens" pooling, a row per token, is refused with a clear error.
+TEST(Session, EmbedGivesSpladeVectorsAndRefusesPerTokenRows) {
+  const std::string dir = test::make_model("ModernBertForMaskedLM", "modernbert-base", 4);
+  const std::shared_ptr<const Model> model = Model::load(dir);
+  Session s(model);
+  const auto in = inputs_from(2, 3);
+  EmbedOptions eo;
+  eo.pooling = Pooling::Splade;
+  const EmbedResponse r = s.embed(in, eo);
+  const int64_t vocab = model->info().vocab_size;
+  ASSERT_EQ(r.dim, vocab);
+  ASSERT_EQ(r.data.size(), in.size() * (size_t)vocab);
+  auto encoder = load_encoder(dir);
+  for (size_t i = 0; i < in.size(); ++i) {
+    ASSERT_TRUE(r.inputs[i].ok()) << r.inputs[i].error;
+    const Encoding enc = model->tokenizer().encode(in[i].text);
+    const ForwardOutput out = test::forward_one(*encoder, enc.ids);
+    ASSERT_EQ(out.logits_cols, vocab);
+    double worst = 0;
+    int64_t nonzero = 0;
+    for (int64_t v = 0; v < vocab; ++v) {
+      double best = 0;
+      for (int64_t t = 0; t < (int64_t)enc.ids.size(); ++t)
+        best = std::max(best, std::log1p(std::max(0.0, (double)out.logits[t * vocab + v])));
+      const float got = r.row(i)[(size_t)v];
+      worst = std::max(worst, std::abs(got - best));
+      nonzero += got != 0.0f;
+      if (best == 0) ASSERT_EQ(got, 0.0f) << "input " << i << ", vocabulary entry " << v;
+    }
+    EXPECT_LT(worst, 1e-5) << "input " << i;
+    EXPECT_GT(nonzero, 0) << "input " << i;
+  }
+  eo.pooling = Pooling::Tokens;
+  try {
+    s.embed(in, eo);
+    FAIL() << "per-token rows do not fit [inputs, dim]";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("tokens"), std::string::npos) << e.what();
   }
 }
 

@@ -126,7 +126,9 @@ using ClassifyResponse = Response<ClassificationResult>;
 using NerResponse = Response<std::vector<EntitySpan>>;
 using FillMaskResponse = Response<std::vector<MaskPredictions>>;
 
-// Embeddings as one contiguous row-major float array [inputs, dim] (a failed input's row is zeros).
+// Embeddings as one contiguous row-major float array [inputs, dim] (a failed input's row is zeros):
+// dim is the hidden size, or the vocabulary size with SPLADE pooling. Session::embed refuses "tokens"
+// pooling (a row per token: run make_embed_task for those).
 struct EmbedResponse {
   int64_t dim = 0;
   std::vector<float> data;

@@ -194,7 +194,8 @@ aggregation: none | simple | first | average | max (Hugging Face's pipeline).
            py::arg("max_batch_tokens") = 16384,
            (std::string(R"doc(Embeddings as a numpy float32 array [len(texts), hidden_size] (one buffer, no copy).
 
-pooling: "mean" (all tokens, special tokens included) or "cls"; normalize: unit L2 norm.
+pooling: "mean" (all tokens, special tokens included), "cls", or "splade" (masked-LM models: rows of
+vocab_size, the max over tokens of log(1 + relu(logit))); normalize: unit L2 norm.
 )doc") + kTextsDoc).c_str())
       .def("fill_mask", &PyModel::fill_mask, py::arg("texts"), py::kw_only(), py::arg("top_k") = 5,
            py::arg("max_length") = py::none(), py::arg("max_batch_tokens") = 16384, py::arg("on_error") = "raise",

@@ -1,6 +1,7 @@
 """The binding's results equal the CLI's JSON lines bit for bit (json.loads of the CLI's output),
 and forward() matches Hugging Face's own outputs stored in the fixtures."""
 import json
+import os
 import struct
 
 import numpy as np
@@ -88,6 +89,21 @@ def test_embed_is_numpy_and_equals_cli(models, texts, pooling, normalize):
     assert np.array_equal(cli.astype(np.float32), emb)
     if normalize:
         assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_embed_splade_rows_span_the_vocabulary_and_equal_cli(models, texts):
+    # SPLADE over the masked-LM head: one row of vocab_size per text (Session::embed once dropped them
+    # for zeros), the CLI's values; per-token rows ("tokens") do not fit one array and are refused.
+    m = medenc.Model(models["mlm"], threads=1)
+    emb = m.embed(texts[:3], pooling="splade")
+    vocab = json.load(open(os.path.join(models["mlm"], "config.json")))["vocab_size"]
+    assert emb.shape == (3, vocab) and emb.dtype == np.float32
+    assert (emb >= 0).all() and (emb > 0).any(axis=1).all()
+    cli = np.array([line["embedding"] for line in cli_lines("embed", models["mlm"], texts[:3], "--pooling", "splade")],
+                   dtype=np.float64)
+    assert np.array_equal(cli.astype(np.float32), emb)
+    with pytest.raises(medenc.InvalidInputError, match="tokens"):
+        m.embed(texts[:1], pooling="tokens")
 
 
 def read_safetensors(path):

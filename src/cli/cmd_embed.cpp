@@ -25,8 +25,10 @@ int run(const Options& o) {
 medenc::cli::Registrar reg("embed", "Embed documents: pooled last hidden state of any checkpoint", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
   medenc::cli::add_task_options(app, o->task);
-  app.add_option("--pooling", o->pooling, "cls (first token) or mean (all tokens; default)")
-      ->check(CLI::IsMember({"cls", "mean"}));
+  app.add_option("--pooling", o->pooling,
+                 "cls (first token), mean (all tokens; default) or splade (masked-LM models: the vocabulary-wide "
+                 "max over tokens of log(1 + relu(logit)))")
+      ->check(CLI::IsMember({"cls", "mean", "splade"}));
   app.add_flag("--normalize", o->normalize, "Scale every embedding to unit length");
   return [o] { return run(*o); };
 });

@@ -216,13 +216,26 @@ FillMaskResponse Session::fill_mask(std::span<const TextInput> inputs, const Fil
 EmbedResponse Session::embed(std::span<const TextInput> inputs, const EmbedOptions& options,
                              const RequestOptions& request) {
   const Model& m = *model_;
+  // One vector per input: "tokens" pooling (a row per token) does not fit [inputs, dim].
+  if (options.pooling == Pooling::Tokens)
+    throw Error(ErrorKind::InvalidInput, "embed: 'tokens' pooling gives one row per token, not one vector per input "
+                                         "(run make_embed_task for per-token rows)");
   auto task = make_embed_task(m.tokenizer(), m.info(), m.window_options(request.max_length, request.stride), options);
   Response<std::vector<float>> rows = run_request<std::vector<float>>(*this, *task, inputs, request);
   EmbedResponse r;
-  r.dim = m.info().hidden_size;
+  // SPLADE vectors span the vocabulary (the masked-LM head's logits), the others the hidden size.
+  r.dim = options.pooling == Pooling::Splade ? m.info().vocab_size : m.info().hidden_size;
   r.data.assign(inputs.size() * (size_t)r.dim, 0.0f);
-  for (size_t i = 0; i < rows.results.size(); ++i)
-    if ((int64_t)rows.results[i].size() == r.dim) std::copy(rows.results[i].begin(), rows.results[i].end(), r.data.begin() + i * r.dim);
+  for (size_t i = 0; i < rows.results.size(); ++i) {
+    if (!rows.inputs[i].ok()) continue;
+    if ((int64_t)rows.results[i].size() != r.dim) {  // never silently a row of zeros
+      rows.inputs[i].error = fmt::format("embed: a vector of {} values where {} were expected",
+                                         rows.results[i].size(), r.dim);
+      rows.inputs[i].error_kind = ErrorKind::Internal;
+      continue;
+    }
+    std::copy(rows.results[i].begin(), rows.results[i].end(), r.data.begin() + (int64_t)i * r.dim);
+  }
   r.inputs = std::move(rows.inputs);
   r.timings = rows.timings;
   return r;
