@@ -15,6 +15,9 @@ namespace medenc {
 enum class Pooling { Cls, Mean, Splade, Tokens };
 Pooling parse_pooling(const std::string& name);  // "cls" | "mean" | "splade" | "tokens"
 const char* pooling_name(Pooling pooling);
+// The length of one pooled vector (Tokens: of each token's row): the vocabulary size for Splade
+// (the masked-LM head's logits), else the hidden size.
+int64_t embedding_width(const ModelInfo& model, Pooling pooling);
 
 struct EmbedOptions {
   Pooling pooling = Pooling::Mean;

@@ -632,7 +632,8 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
   // How the computed inputs become the reply body.
   std::function<ordered_json(InferenceRequest&)> render;
 
-  const bool splade = options_.pooling == "splade";
+  const Pooling pooling = parse_pooling(options_.pooling);  // of /embed, /similarity, /v1/embeddings
+  const bool splade = pooling == Pooling::Splade;
   if (path == "/embed" || path == "/similarity" || openai) {
     std::optional<int64_t> dimensions;
     bool normalize = true;
@@ -674,12 +675,11 @@ Reply Service::route(const HttpRequest& request, const std::shared_ptr<Exchange>
       }
     }
     if (splade && normalize) throw backend_error("normalize is not available for SPLADE models");
-    const int64_t width = splade ? model.info().vocab_size : model.info().hidden_size;
-    if (dimensions && *dimensions > width)
+    if (dimensions && *dimensions > embedding_width(model.info(), pooling))
       throw validation_error("dimensions should be smaller than the maximum embedding dimension.");
     if (path != "/similarity") check_batch_size(inputs.size(), options_.max_client_batch_size);
     EmbedOptions eo;
-    eo.pooling = parse_pooling(options_.pooling);
+    eo.pooling = pooling;
     eo.normalize = false;  // after the Matryoshka cut, below
     r->task = make_embed_task(tokenizer, model.info(), windows, eo);
     r->batch_key = "embed:" + options_.pooling + ":" + window_key;

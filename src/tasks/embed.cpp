@@ -29,6 +29,10 @@ const char* pooling_name(Pooling pooling) {
   return "mean";
 }
 
+int64_t embedding_width(const ModelInfo& model, Pooling pooling) {
+  return pooling == Pooling::Splade ? model.vocab_size : model.hidden_size;
+}
+
 std::vector<float> pool_rows(std::span<const float> rows, int64_t hidden, Pooling pooling) {
   const int64_t n = hidden > 0 ? (int64_t)rows.size() / hidden : 0;
   std::vector<float> out((size_t)std::max<int64_t>(hidden, 0), 0.0f);

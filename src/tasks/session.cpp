@@ -223,8 +223,7 @@ EmbedResponse Session::embed(std::span<const TextInput> inputs, const EmbedOptio
   auto task = make_embed_task(m.tokenizer(), m.info(), m.window_options(request.max_length, request.stride), options);
   Response<std::vector<float>> rows = run_request<std::vector<float>>(*this, *task, inputs, request);
   EmbedResponse r;
-  // SPLADE vectors span the vocabulary (the masked-LM head's logits), the others the hidden size.
-  r.dim = options.pooling == Pooling::Splade ? m.info().vocab_size : m.info().hidden_size;
+  r.dim = embedding_width(m.info(), options.pooling);
   r.data.assign(inputs.size() * (size_t)r.dim, 0.0f);
   for (size_t i = 0; i < rows.results.size(); ++i) {
     if (!rows.inputs[i].ok()) continue;
