@@ -29,6 +29,9 @@ void linear_tiles(const Context& ctx, const LinearWeights& w, const LinearInput&
                   const TileEpilogue& epilogue);
 // The output column at position p of the paired-halves order, for tiles of tile_cols columns.
 int64_t paired_column(int64_t out, int64_t tile_cols, int64_t p);
+// Positions [p0, p0 + n) of that order: the weight's rows into rows ([n, in]) and its biases into
+// bias, each when not null.
+void paired_weight_rows(const LinearWeights& w, int64_t tile_cols, int64_t p0, int64_t n, float* rows, float* bias);
 // n bf16 values as fp32 (exact).
 std::vector<float> bf16_widened(const uint16_t* x, int64_t n);
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,

@@ -179,7 +179,7 @@ const PackedWeight& packed_tiles(const LinearWeights& w, LinearCache& cache, con
     return packed;
   if (paired && w.bias) {
     packed.bias.resize((size_t)w.out);
-    for (int64_t p = 0; p < w.out; ++p) packed.bias[(size_t)p] = w.bias[paired_column(w.out, kTileCols, p)];
+    paired_weight_rows(w, kTileCols, 0, w.out, nullptr, packed.bias.data());
   }
   std::vector<dnnl::memory> tiles((size_t)col_tiles);
   #pragma omp parallel for schedule(static)
@@ -191,9 +191,7 @@ const PackedWeight& packed_tiles(const LinearWeights& w, LinearCache& cache, con
     std::vector<float> gathered;  // paired: the tile's weight rows in that order
     if (paired) {
       gathered.resize((size_t)(nc * w.in));
-      for (int64_t u = 0; u < nc; ++u)
-        std::memcpy(gathered.data() + u * w.in, w.weight + paired_column(w.out, kTileCols, ct * kTileCols + u) * w.in,
-                    sizeof(float) * (size_t)w.in);
+      paired_weight_rows(w, kTileCols, ct * kTileCols, nc, gathered.data(), nullptr);
       source = gathered.data();
     }
     std::vector<uint16_t> bits;
@@ -342,6 +340,14 @@ int64_t paired_column(int64_t out, int64_t tile_cols, int64_t p) {
   const int64_t ct = p / tile_cols, u = p % tile_cols;
   const int64_t nc = std::min(out, (ct + 1) * tile_cols) - ct * tile_cols, first = ct * tile_cols / 2;
   return u < nc / 2 ? first + u : out / 2 + first + (u - nc / 2);
+}
+
+void paired_weight_rows(const LinearWeights& w, int64_t tile_cols, int64_t p0, int64_t n, float* rows, float* bias) {
+  for (int64_t u = 0; u < n; ++u) {
+    const int64_t from = paired_column(w.out, tile_cols, p0 + u);
+    if (rows) std::memcpy(rows + u * w.in, w.weight + from * w.in, sizeof(float) * (size_t)w.in);
+    if (bias) bias[u] = w.bias[from];
+  }
 }
 
 bool linear_tiles_available(const Context& ctx) {

@@ -128,11 +128,7 @@ const Int8Weight& prepared(const LinearWeights& w, bool onednn, bool paired) {
     if (paired) {
       gathered.resize((size_t)(N * K));
       if (w.bias) cache.bias.resize((size_t)N);
-      for (int64_t p = 0; p < N; ++p) {
-        const int64_t from = paired_column(N, kTileCols, p);
-        std::memcpy(gathered.data() + p * K, w.weight + from * K, sizeof(float) * (size_t)K);
-        if (w.bias) cache.bias[(size_t)p] = w.bias[from];
-      }
+      paired_weight_rows(w, kTileCols, 0, N, gathered.data(), w.bias ? cache.bias.data() : nullptr);
       rows = gathered.data();
     }
     // A weight row is an activation row to int8_rows: the same symmetric rule, per output channel.
